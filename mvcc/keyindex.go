@@ -1,0 +1,137 @@
+package mvcc
+
+import "unsafe"
+
+// version is one stored version of a key. A tombstone (the delete that ends
+// a generation) has ver 0 and no value.
+type version struct {
+	value  []byte
+	mod    Revision
+	create int64
+	ver    int64
+	lease  int64
+}
+
+func (v *version) tombstone() bool { return v.ver == 0 }
+
+// keyItem is a key's entry in the index: its versions in revision order,
+// across generations, each generation ending in a tombstone except possibly
+// the last.
+//
+// Items are immutable once in a tree: a change builds a new item and Sets it.
+// The versions slice may share its backing array with older items, but only
+// ever grows at its end: a writer appends at index len(versions), which no
+// existing item (and so no snapshot) can see, and compaction copies the
+// survivors into a fresh array. That keeps Snapshot's copy-on-write tree
+// point-in-time without copying every history.
+//
+// Worked example (etcd's): put a@2, put a@3, delete a@4, put a@6 gives
+// versions [2 (ver 1), 3 (ver 2), 4 (tombstone), 6 (ver 1)]. Compact(5)
+// keeps only [6]: 3 was the newest version at or below 5 but is hidden by the
+// tombstone at 4. Compact(3) keeps [3, 4, 6].
+type keyItem struct {
+	key      string
+	versions []version
+}
+
+func lessItem(a, b keyItem) bool { return a.key < b.key }
+
+// probe returns an item usable only as a search key for k; it aliases k's
+// bytes and must not be stored.
+func probe(k []byte) keyItem {
+	return keyItem{key: aliasString(k)}
+}
+
+// aliasString views b as a string without copying; the string must not
+// outlive b's request or be stored.
+func aliasString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// keyBytes returns the item's key as a byte slice aliasing the immutable
+// string: callers must not modify it.
+func (it *keyItem) keyBytes() []byte {
+	return unsafe.Slice(unsafe.StringData(it.key), len(it.key))
+}
+
+// at returns the index of the newest version with mod.Main <= rev, or -1.
+func (it *keyItem) at(rev int64) int {
+	for i := len(it.versions) - 1; i >= 0; i-- {
+		if it.versions[i].mod.Main <= rev {
+			return i
+		}
+	}
+	return -1
+}
+
+// visible returns the version a read at rev sees, or nil if the key did not
+// exist then.
+func (it *keyItem) visible(rev int64) *version {
+	i := it.at(rev)
+	if i < 0 || it.versions[i].tombstone() {
+		return nil
+	}
+	return &it.versions[i]
+}
+
+// latest returns the key's current version, nil if it is deleted.
+func (it *keyItem) latest() *version {
+	if n := len(it.versions); n > 0 && !it.versions[n-1].tombstone() {
+		return &it.versions[n-1]
+	}
+	return nil
+}
+
+// find returns the index of the version written at main revision rev, or -1.
+func (it *keyItem) find(rev int64) int {
+	for i := len(it.versions) - 1; i >= 0; i-- {
+		m := it.versions[i].mod.Main
+		if m == rev {
+			return i
+		}
+		if m < rev {
+			break
+		}
+	}
+	return -1
+}
+
+// kv renders version v of the item as a KeyValue.
+func (it *keyItem) kv(v *version) KeyValue {
+	return KeyValue{
+		Key:            it.keyBytes(),
+		Value:          v.value,
+		CreateRevision: v.create,
+		ModRevision:    v.mod.Main,
+		Version:        v.ver,
+		Lease:          v.lease,
+	}
+}
+
+// compactIndex returns how many leading versions compaction at rev drops:
+// every version at or below rev except the newest one, and that one too if it
+// is a tombstone (etcd's keyIndex.compact).
+func (it *keyItem) compactIndex(rev int64) int {
+	i := it.at(rev)
+	if i < 0 {
+		return 0
+	}
+	if it.versions[i].tombstone() {
+		return i + 1
+	}
+	return i
+}
+
+// withVersion returns a new item with v appended.
+func (it keyItem) withVersion(v version) keyItem {
+	it.versions = append(it.versions, v)
+	return it
+}
+
+// versionOverhead and keyOverhead are the bytes Size charges beyond key and
+// value bytes: the version record and the index entry with its history log
+// entry.
+const (
+	versionOverhead = int64(unsafe.Sizeof(version{})) + int64(unsafe.Sizeof(logEntry{}))
+	keyOverhead     = int64(unsafe.Sizeof(keyItem{}))
+)

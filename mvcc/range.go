@@ -1,0 +1,103 @@
+package mvcc
+
+import (
+	"bytes"
+	"slices"
+)
+
+// rangeAt answers r at revision rev (already resolved) and reports current
+// as the header revision. The caller holds mu.
+func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
+	res := &RangeResult{Revision: current}
+	kr := newKeyRange(r.Key, r.End)
+	filtered := r.MinModRevision > 0 || r.MaxModRevision > 0 || r.MinCreateRevision > 0 || r.MaxCreateRevision > 0
+	order := r.SortOrder
+	if order == SortNone && r.SortTarget != SortByKey {
+		order = SortAscend // rule 6: a non-KEY target without order sorts ascending
+	}
+	inKeyOrder := r.SortTarget == SortByKey && order != SortDescend
+	limit := r.Limit
+	if limit < 0 {
+		limit = 0
+	}
+	passed := int64(0)
+	s.scan(kr, func(it *keyItem) bool {
+		v := it.visible(rev)
+		if v == nil {
+			return true
+		}
+		res.Count++ // rule 2: before filters and limit
+		if r.CountOnly || (filtered && !passes(r, v)) {
+			return true
+		}
+		passed++
+		// In key order the limit can cut collection short; the scan goes on
+		// only to count.
+		if inKeyOrder && limit > 0 && passed > limit {
+			return true
+		}
+		res.KVs = append(res.KVs, it.kv(v))
+		return true
+	})
+	if r.CountOnly {
+		res.KVs = nil
+		return res // rule 4
+	}
+	if !inKeyOrder {
+		sortKVs(res.KVs, r.SortTarget, order)
+	}
+	if limit > 0 && passed > limit {
+		res.More = true // rule 3: decided after filters and limit
+		res.KVs = res.KVs[:limit]
+	}
+	if r.KeysOnly {
+		for i := range res.KVs {
+			res.KVs[i].Value = nil
+		}
+	}
+	return res
+}
+
+func passes(r *RangeRequest, v *version) bool {
+	switch {
+	case r.MinModRevision > 0 && v.mod.Main < r.MinModRevision,
+		r.MaxModRevision > 0 && v.mod.Main > r.MaxModRevision,
+		r.MinCreateRevision > 0 && v.create < r.MinCreateRevision,
+		r.MaxCreateRevision > 0 && v.create > r.MaxCreateRevision:
+		return false
+	}
+	return true
+}
+
+// sortKVs sorts kvs (given in key order) by target. The sort is stable, so
+// ties stay in key order (SEMANTICS.md rule 6).
+func sortKVs(kvs []KeyValue, target SortTarget, order SortOrder) {
+	cmp := func(a, b KeyValue) int {
+		switch target {
+		case SortByVersion:
+			return compareInt(a.Version, b.Version)
+		case SortByCreateRevision:
+			return compareInt(a.CreateRevision, b.CreateRevision)
+		case SortByModRevision:
+			return compareInt(a.ModRevision, b.ModRevision)
+		case SortByValue:
+			return bytes.Compare(a.Value, b.Value)
+		}
+		return bytes.Compare(a.Key, b.Key)
+	}
+	if order == SortDescend {
+		slices.SortStableFunc(kvs, func(a, b KeyValue) int { return cmp(b, a) })
+		return
+	}
+	slices.SortStableFunc(kvs, cmp)
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

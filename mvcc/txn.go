@@ -1,0 +1,222 @@
+package mvcc
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Txn runs a transaction as one revision. Its steps follow etcd (SEMANTICS.md
+// rules 11-16): validate the request (list lengths, empty keys, put
+// options), reject duplicate writes along any path, evaluate every compare —
+// nested ones too — against the store as it was before the txn, check the
+// branch that will run (leases, keys for ignore-*, read revisions), and only
+// then apply it. Any failure fails the whole txn, which changes nothing.
+func (s *Store) Txn(t *TxnRequest) (*TxnResult, []Event, error) {
+	if err := validateTxn(t, s.cfg.MaxTxnOps); err != nil {
+		return nil, nil, err
+	}
+	if err := checkDuplicates(t); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	p := s.plan(t)
+	if err := s.checkPuts(p); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkRanges(p); err != nil {
+		return nil, nil, err
+	}
+	w := s.newWriter()
+	res := w.exec(p)
+	events := w.commit()
+	res.Revision = s.rev
+	return res, events, nil
+}
+
+// validateTxn checks a txn's shape in etcd's order: list lengths, compare
+// keys, then each op, nested txns with the limit reduced by this txn's
+// longest list (rule 16).
+func validateTxn(t *TxnRequest, maxOps int) error {
+	longest := max(len(t.Compares), len(t.Then), len(t.Else))
+	if longest > maxOps {
+		return fmt.Errorf("%w: %d, limit %d", ErrTooManyOps, longest, maxOps)
+	}
+	for i := range t.Compares {
+		if len(t.Compares[i].Key) == 0 {
+			return ErrEmptyKey
+		}
+	}
+	for _, list := range [][]Op{t.Then, t.Else} {
+		for i := range list {
+			if err := validateOp(&list[i], maxOps-longest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateOp(op *Op, maxOps int) error {
+	n := 0
+	for _, set := range []bool{op.Range != nil, op.Put != nil, op.Delete != nil, op.Txn != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return ErrInvalidOp
+	}
+	switch {
+	case op.Range != nil:
+		return validateRange(op.Range)
+	case op.Put != nil:
+		return validatePut(op.Put)
+	case op.Delete != nil:
+		if len(op.Delete.Key) == 0 {
+			return ErrEmptyKey
+		}
+		return nil
+	}
+	return validateTxn(op.Txn, maxOps)
+}
+
+// txnPlan is a txn with every compare evaluated: the branch that will run and,
+// for each nested txn in it, that txn's plan.
+type txnPlan struct {
+	succeeded bool
+	ops       []Op
+	nested    []*txnPlan // aligned with ops; nil except for nested txns
+}
+
+func (s *Store) plan(t *TxnRequest) *txnPlan {
+	p := &txnPlan{succeeded: true}
+	for i := range t.Compares {
+		if !s.compare(&t.Compares[i]) {
+			p.succeeded = false
+			break
+		}
+	}
+	p.ops = t.Then
+	if !p.succeeded {
+		p.ops = t.Else
+	}
+	for i := range p.ops {
+		if p.ops[i].Txn != nil {
+			if p.nested == nil {
+				p.nested = make([]*txnPlan, len(p.ops))
+			}
+			p.nested[i] = s.plan(p.ops[i].Txn)
+		}
+	}
+	return p
+}
+
+// compare evaluates c against the current store (rule 11): on a missing key
+// or an empty range a VALUE compare fails and other targets compare against
+// zero; on a range every key must satisfy it.
+func (s *Store) compare(c *Compare) bool {
+	found, holds := false, true
+	s.scan(newKeyRange(c.Key, c.End), func(it *keyItem) bool {
+		v := it.latest()
+		if v == nil {
+			return true
+		}
+		found = true
+		holds = compareVersion(c, v)
+		return holds
+	})
+	if !found {
+		return c.Target != CompareValue && compareVersion(c, &version{})
+	}
+	return holds
+}
+
+func compareVersion(c *Compare, v *version) bool {
+	var cmp int
+	switch c.Target {
+	case CompareValue:
+		cmp = bytes.Compare(v.value, c.Value)
+	case CompareVersion:
+		cmp = compareInt(v.ver, c.Number)
+	case CompareCreate:
+		cmp = compareInt(v.create, c.Number)
+	case CompareMod:
+		cmp = compareInt(v.mod.Main, c.Number)
+	case CompareLease:
+		cmp = compareInt(v.lease, c.Number)
+	default:
+		return false
+	}
+	switch c.Result {
+	case CompareEqual:
+		return cmp == 0
+	case CompareGreater:
+		return cmp > 0
+	case CompareLess:
+		return cmp < 0
+	case CompareNotEqual:
+		return cmp != 0
+	}
+	return false
+}
+
+// checkPuts runs the store checks of every put on the plan's path, in order.
+func (s *Store) checkPuts(p *txnPlan) error {
+	for i := range p.ops {
+		switch op := &p.ops[i]; {
+		case op.Put != nil:
+			if err := s.checkPut(op.Put); err != nil {
+				return err
+			}
+		case op.Txn != nil:
+			if err := s.checkPuts(p.nested[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkRanges checks the read revision of every range on the plan's path
+// against the store before the txn.
+func (s *Store) checkRanges(p *txnPlan) error {
+	for i := range p.ops {
+		switch op := &p.ops[i]; {
+		case op.Range != nil:
+			if _, err := s.readRevision(op.Range.Revision, s.rev); err != nil {
+				return err
+			}
+		case op.Txn != nil:
+			if err := s.checkRanges(p.nested[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// exec applies a checked plan. Reads see the txn's earlier writes.
+func (w *writer) exec(p *txnPlan) *TxnResult {
+	res := &TxnResult{Succeeded: p.succeeded, Results: make([]OpResult, len(p.ops))}
+	for i := range p.ops {
+		switch op := &p.ops[i]; {
+		case op.Range != nil:
+			rev := op.Range.Revision
+			if rev <= 0 {
+				rev = w.current() // rule 7, kvstore: negative reads current inside a txn too
+			}
+			res.Results[i].Range = w.s.rangeAt(op.Range, rev, w.current())
+		case op.Put != nil:
+			res.Results[i].Put = w.put(op.Put)
+		case op.Delete != nil:
+			res.Results[i].Delete = w.deleteRange(op.Delete)
+		case op.Txn != nil:
+			res.Results[i].Txn = w.exec(p.nested[i]) // nested revision stays 0 (rule 14)
+		}
+	}
+	return res
+}

@@ -1,0 +1,133 @@
+package mvcc
+
+import "bytes"
+
+// writer applies the changes of one write transaction. It is used under the
+// store's write lock, after every check has passed: nothing it does can fail,
+// so a transaction never needs undoing.
+type writer struct {
+	s *Store
+	// main is the revision this transaction writes, one above the store's.
+	main int64
+	// sub counts the changes made so far.
+	sub    int64
+	events []Event
+}
+
+func (s *Store) newWriter() *writer {
+	return &writer{s: s, main: s.rev + 1}
+}
+
+// current is the revision a read inside the transaction reports: the new
+// revision once it has changed something (SEMANTICS.md rule 14).
+func (w *writer) current() int64 {
+	if w.sub > 0 {
+		return w.main
+	}
+	return w.main - 1
+}
+
+// commit publishes the transaction's revision and returns its events.
+func (w *writer) commit() []Event {
+	if w.sub > 0 {
+		w.s.rev = w.main
+	}
+	return w.events
+}
+
+func (w *writer) nextRevision() Revision {
+	r := Revision{Main: w.main, Sub: w.sub}
+	w.sub++
+	return r
+}
+
+func (w *writer) put(r *PutRequest) *PutResult {
+	s := w.s
+	it, ok := s.tree.Get(probe(r.Key))
+	if !ok {
+		it = keyItem{key: string(r.Key)}
+		s.size += int64(len(r.Key)) + keyOverhead
+	}
+	v := version{mod: w.nextRevision(), create: w.main, ver: 1, lease: r.Lease}
+	prev := it.latest()
+	if prev != nil {
+		v.create, v.ver = prev.create, prev.ver+1
+		if r.IgnoreLease {
+			v.lease = prev.lease
+		}
+	}
+	if r.IgnoreValue && prev != nil {
+		v.value = prev.value // immutable: shared, not copied
+	} else if len(r.Value) > 0 {
+		v.value = bytes.Clone(r.Value)
+	}
+	ev := Event{Type: EventPut, Sub: v.mod.Sub}
+	res := &PutResult{Revision: w.main}
+	if prev != nil {
+		kv := it.kv(prev)
+		ev.PrevKV = &kv
+		if r.PrevKV {
+			res.PrevKV = &kv
+		}
+	}
+	it = it.withVersion(v)
+	s.tree.Set(it)
+	s.log.append(logEntry{key: it.key, main: w.main})
+	s.size += int64(len(v.value)) + versionOverhead
+	ev.KV = it.kv(&it.versions[len(it.versions)-1])
+	w.events = append(w.events, ev)
+	return res
+}
+
+func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
+	s := w.s
+	res := &DeleteResult{}
+	kr := newKeyRange(r.Key, r.End)
+	var doomed []keyItem
+	s.scan(kr, func(it *keyItem) bool {
+		if it.latest() != nil {
+			doomed = append(doomed, *it)
+		}
+		return true
+	})
+	for _, it := range doomed {
+		prev := it.kv(it.latest())
+		v := version{mod: w.nextRevision()}
+		it = it.withVersion(v)
+		s.tree.Set(it)
+		s.log.append(logEntry{key: it.key, main: w.main})
+		s.size += versionOverhead
+		w.events = append(w.events, Event{
+			Type:   EventDelete,
+			KV:     KeyValue{Key: it.keyBytes(), ModRevision: w.main},
+			PrevKV: &prev,
+			Sub:    v.mod.Sub,
+		})
+		if r.PrevKV {
+			res.PrevKVs = append(res.PrevKVs, prev)
+		}
+	}
+	res.Deleted = int64(len(doomed))
+	res.Revision = w.current()
+	return res
+}
+
+// scan calls fn for every item in kr, in key order, until fn returns false.
+// fn must not modify the tree.
+func (s *Store) scan(kr keyRange, fn func(it *keyItem) bool) {
+	if kr.empty() {
+		return
+	}
+	if kr.single {
+		if it, ok := s.tree.Get(keyItem{key: kr.key}); ok {
+			fn(&it)
+		}
+		return
+	}
+	s.tree.Ascend(keyItem{key: kr.key}, func(it keyItem) bool {
+		if kr.beyond(it.key) {
+			return false
+		}
+		return fn(&it)
+	})
+}
