@@ -384,12 +384,12 @@ func TestCompactRule17(t *testing.T) {
 
 func TestCompactKeepsNewestVersionOnly(t *testing.T) {
 	s := newStore(t)
-	put(t, s, "a", "1")  // 2
-	put(t, s, "a", "2")  // 3
-	del(t, s, "a", "")   // 4
-	put(t, s, "a", "3")  // 5
-	put(t, s, "gone", "") // 6
-	del(t, s, "gone", "") // 7
+	put(t, s, "a", "1")    // 2
+	put(t, s, "a", "2")    // 3
+	del(t, s, "a", "")     // 4
+	put(t, s, "a", "3")    // 5
+	put(t, s, "gone", "")  // 6
+	del(t, s, "gone", "")  // 7
 	put(t, s, "live", "x") // 8
 	hashBefore, _ := s.Hash(8)
 	done, err := s.Compact(7)

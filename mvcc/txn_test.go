@@ -20,9 +20,11 @@ func cmp(key string, target mvcc.CompareTarget, result mvcc.CompareResult, opera
 	return c
 }
 
-func opPut(k, v string) mvcc.Op  { return mvcc.Op{Put: &mvcc.PutRequest{Key: b(k), Value: b(v)}} }
-func opGet(k string) mvcc.Op     { return mvcc.Op{Range: &mvcc.RangeRequest{Key: b(k)}} }
-func opDel(k, end string) mvcc.Op { return mvcc.Op{Delete: &mvcc.DeleteRequest{Key: b(k), End: b(end)}} }
+func opPut(k, v string) mvcc.Op { return mvcc.Op{Put: &mvcc.PutRequest{Key: b(k), Value: b(v)}} }
+func opGet(k string) mvcc.Op    { return mvcc.Op{Range: &mvcc.RangeRequest{Key: b(k)}} }
+func opDel(k, end string) mvcc.Op {
+	return mvcc.Op{Delete: &mvcc.DeleteRequest{Key: b(k), End: b(end)}}
+}
 func opTxn(t mvcc.TxnRequest) mvcc.Op {
 	return mvcc.Op{Txn: &t}
 }
@@ -97,7 +99,7 @@ func TestCompareRule11(t *testing.T) {
 // reports 0.
 func TestTxnReadsAndHeadersRule12And14(t *testing.T) {
 	s := newStore(t)
-	put(t, s, "a", "old") // 2
+	put(t, s, "a", "old")  // 2
 	put(t, s, "c", "gone") // 3
 	res, events, err := s.Txn(&mvcc.TxnRequest{
 		Compares: []mvcc.Compare{cmp("a", mvcc.CompareValue, mvcc.CompareEqual, "old")},
