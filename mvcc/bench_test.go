@@ -1,0 +1,199 @@
+package mvcc_test
+
+// Benchmarks on a store of 1M keys (20-byte keys, 256-byte values), the
+// shape the issue names. Run with:
+//
+//	go test -run XXX -bench . -benchmem -count 5 ./mvcc
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/kvstore/kvstore/mvcc"
+)
+
+const benchKeys = 1_000_000
+
+func benchKey(i int) []byte { return fmt.Appendf(nil, "bench/key/%010d", i) } // 20 bytes
+
+var benchValue = bytes.Repeat([]byte("v"), 256)
+
+// loaded returns a fresh store holding benchKeys keys, written in random
+// order.
+func loaded(b *testing.B) *mvcc.Store {
+	b.Helper()
+	s := mvcc.New(mvcc.Config{})
+	b.Cleanup(func() { s.Close() })
+	for _, i := range rand.New(rand.NewPCG(1, 1)).Perm(benchKeys) {
+		if _, _, err := s.Put(&mvcc.PutRequest{Key: benchKey(i), Value: benchValue}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+var shared struct {
+	once sync.Once
+	s    *mvcc.Store
+}
+
+// sharedStore is one loaded store reused by the read-only benchmarks.
+func sharedStore(b *testing.B) *mvcc.Store {
+	shared.once.Do(func() {
+		s := mvcc.New(mvcc.Config{})
+		for _, i := range rand.New(rand.NewPCG(1, 1)).Perm(benchKeys) {
+			s.Put(&mvcc.PutRequest{Key: benchKey(i), Value: benchValue})
+		}
+		shared.s = s
+	})
+	return shared.s
+}
+
+func BenchmarkPutRandom(b *testing.B) {
+	s := sharedStore(b)
+	keys := make([][]byte, 1<<16)
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := range keys {
+		keys[i] = benchKey(rng.IntN(benchKeys))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, _, err := s.Put(&mvcc.PutRequest{Key: keys[i&(len(keys)-1)], Value: benchValue}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRangePoint(b *testing.B) {
+	s := sharedStore(b)
+	rng := rand.New(rand.NewPCG(3, 3))
+	keys := make([][]byte, 1<<16)
+	for i := range keys {
+		keys[i] = benchKey(rng.IntN(benchKeys))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		res, err := s.Range(&mvcc.RangeRequest{Key: keys[i&(len(keys)-1)]})
+		if err != nil || len(res.KVs) != 1 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRangePointParallel(b *testing.B) {
+	s := sharedStore(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 4))
+		for pb.Next() {
+			if _, err := s.Range(&mvcc.RangeRequest{Key: benchKey(rng.IntN(benchKeys))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkRange100(b *testing.B) {
+	s := sharedStore(b)
+	rng := rand.New(rand.NewPCG(5, 5))
+	b.ReportAllocs()
+	for b.Loop() {
+		start := rng.IntN(benchKeys - 100)
+		res, err := s.Range(&mvcc.RangeRequest{Key: benchKey(start), End: benchKey(start + 100)})
+		if err != nil || len(res.KVs) != 100 {
+			b.Fatal(err, len(res.KVs))
+		}
+	}
+}
+
+func BenchmarkTxnCompareAndPut(b *testing.B) {
+	s := sharedStore(b)
+	rng := rand.New(rand.NewPCG(6, 6))
+	b.ReportAllocs()
+	for b.Loop() {
+		k := benchKey(rng.IntN(benchKeys))
+		_, _, err := s.Txn(&mvcc.TxnRequest{
+			Compares: []mvcc.Compare{{Key: k, Target: mvcc.CompareVersion, Result: mvcc.CompareGreater, Number: 0}},
+			Then:     []mvcc.Op{{Put: &mvcc.PutRequest{Key: k, Value: benchValue}}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompactHalf compacts a store whose every key has two versions
+// down to one: half the history.
+func BenchmarkCompactHalf(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		s := loaded(b)
+		for i := range benchKeys {
+			s.Put(&mvcc.PutRequest{Key: benchKey(i), Value: benchValue})
+		}
+		b.StartTimer()
+		done, err := s.Compact(s.Revision())
+		if err != nil {
+			b.Fatal(err)
+		}
+		<-done
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
+
+func BenchmarkSnapshotSerialize(b *testing.B) {
+	s := sharedStore(b)
+	var n int64
+	for b.Loop() {
+		var err error
+		n, err = s.Snapshot().WriteTo(io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(n)
+}
+
+func BenchmarkSnapshotRestore(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := sharedStore(b).Snapshot().WriteTo(&buf); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		s := mvcc.New(mvcc.Config{})
+		if err := s.Restore(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkHeapPerKey reports heap bytes per key beyond the key and value
+// bytes, measured after a GC around loading 1M keys.
+func BenchmarkHeapPerKey(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := mvcc.New(mvcc.Config{})
+		for _, i := range rand.New(rand.NewPCG(1, 1)).Perm(benchKeys) {
+			s.Put(&mvcc.PutRequest{Key: benchKey(i), Value: benchValue})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perKey := float64(after.HeapAlloc-before.HeapAlloc)/benchKeys - 20 - 256
+		b.ReportMetric(perKey, "overhead-B/key")
+		runtime.KeepAlive(s)
+		s.Close()
+	}
+}

@@ -1,0 +1,132 @@
+// Package transport carries the messages of a kvstore cluster: hashicorp/raft's RPCs and
+// kvstore's own request/reply calls (forwarding a write to the leader, asking the leader for a
+// read index, lease keep-alives).
+//
+// A node talks to the network through one [Transport]. This package provides [MemTransport], an
+// in-memory implementation whose nodes live in one process and are joined by a [Network] that
+// can inject faults (partitions, isolation, one-way link cuts). Other implementations (a TCP
+// transport) satisfy the same interface.
+//
+// # Guarantees
+//
+//   - Every operation is bounded: [Transport.Call] honours its context, raft RPCs are bounded by
+//     a timeout (see [WithRPCTimeout]). Nothing waits forever on an unreachable, closed or
+//     unresponsive peer.
+//   - Failures are reported with errors matchable by [errors.Is]: [ErrUnreachable] when the
+//     peer is unknown, closed or cut off (the error names the peer), [ErrClosed] when the local
+//     transport is closed, [ErrNoHandler] when the peer installed no [Handler], and the
+//     context's error (or [context.DeadlineExceeded] for raft RPCs) when time runs out.
+//   - A request whose reply is lost may still have been processed by the peer; callers must
+//     treat [ErrUnreachable] and deadline errors as "outcome unknown", as over a real network.
+//   - Close is idempotent and fails pending and future operations to and from the node. It
+//     returns only after the Handlers running on the node have returned; the only other
+//     goroutine a MemTransport starts streams an InstallSnapshot and ends before that RPC
+//     returns, which Close makes happen at once.
+//
+// # Threading contracts
+//
+// All methods of a Transport are safe for concurrent use. A [Handler] runs on its own goroutine
+// per request, concurrently with other handlers; it must return promptly once its context is
+// cancelled, because Close waits for running handlers. Request and reply byte slices are copied
+// at the transport boundary, so neither side may observe the other's later writes. Raft RPC
+// arguments and responses are passed by pointer between in-process nodes, like raft's own
+// InmemTransport: raft treats them, and in particular [raft.Log.Data], as immutable.
+//
+// A heartbeat handler installed with SetHeartbeatHandler runs on the sending node's goroutine
+// and must not block (raft's does not).
+//
+// # Virtual time
+//
+// A MemTransport blocks only on channels, timers, contexts and WaitGroups, never on a held mutex,
+// so a whole in-process cluster runs
+// inside a testing/synctest bubble in virtual time. Create the Network and its transports inside
+// the bubble that uses them.
+//
+// # Raft shutdown
+//
+// raft.Raft closes its transport when Shutdown().Error() is called on it (the transport
+// implements [raft.WithClose]); a node that shares one Transport between raft and its own
+// calls loses both when raft shuts down.
+package transport
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Transport is what a node needs from the network: raft's RPCs plus kvstore's own
+// request/reply calls.
+type Transport interface {
+	raft.Transport
+	raft.WithPreVote
+	raft.WithClose
+
+	// Call sends one request to the node at target and waits for its reply. It honours ctx
+	// (deadline/cancel) and returns ErrUnreachable (wrapped, with the target named) when the
+	// target is unknown, closed or cut off, ErrClosed when this transport is closed,
+	// ErrNoHandler when the target has no handler installed.
+	Call(ctx context.Context, target raft.ServerAddress, request []byte) ([]byte, error)
+
+	// SetHandler installs the function that answers Calls arriving at this transport. Calls run
+	// concurrently, each on its own goroutine; the ctx handed to the handler is cancelled when
+	// the caller gives up or the transport closes.
+	SetHandler(h Handler)
+}
+
+// Handler answers one request delivered by [Transport.Call] and returns the reply. The request
+// slice belongs to the handler; the returned slice is copied before it reaches the caller.
+// The context carries the caller's deadline (not its values) and is cancelled when the caller
+// gives up or either transport closes; a handler must return promptly after that.
+type Handler func(ctx context.Context, request []byte) []byte
+
+var (
+	// ErrUnreachable reports that a message could not be delivered to, or its reply could not
+	// be received from, a peer: the peer is unknown, closed, or cut off by a fault. Errors
+	// wrapping it name the peer.
+	ErrUnreachable = errors.New("transport: peer unreachable")
+	// ErrClosed reports an operation on, or interrupted by the closing of, the local transport.
+	ErrClosed = errors.New("transport: closed")
+	// ErrNoHandler reports a Call to a peer that has not installed a Handler.
+	ErrNoHandler = errors.New("transport: no handler")
+)
+
+// DefaultRPCTimeout bounds one raft RPC (enqueueing it at the peer and waiting for its
+// response) when no [WithRPCTimeout] option is given.
+const DefaultRPCTimeout = time.Second
+
+// snapshotTimeoutFactor scales the RPC timeout for InstallSnapshot, which streams a whole
+// snapshot and makes the receiver write it out before answering.
+const snapshotTimeoutFactor = 10
+
+// Option configures a transport created by this package.
+type Option func(*config)
+
+// config is the set of knobs an Option may turn.
+type config struct {
+	rpcTimeout time.Duration
+}
+
+// newConfig applies opts over the defaults.
+func newConfig(opts []Option) config {
+	c := config{rpcTimeout: DefaultRPCTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithRPCTimeout sets how long one raft RPC (AppendEntries, RequestVote, RequestPreVote,
+// TimeoutNow) may take before it fails with an error wrapping [context.DeadlineExceeded];
+// InstallSnapshot gets ten times as long. A non-positive d selects [DefaultRPCTimeout]. Calls
+// are not affected: they are bounded by their context.
+func WithRPCTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			d = DefaultRPCTimeout
+		}
+		c.rpcTimeout = d
+	}
+}
