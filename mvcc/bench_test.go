@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kvstore/kvstore/mvcc"
 )
@@ -129,8 +130,11 @@ func BenchmarkTxnCompareAndPut(b *testing.B) {
 }
 
 // BenchmarkCompactHalf compacts a store whose every key has two versions
-// down to one: half the history.
+// down to one: half the history. A writer and a reader run during the
+// compaction; the longest single Put and Range they saw is reported as
+// max-write-pause-ms and max-read-pause-ms.
 func BenchmarkCompactHalf(b *testing.B) {
+	var maxWrite, maxRead time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		s := loaded(b)
@@ -142,11 +146,42 @@ func BenchmarkCompactHalf(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				start := time.Now()
+				s.Put(&mvcc.PutRequest{Key: benchKey(i % benchKeys), Value: benchValue})
+				maxWrite = max(maxWrite, time.Since(start))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				start := time.Now()
+				s.Range(&mvcc.RangeRequest{Key: benchKey(i * 7 % benchKeys)})
+				maxRead = max(maxRead, time.Since(start))
+			}
+		}()
 		<-done
+		wg.Wait()
 		b.StopTimer()
 		s.Close()
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(maxWrite.Microseconds())/1000, "max-write-pause-ms")
+	b.ReportMetric(float64(maxRead.Microseconds())/1000, "max-read-pause-ms")
 }
 
 func BenchmarkSnapshotSerialize(b *testing.B) {

@@ -128,7 +128,7 @@ func (s *Store) compactBatch(rev int64, after string, first bool) (string, bool)
 func (s *Store) compactItem(it keyItem, rev int64) {
 	drop := it.compactIndex(rev)
 	for i := range drop {
-		s.size -= int64(len(it.versions[i].value)) + versionOverhead
+		s.size -= int64(len(it.versions[i].value())) + versionOverhead
 	}
 	if drop == len(it.versions) {
 		s.tree.Delete(it)

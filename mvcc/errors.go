@@ -17,6 +17,8 @@ var (
 	ErrKeyNotFound = errors.New("mvcc: key not found")
 	// ErrValueProvided reports a put with IgnoreValue and a non-empty value.
 	ErrValueProvided = errors.New("mvcc: value is provided")
+	// ErrValueTooLarge reports a value longer than MaxValueSize.
+	ErrValueTooLarge = errors.New("mvcc: value too large")
 	// ErrLeaseProvided reports a put with IgnoreLease and a non-zero lease.
 	ErrLeaseProvided = errors.New("mvcc: lease is provided")
 	// ErrLeaseNotFound reports a put that names a lease the store's

@@ -34,18 +34,18 @@ func (sn *Snapshot) hash(rev int64) uint32 {
 		versions := it.versions[it.compactIndex(sn.compactRev):]
 		for i := range versions {
 			v := &versions[i]
-			if v.mod.Main > rev {
+			if v.main > rev {
 				break
 			}
 			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
 			buf = append(buf, it.key...)
-			buf = binary.AppendUvarint(buf, uint64(v.mod.Main))
-			buf = binary.AppendUvarint(buf, uint64(v.mod.Sub))
+			buf = binary.AppendUvarint(buf, uint64(v.main))
+			buf = binary.AppendUvarint(buf, uint64(int64(v.sub)))
 			buf = binary.AppendUvarint(buf, uint64(v.create))
 			buf = binary.AppendUvarint(buf, uint64(v.ver))
 			buf = binary.AppendUvarint(buf, uint64(v.lease))
-			buf = binary.AppendUvarint(buf, uint64(len(v.value)))
-			buf = append(buf, v.value...)
+			buf = binary.AppendUvarint(buf, uint64(len(v.value())))
+			buf = append(buf, v.value()...)
 			if len(buf) > 2048 {
 				crc = crc32.Update(crc, castagnoli, buf)
 				buf = buf[:0]

@@ -152,10 +152,10 @@ func (s *Store) eventAt(it *keyItem, rev int64) (Event, bool) {
 	if v.tombstone() && rev == s.compactRev {
 		return Event{}, false // compaction drops a tombstone at its revision
 	}
-	ev := Event{Sub: v.mod.Sub}
+	ev := Event{Sub: int64(v.sub)}
 	if v.tombstone() {
 		ev.Type = EventDelete
-		ev.KV = KeyValue{Key: it.keyBytes(), ModRevision: v.mod.Main}
+		ev.KV = KeyValue{Key: it.keyBytes(), ModRevision: v.main}
 	} else {
 		ev.Type = EventPut
 		ev.KV = it.kv(v)

@@ -4,13 +4,36 @@ import "unsafe"
 
 // version is one stored version of a key. A tombstone (the delete that ends
 // a generation) has ver 0 and no value.
+//
+// The record is packed into 48 bytes (a slice header and a Revision would
+// make it 64): it is the largest per-key cost after the key and value.
 type version struct {
-	value  []byte
-	mod    Revision
+	// val and vlen hold the value bytes; val is nil for an empty value.
+	val    *byte
+	vlen   uint32
+	sub    int32
+	main   int64
 	create int64
 	ver    int64
 	lease  int64
 }
+
+func (v *version) value() []byte {
+	if v.val == nil {
+		return nil
+	}
+	return unsafe.Slice(v.val, v.vlen)
+}
+
+func (v *version) setValue(b []byte) {
+	if len(b) == 0 {
+		v.val, v.vlen = nil, 0
+		return
+	}
+	v.val, v.vlen = unsafe.SliceData(b), uint32(len(b))
+}
+
+func (v *version) mod() Revision { return Revision{Main: v.main, Sub: int64(v.sub)} }
 
 func (v *version) tombstone() bool { return v.ver == 0 }
 
@@ -54,10 +77,10 @@ func (it *keyItem) keyBytes() []byte {
 	return unsafe.Slice(unsafe.StringData(it.key), len(it.key))
 }
 
-// at returns the index of the newest version with mod.Main <= rev, or -1.
+// at returns the index of the newest version with main <= rev, or -1.
 func (it *keyItem) at(rev int64) int {
 	for i := len(it.versions) - 1; i >= 0; i-- {
-		if it.versions[i].mod.Main <= rev {
+		if it.versions[i].main <= rev {
 			return i
 		}
 	}
@@ -85,7 +108,7 @@ func (it *keyItem) latest() *version {
 // find returns the index of the version written at main revision rev, or -1.
 func (it *keyItem) find(rev int64) int {
 	for i := len(it.versions) - 1; i >= 0; i-- {
-		m := it.versions[i].mod.Main
+		m := it.versions[i].main
 		if m == rev {
 			return i
 		}
@@ -100,9 +123,9 @@ func (it *keyItem) find(rev int64) int {
 func (it *keyItem) kv(v *version) KeyValue {
 	return KeyValue{
 		Key:            it.keyBytes(),
-		Value:          v.value,
+		Value:          v.value(),
 		CreateRevision: v.create,
-		ModRevision:    v.mod.Main,
+		ModRevision:    v.main,
 		Version:        v.ver,
 		Lease:          v.lease,
 	}

@@ -10,6 +10,27 @@ import (
 func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
 	res := &RangeResult{Revision: current}
 	kr := newKeyRange(r.Key, r.End)
+	if kr.single {
+		// The common point read: no scan, no sort, no closure.
+		it, ok := s.tree.Get(probe(r.Key))
+		if !ok {
+			return res
+		}
+		v := it.visible(rev)
+		if v == nil {
+			return res
+		}
+		res.Count = 1
+		if r.CountOnly || !passes(r, v) {
+			return res
+		}
+		kv := it.kv(v)
+		if r.KeysOnly {
+			kv.Value = nil
+		}
+		res.KVs = []KeyValue{kv}
+		return res
+	}
 	filtered := r.MinModRevision > 0 || r.MaxModRevision > 0 || r.MinCreateRevision > 0 || r.MaxCreateRevision > 0
 	order := r.SortOrder
 	if order == SortNone && r.SortTarget != SortByKey {
@@ -60,8 +81,8 @@ func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
 
 func passes(r *RangeRequest, v *version) bool {
 	switch {
-	case r.MinModRevision > 0 && v.mod.Main < r.MinModRevision,
-		r.MaxModRevision > 0 && v.mod.Main > r.MaxModRevision,
+	case r.MinModRevision > 0 && v.main < r.MinModRevision,
+		r.MaxModRevision > 0 && v.main > r.MaxModRevision,
 		r.MinCreateRevision > 0 && v.create < r.MinCreateRevision,
 		r.MaxCreateRevision > 0 && v.create > r.MaxCreateRevision:
 		return false

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,13 +71,13 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		e.uvarint(uint64(len(versions)))
 		for i := range versions {
 			v := &versions[i]
-			e.uvarint(uint64(v.mod.Main))
-			e.uvarint(uint64(v.mod.Sub))
+			e.uvarint(uint64(v.main))
+			e.uvarint(uint64(int64(v.sub)))
 			e.uvarint(uint64(v.create))
 			e.uvarint(uint64(v.ver))
 			e.uvarint(uint64(v.lease))
-			e.uvarint(uint64(len(v.value)))
-			e.buf = append(e.buf, v.value...)
+			e.uvarint(uint64(len(v.value())))
+			e.buf = append(e.buf, v.value()...)
 		}
 		return e.flushIfFull()
 	})
@@ -190,14 +191,22 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 		}
 		it := keyItem{key: key}
 		for i := uint64(0); i < n && d.err == nil; i++ {
+			main, sub := int64(d.uvarint()), d.uvarint()
+			if sub > math.MaxInt32 {
+				return nil, corrupt("key %q: sub revision %d", key, sub)
+			}
 			v := version{
-				mod:    Revision{Main: int64(d.uvarint()), Sub: int64(d.uvarint())},
+				main:   main,
+				sub:    int32(sub),
 				create: int64(d.uvarint()),
 				ver:    int64(d.uvarint()),
 				lease:  int64(d.uvarint()),
 			}
 			if vlen := d.uvarint(); vlen > 0 {
-				v.value = slices.Clone(d.bytes(int(min(vlen, 1<<31))))
+				if vlen > MaxValueSize {
+					return nil, corrupt("key %q: value of %d bytes", key, vlen)
+				}
+				v.setValue(slices.Clone(d.bytes(int(vlen))))
 			}
 			if d.err != nil {
 				break
@@ -206,9 +215,9 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 				return nil, err
 			}
 			it.versions = append(it.versions, v)
-			st.size += int64(len(v.value)) + versionOverhead
-			if v.mod.Main >= st.compactRev {
-				changes = append(changes, change{v.mod, key})
+			st.size += int64(len(v.value())) + versionOverhead
+			if v.main >= st.compactRev {
+				changes = append(changes, change{v.mod(), key})
 			}
 		}
 		if d.err == nil {
@@ -243,17 +252,17 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 
 // checkVersion rejects a version that would break the store's invariants.
 func checkVersion(it *keyItem, v *version, rev int64) error {
-	bad := v.mod.Main < 1 || v.mod.Main > rev || v.mod.Sub < 0 || v.lease < 0
-	if n := len(it.versions); n > 0 && v.mod.Main <= it.versions[n-1].mod.Main {
+	bad := v.main < 1 || v.main > rev || v.lease < 0
+	if n := len(it.versions); n > 0 && v.main <= it.versions[n-1].main {
 		bad = true
 	}
 	if v.tombstone() {
-		bad = bad || v.create != 0 || v.lease != 0 || len(v.value) != 0
+		bad = bad || v.create != 0 || v.lease != 0 || len(v.value()) != 0
 	} else {
-		bad = bad || v.create < 1 || v.create > v.mod.Main
+		bad = bad || v.create < 1 || v.create > v.main
 	}
 	if bad {
-		return corrupt("key %q: bad version at revision %d", it.key, v.mod.Main)
+		return corrupt("key %q: bad version at revision %d", it.key, v.main)
 	}
 	return nil
 }

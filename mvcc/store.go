@@ -7,6 +7,10 @@ import (
 	"github.com/tidwall/btree"
 )
 
+// MaxValueSize is the largest value the store holds (4 GiB - 1); the
+// replicated node's request limit is far lower.
+const MaxValueSize = 1<<32 - 1
+
 // DefaultMaxTxnOps is etcd's default limit on each list of a txn.
 const DefaultMaxTxnOps = 128
 
@@ -197,6 +201,8 @@ func validatePut(r *PutRequest) error {
 		return ErrValueProvided
 	case r.IgnoreLease && r.Lease != 0:
 		return ErrLeaseProvided
+	case uint64(len(r.Value)) > MaxValueSize:
+		return fmt.Errorf("%w: %d bytes", ErrValueTooLarge, len(r.Value))
 	}
 	return nil
 }

@@ -139,13 +139,13 @@ func compareVersion(c *Compare, v *version) bool {
 	var cmp int
 	switch c.Target {
 	case CompareValue:
-		cmp = bytes.Compare(v.value, c.Value)
+		cmp = bytes.Compare(v.value(), c.Value)
 	case CompareVersion:
 		cmp = compareInt(v.ver, c.Number)
 	case CompareCreate:
 		cmp = compareInt(v.create, c.Number)
 	case CompareMod:
-		cmp = compareInt(v.mod.Main, c.Number)
+		cmp = compareInt(v.main, c.Number)
 	case CompareLease:
 		cmp = compareInt(v.lease, c.Number)
 	default:

@@ -35,10 +35,10 @@ func (w *writer) commit() []Event {
 	return w.events
 }
 
-func (w *writer) nextRevision() Revision {
-	r := Revision{Main: w.main, Sub: w.sub}
+func (w *writer) nextSub() int32 {
+	sub := int32(w.sub)
 	w.sub++
-	return r
+	return sub
 }
 
 func (w *writer) put(r *PutRequest) *PutResult {
@@ -48,7 +48,7 @@ func (w *writer) put(r *PutRequest) *PutResult {
 		it = keyItem{key: string(r.Key)}
 		s.size += int64(len(r.Key)) + keyOverhead
 	}
-	v := version{mod: w.nextRevision(), create: w.main, ver: 1, lease: r.Lease}
+	v := version{main: w.main, sub: w.nextSub(), create: w.main, ver: 1, lease: r.Lease}
 	prev := it.latest()
 	if prev != nil {
 		v.create, v.ver = prev.create, prev.ver+1
@@ -57,11 +57,11 @@ func (w *writer) put(r *PutRequest) *PutResult {
 		}
 	}
 	if r.IgnoreValue && prev != nil {
-		v.value = prev.value // immutable: shared, not copied
+		v.val, v.vlen = prev.val, prev.vlen // immutable: shared, not copied
 	} else if len(r.Value) > 0 {
-		v.value = bytes.Clone(r.Value)
+		v.setValue(bytes.Clone(r.Value))
 	}
-	ev := Event{Type: EventPut, Sub: v.mod.Sub}
+	ev := Event{Type: EventPut, Sub: int64(v.sub)}
 	res := &PutResult{Revision: w.main}
 	if prev != nil {
 		kv := it.kv(prev)
@@ -73,7 +73,7 @@ func (w *writer) put(r *PutRequest) *PutResult {
 	it = it.withVersion(v)
 	s.tree.Set(it)
 	s.log.append(logEntry{key: it.key, main: w.main})
-	s.size += int64(len(v.value)) + versionOverhead
+	s.size += int64(len(v.value())) + versionOverhead
 	ev.KV = it.kv(&it.versions[len(it.versions)-1])
 	w.events = append(w.events, ev)
 	return res
@@ -92,7 +92,7 @@ func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
 	})
 	for _, it := range doomed {
 		prev := it.kv(it.latest())
-		v := version{mod: w.nextRevision()}
+		v := version{main: w.main, sub: w.nextSub()}
 		it = it.withVersion(v)
 		s.tree.Set(it)
 		s.log.append(logEntry{key: it.key, main: w.main})
@@ -101,7 +101,7 @@ func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
 			Type:   EventDelete,
 			KV:     KeyValue{Key: it.keyBytes(), ModRevision: w.main},
 			PrevKV: &prev,
-			Sub:    v.mod.Sub,
+			Sub:    int64(v.sub),
 		})
 		if r.PrevKV {
 			res.PrevKVs = append(res.PrevKVs, prev)
