@@ -1,12 +1,12 @@
 package mvcc
 
 import (
-	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"slices"
 
 	"github.com/tidwall/btree"
