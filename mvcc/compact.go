@@ -31,7 +31,7 @@ type compactWaiter struct {
 // Compact discards history at and below rev (SEMANTICS.md rule 17): reads
 // below rev fail with ErrCompacted from the moment it returns, while every
 // read at rev or above sees exactly what it saw before. It keeps the newest
-// version at or below rev of each key unless that is a delete.
+// version at or below rev of each key unless that is a delete below rev.
 //
 // The memory is reclaimed in the background, in slices short enough that
 // readers and writers never wait long; the returned channel is closed when
@@ -40,6 +40,9 @@ type compactWaiter struct {
 // Compact at or below the compact revision is ErrCompacted, except that a
 // never-compacted store accepts Compact(0) and does nothing; above the
 // current revision is ErrFutureRevision.
+//
+// A delete at exactly rev is kept (its key reads as missing) until a later
+// compaction, as etcd v3.7 keeps it: a watch from rev still sees it.
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -91,8 +91,8 @@ type HistoryResult struct {
 // event's PrevKV set when the previous version is still held. Its cost is
 // proportional to the changes in the revision window, not to the number of
 // keys. From below the compact revision is ErrCompacted (From equal to it is
-// fine: it returns the puts at exactly the compact revision, which have no
-// PrevKV, SEMANTICS.md rule 21); From above the current revision returns no
+// fine: it returns the changes at exactly the compact revision, which have
+// no PrevKV, SEMANTICS.md rule 21); From above the current revision returns no
 // events with Next = From.
 func (s *Store) History(r HistoryRequest) (HistoryResult, error) {
 	s.mu.RLock()
@@ -149,9 +149,6 @@ func (s *Store) eventAt(it *keyItem, rev int64) (Event, bool) {
 		return Event{}, false
 	}
 	v := &it.versions[i]
-	if v.tombstone() && rev == s.compactRev {
-		return Event{}, false // compaction drops a tombstone at its revision
-	}
 	ev := Event{Sub: int64(v.sub)}
 	if v.tombstone() {
 		ev.Type = EventDelete

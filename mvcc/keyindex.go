@@ -50,8 +50,9 @@ func (v *version) tombstone() bool { return v.ver == 0 }
 //
 // Worked example (etcd's): put a@2, put a@3, delete a@4, put a@6 gives
 // versions [2 (ver 1), 3 (ver 2), 4 (tombstone), 6 (ver 1)]. Compact(5)
-// keeps only [6]: 3 was the newest version at or below 5 but is hidden by the
-// tombstone at 4. Compact(3) keeps [3, 4, 6].
+// keeps only [6]: the tombstone at 4 is the newest version at or below 5 and
+// ends its generation. Compact(4) keeps [4, 6]: a tombstone at exactly the
+// compact revision stays until a later compaction. Compact(3) keeps [3, 4, 6].
 type keyItem struct {
 	key      string
 	versions []version
@@ -133,13 +134,15 @@ func (it *keyItem) kv(v *version) KeyValue {
 
 // compactIndex returns how many leading versions compaction at rev drops:
 // every version at or below rev except the newest one, and that one too if it
-// is a tombstone (etcd's keyIndex.compact).
+// is a tombstone below rev. A tombstone at exactly rev stays, as in etcd
+// v3.7, so that a watch from the compact revision still sees that delete; the
+// next compaction removes it.
 func (it *keyItem) compactIndex(rev int64) int {
 	i := it.at(rev)
 	if i < 0 {
 		return 0
 	}
-	if it.versions[i].tombstone() {
+	if v := &it.versions[i]; v.tombstone() && v.main < rev {
 		return i + 1
 	}
 	return i

@@ -213,9 +213,6 @@ func (m *model) history(from int64) ([]modelEvent, error) {
 	for rev := max(from, 1); rev <= m.rev(); rev++ {
 		for _, ev := range m.events[rev] {
 			if rev == m.compactRev {
-				if ev.typ == mvcc.EventDelete {
-					continue // compaction drops a tombstone at its revision
-				}
 				ev.prev = nil // rule 21
 			}
 			out = append(out, ev)

@@ -27,6 +27,7 @@ func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
 		kv := it.kv(v)
 		if r.KeysOnly {
 			kv.Value = nil
+			kv.Lease = keysOnlyLease(r, kv.Lease)
 		}
 		res.KVs = []KeyValue{kv}
 		return res
@@ -74,9 +75,21 @@ func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
 	if r.KeysOnly {
 		for i := range res.KVs {
 			res.KVs[i].Value = nil
+			res.KVs[i].Lease = keysOnlyLease(r, res.KVs[i].Lease)
 		}
 	}
 	return res
+}
+
+// keysOnlyLease is the lease a keys-only range reports. etcd v3.7 answers
+// keys-only ranges from its index, which holds no lease, unless it sorts by
+// value and so reads the values: its recorded answers carry the lease only
+// then. kvstore answers the same.
+func keysOnlyLease(r *RangeRequest, lease int64) int64 {
+	if r.SortTarget == SortByValue {
+		return lease
+	}
+	return 0
 }
 
 func passes(r *RangeRequest, v *version) bool {

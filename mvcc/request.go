@@ -34,8 +34,10 @@ type RangeRequest struct {
 	Limit      int64
 	SortOrder  SortOrder
 	SortTarget SortTarget
-	KeysOnly   bool
-	CountOnly  bool
+	// KeysOnly drops each kv's value, and its lease unless sorting by value
+	// (as etcd v3.7 does).
+	KeysOnly  bool
+	CountOnly bool
 	// The filters keep keys whose mod or create revision lies within the
 	// bounds; 0 means unbounded.
 	MinModRevision    int64

@@ -239,10 +239,14 @@ func TestHistoryLimitKeepsRevisionsWhole(t *testing.T) {
 	if err != nil || len(res.Events) != 2 || res.Events[1].PrevKV == nil || string(res.Events[1].PrevKV.Value) != "v" {
 		t.Fatalf("prev kv older than the compact revision survives: %+v %v", res, err)
 	}
-	<-must(s.Compact(rev + 1)) // the delete of a0
+	<-must(s.Compact(rev + 1)) // the delete of a0 stays in history, without prev kv
 	res, _ = s.History(mvcc.HistoryRequest{Key: []byte("a0"), From: rev + 1})
-	if len(res.Events) != 0 {
-		t.Fatalf("a delete at the compact revision is still in history: %+v", res.Events)
+	if len(res.Events) != 1 || res.Events[0].Type != mvcc.EventDelete || res.Events[0].PrevKV != nil {
+		t.Fatalf("a delete at the compact revision: %+v", res.Events)
+	}
+	<-must(s.Compact(rev + 2)) // and the next compaction removes it
+	if res, _ = s.History(mvcc.HistoryRequest{Key: []byte("a0"), From: rev + 2}); len(res.Events) != 0 {
+		t.Fatalf("history after the next compaction: %+v", res.Events)
 	}
 }
 
@@ -303,9 +307,10 @@ func TestSizeAccounting(t *testing.T) {
 		t.Fatalf("after compaction size %d, want %d (one version)", s.Size(), one)
 	}
 	del(t, s, "k", "")
+	put(t, s, "x", "12345") // the delete is now below the compact revision
 	<-must(s.Compact(s.Revision()))
-	if s.Size() != 0 || s.Len() != 0 {
-		t.Fatalf("after deleting and compacting everything: size %d, keys %d", s.Size(), s.Len())
+	if s.Size() != one || s.Len() != 1 {
+		t.Fatalf("after deleting k and compacting: size %d (want %d), keys %d", s.Size(), one, s.Len())
 	}
 }
 

@@ -24,10 +24,7 @@ func (s *Store) Txn(t *TxnRequest) (*TxnResult, []Event, error) {
 		return nil, nil, ErrClosed
 	}
 	p := s.plan(t)
-	if err := s.checkPuts(p); err != nil {
-		return nil, nil, err
-	}
-	if err := s.checkRanges(p); err != nil {
+	if err := s.checkPath(p); err != nil {
 		return nil, nil, err
 	}
 	w := s.newWriter()
@@ -164,36 +161,22 @@ func compareVersion(c *Compare, v *version) bool {
 	return false
 }
 
-// checkPuts runs the store checks of every put on the plan's path, in order.
-func (s *Store) checkPuts(p *txnPlan) error {
+// checkPath runs the store checks of every op on the plan's path, in op
+// order, against the store before the txn (rule 13): a put's lease and
+// ignore-* key, a range's revision.
+func (s *Store) checkPath(p *txnPlan) error {
 	for i := range p.ops {
+		var err error
 		switch op := &p.ops[i]; {
 		case op.Put != nil:
-			if err := s.checkPut(op.Put); err != nil {
-				return err
-			}
-		case op.Txn != nil:
-			if err := s.checkPuts(p.nested[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkRanges checks the read revision of every range on the plan's path
-// against the store before the txn.
-func (s *Store) checkRanges(p *txnPlan) error {
-	for i := range p.ops {
-		switch op := &p.ops[i]; {
+			err = s.checkPut(op.Put)
 		case op.Range != nil:
-			if _, err := s.readRevision(op.Range.Revision, s.rev); err != nil {
-				return err
-			}
+			_, err = s.readRevision(op.Range.Revision, s.rev)
 		case op.Txn != nil:
-			if err := s.checkRanges(p.nested[i]); err != nil {
-				return err
-			}
+			err = s.checkPath(p.nested[i])
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

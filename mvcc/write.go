@@ -1,6 +1,9 @@
 package mvcc
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // writer applies the changes of one write transaction. It is used under the
 // store's write lock, after every check has passed: nothing it does can fail,
@@ -130,4 +133,26 @@ func (s *Store) scan(kr keyRange, fn func(it *keyItem) bool) {
 		}
 		return fn(&it)
 	})
+}
+
+// DeleteKeys deletes the given keys as one write transaction, in key order,
+// with no txn limits: it is how a lease revocation removes its keys. Keys
+// that do not exist are skipped; if none exists the revision does not
+// change. It returns the store's revision afterwards and the events.
+func (s *Store) DeleteKeys(keys [][]byte) (int64, []Event, error) {
+	sorted := slices.SortedFunc(slices.Values(keys), bytes.Compare)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, nil, ErrClosed
+	}
+	w := s.newWriter()
+	for i, k := range sorted {
+		if len(k) == 0 || (i > 0 && bytes.Equal(k, sorted[i-1])) {
+			continue
+		}
+		w.deleteRange(&DeleteRequest{Key: k})
+	}
+	events := w.commit()
+	return s.rev, events, nil
 }
