@@ -1,0 +1,184 @@
+package kvstore
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/lease"
+	"github.com/kvstore/kvstore/mvcc"
+)
+
+// fsm is the raft state machine: it decodes log commands and applies them to
+// the mvcc store and the lease table, identically on every member.
+//
+// Threading (hashicorp/raft's contract): ApplyBatch, Apply, Snapshot and
+// Restore are called from raft's single FSM goroutine and never overlap;
+// the FSMSnapshot's Persist runs on another goroutine, concurrently with
+// later applies, which is why Snapshot captures everything it needs up front.
+// Readers (the node's API) call the mvcc store directly, which is safe for
+// concurrent use, and read the lease table under leaseMu.
+type fsm struct {
+	kv *mvcc.Store
+	// minTTL is the lease TTL floor, part of the cluster's configuration
+	// (the same on every member).
+	minTTL int64
+
+	// leaseMu guards leases: apply holds it for writing for each command,
+	// readers take it for reading.
+	leaseMu sync.RWMutex
+	leases  *lease.Table
+
+	applied appliedIndex
+}
+
+// applyResult is what applying one command returns through raft's
+// ApplyFuture.Response. Err holds a rejection (a typed mvcc or lease error,
+// or errBadCommand); it is a value, the same on every member, not a failure
+// of the state machine.
+type applyResult struct {
+	Revision int64
+	Put      *mvcc.PutResult
+	Delete   *mvcc.DeleteResult
+	Txn      *mvcc.TxnResult
+	// LeaseTTL is the granted TTL of a lease grant.
+	LeaseTTL int64
+	// Events are the changes the command made, in order.
+	Events []mvcc.Event
+	Err    error
+}
+
+func newFSM(minTTL int64, maxTxnOps int) *fsm {
+	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL)}
+	f.kv = mvcc.New(mvcc.Config{MaxTxnOps: maxTxnOps, CheckLease: f.checkLease})
+	f.applied.init()
+	return f
+}
+
+// checkLease runs inside apply, under leaseMu held by the apply goroutine
+// itself, so it reads the table without locking.
+func (f *fsm) checkLease(id int64) error {
+	if !f.leases.Exists(lease.ID(id)) {
+		return lease.ErrLeaseNotFound
+	}
+	return nil
+}
+
+// ApplyBatch implements raft.BatchingFSM. The result slice has one entry per
+// log, nil for entries that are not commands (configuration, barriers).
+func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			out[i] = f.applyCommand(l.Data)
+		}
+		f.applied.set(l.Index)
+	}
+	return out
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+func (f *fsm) applyCommand(data []byte) *applyResult {
+	c, err := decodeCommand(data)
+	if err != nil {
+		return &applyResult{Revision: f.kv.Revision(), Err: err}
+	}
+	f.leaseMu.Lock()
+	defer f.leaseMu.Unlock()
+	res := &applyResult{}
+	switch c.Kind {
+	case cmdPut:
+		res.Put, res.Events, res.Err = f.kv.Put(c.Put.request())
+	case cmdDelete:
+		res.Delete, res.Events, res.Err = f.kv.DeleteRange(c.Delete.request())
+	case cmdTxn:
+		res.Txn, res.Events, res.Err = f.kv.Txn(c.Txn.request())
+	case cmdCompact:
+		_, res.Err = f.kv.Compact(c.Revision)
+	case cmdLeaseGrant:
+		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)
+	case cmdLeaseRevoke:
+		var keys []string
+		if keys, res.Err = f.leases.Revoke(lease.ID(c.LeaseID)); res.Err == nil {
+			raw := make([][]byte, len(keys))
+			for i, k := range keys {
+				raw[i] = []byte(k)
+			}
+			_, res.Events, res.Err = f.kv.DeleteKeys(raw)
+		}
+	case cmdLeaseCheckpoint:
+		for _, cp := range c.Checkpoints {
+			// A checkpoint of a lease revoked meanwhile is moot.
+			_ = f.leases.Checkpoint(lease.ID(cp.ID), cp.Remaining)
+		}
+	}
+	f.trackLeases(res.Events)
+	res.Revision = f.kv.Revision()
+	return res
+}
+
+// trackLeases keeps the table's key attachments in step with the writes: a
+// put attaches its key to its lease (or none), a delete detaches it.
+func (f *fsm) trackLeases(events []mvcc.Event) {
+	for i := range events {
+		id := lease.NoLease
+		if events[i].Type == mvcc.EventPut {
+			id = lease.ID(events[i].KV.Lease)
+		}
+		// The lease was checked by the put itself; a failure here would
+		// mean the table and the store disagree, which must stop the node
+		// rather than let replicas diverge.
+		if err := f.leases.SetKeyLease(string(events[i].KV.Key), id); err != nil {
+			panic("kvstore: lease table out of step with the store: " + err.Error())
+		}
+	}
+}
+
+// appliedIndex is the raft index the FSM has applied, with a way to wait
+// for it (raft's own AppliedIndex counts entries handed to the FSM
+// goroutine, not applied ones).
+type appliedIndex struct {
+	mu      sync.Mutex
+	index   uint64
+	changed chan struct{} // closed and replaced on every advance
+}
+
+func (a *appliedIndex) init() { a.changed = make(chan struct{}) }
+
+func (a *appliedIndex) set(i uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if i > a.index {
+		a.index = i
+		close(a.changed)
+		a.changed = make(chan struct{})
+	}
+}
+
+func (a *appliedIndex) get() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.index
+}
+
+// wait blocks until the applied index reaches i or ctx ends.
+func (a *appliedIndex) wait(ctx context.Context, i uint64) error {
+	for {
+		a.mu.Lock()
+		index, changed := a.index, a.changed
+		a.mu.Unlock()
+		if index >= i {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
