@@ -42,7 +42,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 type fsmSnapshot struct {
 	leases []byte
-	kv     interface{ WriteTo(io.Writer) (int64, error) }
+	kv     interface {
+		WriteTo(io.Writer) (int64, error)
+	}
 }
 
 // Persist implements raft.FSMSnapshot.
