@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore/lease"
+	"github.com/kvstore/kvstore/mvcc"
 )
 
 // The raft snapshot of a node's state:
@@ -42,9 +43,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 type fsmSnapshot struct {
 	leases []byte
-	kv     interface {
-		WriteTo(io.Writer) (int64, error)
-	}
+	kv     *mvcc.Snapshot
 }
 
 // Persist implements raft.FSMSnapshot.
