@@ -1,0 +1,102 @@
+package kvstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+)
+
+// LogStore selects where a node keeps its raft log and stable state.
+type LogStore int
+
+const (
+	// LogStoreWAL keeps the raft log in hashicorp/raft-wal segment files:
+	// one fsync per append, the default (BENCHMARKS.md: ~2.5x faster per
+	// append than bolt).
+	LogStoreWAL LogStore = iota
+	// LogStoreBolt keeps the raft log and stable state in one
+	// hashicorp/raft-boltdb/v2 file, for users of existing raft tooling.
+	LogStoreBolt
+	// LogStoreMemory keeps everything in memory: for tests and demos; a
+	// restarted node starts empty.
+	LogStoreMemory
+)
+
+func (k LogStore) String() string {
+	switch k {
+	case LogStoreWAL:
+		return "wal"
+	case LogStoreBolt:
+		return "bolt"
+	case LogStoreMemory:
+		return "memory"
+	}
+	return fmt.Sprintf("LogStore(%d)", int(k))
+}
+
+// storage is a node's raft storage: log, stable store and snapshots.
+type storage struct {
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	close  func() error
+}
+
+// Layout of a data dir:
+//
+//	raft/wal/        raft-wal segments and meta (LogStoreWAL)
+//	raft/raft.db     raft-boltdb file (LogStoreBolt)
+//	snapshots/       raft's FileSnapshotStore
+const (
+	walDir      = "raft/wal"
+	boltFile    = "raft/raft.db"
+	snapshotDir = "" // FileSnapshotStore adds its own "snapshots" folder
+)
+
+// openStorage opens (creating if needed) the storage of kind under dir,
+// keeping retain snapshots. The caller must call close once raft has shut
+// down.
+func openStorage(dir string, kind LogStore, retain int, logger hclog.Logger) (*storage, error) {
+	if kind == LogStoreMemory {
+		mem := raft.NewInmemStore()
+		return &storage{logs: mem, stable: mem, snaps: newMemSnapshotStore(retain), close: func() error { return nil }}, nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("kvstore: data dir: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, snapshotDir), retain, logger.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: snapshot store: %w", err)
+	}
+	switch kind {
+	case LogStoreWAL:
+		path := filepath.Join(dir, walDir)
+		if err := os.MkdirAll(path, 0o700); err != nil { // raft-wal needs it to exist
+			return nil, fmt.Errorf("kvstore: wal dir: %w", err)
+		}
+		// raft-wal's Close leaves its bolt meta store open (and locked), so
+		// we own the meta store and close it ourselves.
+		meta := &metadb.BoltMetaDB{}
+		wal, err := raftwal.Open(path, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta))
+		if err != nil {
+			meta.Close()
+			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
+		}
+		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
+		return &storage{logs: wal, stable: wal, snaps: snaps, close: closeAll}, nil
+	case LogStoreBolt:
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
+		if err != nil {
+			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
+		}
+		return &storage{logs: bolt, stable: bolt, snaps: snaps, close: bolt.Close}, nil
+	}
+	return nil, fmt.Errorf("kvstore: unknown log store %v", kind)
+}
