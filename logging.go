@@ -16,9 +16,9 @@ import (
 // "component" attribute; hclog's key/value pairs become slog attributes.
 // Levels map one to one, with hclog's Trace below slog's Debug.
 type slogAdapter struct {
-	l     *slog.Logger
-	name  string
-	args  []interface{}
+	l    *slog.Logger
+	name string
+	args []interface{}
 	// level is the minimum level forwarded, shared with the loggers derived
 	// by With and Named; atomic because raft logs from many goroutines.
 	level *atomic.Int32
