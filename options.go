@@ -1,0 +1,277 @@
+package kvstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// Peer is one member of a cluster: its raft server ID and the address its
+// transport listens on.
+type Peer struct {
+	ID      string
+	Address string
+}
+
+// config is a node's configuration, built from Options and validated once.
+type config struct {
+	id        string
+	transport transport.Transport
+	bootstrap []Peer
+	logStore  LogStore
+	logger    *slog.Logger
+
+	heartbeatTimeout   time.Duration
+	electionTimeout    time.Duration
+	leaderLeaseTimeout time.Duration
+	commitTimeout      time.Duration
+
+	snapshotThreshold uint64
+	snapshotInterval  time.Duration
+	snapshotRetain    int
+	trailingLogs      uint64
+
+	maxRequestBytes int
+	maxTxnOps       int
+}
+
+// Defaults. The raft timings are hashicorp/raft's; the request limits are
+// etcd's.
+const (
+	DefaultMaxRequestBytes = 1536 * 1024 // 1.5 MiB, etcd's --max-request-bytes
+	DefaultMaxTxnOps       = mvcc.DefaultMaxTxnOps
+	DefaultSnapshotRetain  = 2
+)
+
+func defaultConfig() config {
+	rc := raft.DefaultConfig()
+	return config{
+		logStore:           LogStoreWAL,
+		heartbeatTimeout:   rc.HeartbeatTimeout,
+		electionTimeout:    rc.ElectionTimeout,
+		leaderLeaseTimeout: rc.LeaderLeaseTimeout,
+		commitTimeout:      rc.CommitTimeout,
+		snapshotThreshold:  rc.SnapshotThreshold,
+		snapshotInterval:   rc.SnapshotInterval,
+		snapshotRetain:     DefaultSnapshotRetain,
+		trailingLogs:       rc.TrailingLogs,
+		maxRequestBytes:    DefaultMaxRequestBytes,
+		maxTxnOps:          DefaultMaxTxnOps,
+	}
+}
+
+// An Option configures a node at Open.
+type Option func(*config) error
+
+// ErrInvalidOption reports an option with a value Open cannot use; the error
+// names the option.
+var ErrInvalidOption = errors.New("kvstore: invalid option")
+
+func invalid(option, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+}
+
+// WithID sets the node's raft server ID, unique in its cluster. Required.
+func WithID(id string) Option {
+	return func(c *config) error {
+		if id == "" {
+			return invalid("WithID", "empty ID")
+		}
+		c.id = id
+		return nil
+	}
+}
+
+// WithTransport sets the network the node speaks through. Required.
+func WithTransport(t transport.Transport) Option {
+	return func(c *config) error {
+		if t == nil {
+			return invalid("WithTransport", "nil transport")
+		}
+		c.transport = t
+		return nil
+	}
+}
+
+// WithBootstrap makes a node with an empty data dir found a new cluster of
+// these members (itself included), like etcd's --initial-cluster. A node
+// whose data dir already holds state ignores it.
+func WithBootstrap(peers ...Peer) Option {
+	return func(c *config) error {
+		if len(peers) == 0 {
+			return invalid("WithBootstrap", "no peers")
+		}
+		ids, addrs := map[string]bool{}, map[string]bool{}
+		for _, p := range peers {
+			switch {
+			case p.ID == "" || p.Address == "":
+				return invalid("WithBootstrap", "peer %+v needs an ID and an address", p)
+			case ids[p.ID]:
+				return invalid("WithBootstrap", "duplicate ID %q", p.ID)
+			case addrs[p.Address]:
+				return invalid("WithBootstrap", "duplicate address %q", p.Address)
+			}
+			ids[p.ID], addrs[p.Address] = true, true
+		}
+		c.bootstrap = append([]Peer(nil), peers...)
+		return nil
+	}
+}
+
+// WithLogStore chooses the raft log store: LogStoreWAL (default),
+// LogStoreBolt, or LogStoreMemory for tests (nothing survives Close).
+func WithLogStore(kind LogStore) Option {
+	return func(c *config) error {
+		if kind < LogStoreWAL || kind > LogStoreMemory {
+			return invalid("WithLogStore", "unknown log store %v", kind)
+		}
+		c.logStore = kind
+		return nil
+	}
+}
+
+// WithInMemoryStorage is WithLogStore(LogStoreMemory).
+func WithInMemoryStorage() Option { return WithLogStore(LogStoreMemory) }
+
+// WithLogger sends the node's logs, raft's included, to l. Nil (the default)
+// discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithRaftTiming sets raft's heartbeat and election timeouts (followers
+// start an election after missing heartbeats for this long), the leader
+// lease and the commit timeout. Zero keeps a value's default.
+func WithRaftTiming(heartbeat, election, leaderLease, commit time.Duration) Option {
+	return func(c *config) error {
+		for name, d := range map[string]time.Duration{"heartbeat": heartbeat, "election": election, "leader lease": leaderLease, "commit": commit} {
+			if d < 0 {
+				return invalid("WithRaftTiming", "negative %s timeout %v", name, d)
+			}
+		}
+		if heartbeat > 0 {
+			c.heartbeatTimeout = heartbeat
+		}
+		if election > 0 {
+			c.electionTimeout = election
+		}
+		if leaderLease > 0 {
+			c.leaderLeaseTimeout = leaderLease
+		}
+		if commit > 0 {
+			c.commitTimeout = commit
+		}
+		return nil
+	}
+}
+
+// WithSnapshots sets when raft snapshots are taken (after threshold new log
+// entries, checked every interval) and how many are kept on disk.
+func WithSnapshots(threshold uint64, interval time.Duration, retain int) Option {
+	return func(c *config) error {
+		switch {
+		case threshold == 0:
+			return invalid("WithSnapshots", "zero threshold")
+		case interval <= 0:
+			return invalid("WithSnapshots", "interval %v", interval)
+		case retain < 1:
+			return invalid("WithSnapshots", "retain %d, need at least 1", retain)
+		}
+		c.snapshotThreshold, c.snapshotInterval, c.snapshotRetain = threshold, interval, retain
+		return nil
+	}
+}
+
+// WithTrailingLogs sets how many log entries are kept after a snapshot, so
+// that a slightly lagging follower catches up from the log rather than a
+// snapshot.
+func WithTrailingLogs(n uint64) Option {
+	return func(c *config) error {
+		c.trailingLogs = n
+		return nil
+	}
+}
+
+// WithMaxRequestBytes limits the encoded size of one write request
+// (default 1.5 MiB, as etcd).
+func WithMaxRequestBytes(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return invalid("WithMaxRequestBytes", "%d", n)
+		}
+		c.maxRequestBytes = n
+		return nil
+	}
+}
+
+// WithMaxTxnOps limits each list of a txn (default 128, as etcd). Every
+// member of a cluster must use the same value.
+func WithMaxTxnOps(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return invalid("WithMaxTxnOps", "%d", n)
+		}
+		c.maxTxnOps = n
+		return nil
+	}
+}
+
+// buildConfig applies opts to the defaults and checks what no single option
+// can check alone.
+func buildConfig(opts []Option) (config, error) {
+	c := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			return config{}, invalid("Open", "nil option")
+		}
+		if err := opt(&c); err != nil {
+			return config{}, err
+		}
+	}
+	switch {
+	case c.id == "":
+		return config{}, invalid("WithID", "a node ID is required")
+	case c.transport == nil:
+		return config{}, invalid("WithTransport", "a transport is required")
+	case c.heartbeatTimeout < 5*time.Millisecond:
+		return config{}, invalid("WithRaftTiming", "heartbeat timeout %v is below raft's 5ms minimum", c.heartbeatTimeout)
+	case c.electionTimeout < c.heartbeatTimeout:
+		return config{}, invalid("WithRaftTiming", "election timeout %v is below the heartbeat timeout %v", c.electionTimeout, c.heartbeatTimeout)
+	case c.leaderLeaseTimeout > c.heartbeatTimeout:
+		return config{}, invalid("WithRaftTiming", "leader lease %v exceeds the heartbeat timeout %v", c.leaderLeaseTimeout, c.heartbeatTimeout)
+	}
+	if len(c.bootstrap) > 0 {
+		found := false
+		for _, p := range c.bootstrap {
+			found = found || p.ID == c.id
+		}
+		if !found {
+			return config{}, invalid("WithBootstrap", "the peers do not include this node %q", c.id)
+		}
+	}
+	return c, nil
+}
+
+// raftConfig is the hashicorp/raft configuration for c.
+func (c *config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.id)
+	rc.HeartbeatTimeout = c.heartbeatTimeout
+	rc.ElectionTimeout = c.electionTimeout
+	rc.LeaderLeaseTimeout = c.leaderLeaseTimeout
+	rc.CommitTimeout = c.commitTimeout
+	rc.SnapshotThreshold = c.snapshotThreshold
+	rc.SnapshotInterval = c.snapshotInterval
+	rc.TrailingLogs = c.trailingLogs
+	rc.Logger = newHCLogger(c.logger).Named("raft")
+	return rc
+}

@@ -1,0 +1,66 @@
+package kvstore
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
+)
+
+func TestBuildConfig(t *testing.T) {
+	net := transport.NewNetwork()
+	tr, err := net.Join("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	base := []Option{WithID("n1"), WithTransport(tr)}
+	c, err := buildConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.maxRequestBytes != 1536*1024 || c.maxTxnOps != 128 || c.logStore != LogStoreWAL {
+		t.Fatalf("defaults %+v", c)
+	}
+	if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+		t.Fatalf("default raft config invalid: %v", err)
+	}
+	cases := []struct {
+		opts   []Option
+		option string
+	}{
+		{[]Option{WithTransport(tr)}, "WithID"},
+		{[]Option{WithID("n1")}, "WithTransport"},
+		{append(base, WithID("")), "WithID"},
+		{append(base, WithBootstrap()), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n2", "a"})), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n1", "a"}, Peer{"n1", "b"})), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n1", "a"}, Peer{"n2", "a"})), "WithBootstrap"},
+		{append(base, WithRaftTiming(-1, 0, 0, 0)), "WithRaftTiming"},
+		{append(base, WithRaftTiming(time.Second, time.Millisecond*500, 0, 0)), "WithRaftTiming"},
+		{append(base, WithSnapshots(0, time.Second, 1)), "WithSnapshots"},
+		{append(base, WithSnapshots(10, time.Second, 0)), "WithSnapshots"},
+		{append(base, WithMaxRequestBytes(0)), "WithMaxRequestBytes"},
+		{append(base, WithMaxTxnOps(-1)), "WithMaxTxnOps"},
+		{append(base, WithLogStore(LogStore(9))), "WithLogStore"},
+		{append(base, nil), "Open"},
+	}
+	for _, tc := range cases {
+		_, err := buildConfig(tc.opts)
+		if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), tc.option) {
+			t.Errorf("error %v, want ErrInvalidOption naming %s", err, tc.option)
+		}
+	}
+	c, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", "n2"}), WithInMemoryStorage(),
+		WithRaftTiming(50*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond), WithMaxTxnOps(4)))
+	if err != nil || c.logStore != LogStoreMemory || c.maxTxnOps != 4 || len(c.bootstrap) != 2 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+		t.Fatalf("raft config invalid: %v", err)
+	}
+}
