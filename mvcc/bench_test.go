@@ -150,29 +150,15 @@ func BenchmarkCompactHalf(b *testing.B) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				start := time.Now()
+			maxWrite = max(maxWrite, longestUntil(done, func(i int) {
 				s.Put(&mvcc.PutRequest{Key: benchKey(i % benchKeys), Value: benchValue})
-				maxWrite = max(maxWrite, time.Since(start))
-			}
+			}))
 		}()
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				start := time.Now()
+			maxRead = max(maxRead, longestUntil(done, func(i int) {
 				s.Range(&mvcc.RangeRequest{Key: benchKey(i * 7 % benchKeys)})
-				maxRead = max(maxRead, time.Since(start))
-			}
+			}))
 		}()
 		<-done
 		wg.Wait()
@@ -182,6 +168,22 @@ func BenchmarkCompactHalf(b *testing.B) {
 	}
 	b.ReportMetric(float64(maxWrite.Microseconds())/1000, "max-write-pause-ms")
 	b.ReportMetric(float64(maxRead.Microseconds())/1000, "max-read-pause-ms")
+}
+
+// longestUntil calls fn(0), fn(1), ... until done is closed and returns the
+// longest single call.
+func longestUntil(done <-chan struct{}, fn func(i int)) time.Duration {
+	var longest time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return longest
+		default:
+		}
+		start := time.Now()
+		fn(i)
+		longest = max(longest, time.Since(start))
+	}
 }
 
 func BenchmarkSnapshotSerialize(b *testing.B) {
