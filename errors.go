@@ -1,0 +1,57 @@
+package kvstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kvstore/kvstore/lease"
+	"github.com/kvstore/kvstore/mvcc"
+)
+
+// Errors returned by a Node. Each is matched with errors.Is; the mvcc and
+// lease errors are the same values as in those packages.
+var (
+	// ErrClosed reports use of a closed node.
+	ErrClosed = errors.New("kvstore: node closed")
+	// ErrNotLeader reports a request that needs the leader on a node that is
+	// not; the error is a *NotLeaderError naming the leader when known.
+	ErrNotLeader = errors.New("kvstore: not the leader")
+	// ErrNoLeader reports that the cluster has no leader right now.
+	ErrNoLeader = errors.New("kvstore: no leader")
+	// ErrOutcomeUnknown reports a write whose leader lost leadership after
+	// proposing it: it may or may not have been committed. Never retry such
+	// a write blindly.
+	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: leadership lost after proposing")
+	// ErrRequestTooLarge reports a write larger than WithMaxRequestBytes.
+	ErrRequestTooLarge = errors.New("kvstore: request too large")
+
+	ErrCompacted         = mvcc.ErrCompacted
+	ErrFutureRevision    = mvcc.ErrFutureRevision
+	ErrEmptyKey          = mvcc.ErrEmptyKey
+	ErrKeyNotFound       = mvcc.ErrKeyNotFound
+	ErrValueProvided     = mvcc.ErrValueProvided
+	ErrLeaseProvided     = mvcc.ErrLeaseProvided
+	ErrDuplicateKey      = mvcc.ErrDuplicateKey
+	ErrTooManyOps        = mvcc.ErrTooManyOps
+	ErrInvalidSortOption = mvcc.ErrInvalidSortOption
+	ErrLeaseNotFound     = lease.ErrLeaseNotFound
+	ErrLeaseExists       = lease.ErrLeaseExists
+	ErrTTLTooLarge       = lease.ErrTTLTooLarge
+)
+
+// NotLeaderError is returned for ErrNotLeader; it names the leader when
+// this node knows it.
+type NotLeaderError struct {
+	LeaderID      string
+	LeaderAddress string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return ErrNotLeader.Error() + " (leader unknown)"
+	}
+	return fmt.Sprintf("%s (leader %s at %s)", ErrNotLeader, e.LeaderID, e.LeaderAddress)
+}
+
+// Is makes errors.Is(err, ErrNotLeader) hold.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

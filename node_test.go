@@ -1,0 +1,150 @@
+package kvstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// startCluster opens n in-memory nodes on one in-memory network, all
+// bootstrapped together, and closes them at cleanup.
+func startCluster(t *testing.T, n int) []*kvstore.Node {
+	t.Helper()
+	network := transport.NewNetwork()
+	var peers []kvstore.Peer
+	for i := range n {
+		peers = append(peers, kvstore.Peer{ID: fmt.Sprint("n", i+1), Address: fmt.Sprint("n", i+1)})
+	}
+	var nodes []*kvstore.Node
+	for _, p := range peers {
+		tr, err := network.Join(raft.ServerAddress(p.Address))
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, err := kvstore.Open("", kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage(), kvstore.WithBootstrap(peers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := node.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		nodes = append(nodes, node)
+	}
+	return nodes
+}
+
+func leaderOf(t *testing.T, nodes []*kvstore.Node) *kvstore.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				return n
+			}
+		}
+		if _, err := nodes[0].WaitLeader(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no leader")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestSingleNodePutGetDelete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nodes := startCluster(t, 1)
+		n := leaderOf(t, nodes)
+		ctx := context.Background()
+		put, err := n.Put(ctx, []byte("a"), []byte("1"))
+		if err != nil || put.Header.Revision != 2 || put.Header.MemberID != "n1" || put.Header.RaftTerm == 0 {
+			t.Fatalf("put: %+v %v", put, err)
+		}
+		n.Put(ctx, []byte("a/x"), []byte("2"))
+		put, err = n.Put(ctx, []byte("a"), []byte("3"), kvstore.WithPrevKV())
+		if err != nil || put.PrevKV == nil || string(put.PrevKV.Value) != "1" {
+			t.Fatalf("put prev kv: %+v %v", put, err)
+		}
+		get, err := n.Get(ctx, []byte("a"), kvstore.WithPrefix())
+		if err != nil || get.Count != 2 || string(get.KVs[0].Value) != "3" || get.Header.Revision != 4 {
+			t.Fatalf("get: %+v %v", get, err)
+		}
+		old, err := n.Get(ctx, []byte("a"), kvstore.WithRev(2), kvstore.WithSerializable())
+		if err != nil || string(old.KVs[0].Value) != "1" {
+			t.Fatalf("get at revision 2: %+v %v", old, err)
+		}
+		del, err := n.Delete(ctx, []byte("a"), kvstore.WithFromKey(), kvstore.WithPrevKV())
+		if err != nil || del.Deleted != 2 || len(del.PrevKVs) != 2 {
+			t.Fatalf("delete: %+v %v", del, err)
+		}
+		if _, err := n.Put(ctx, nil, []byte("x")); !errors.Is(err, kvstore.ErrEmptyKey) {
+			t.Fatalf("empty key: %v", err)
+		}
+		if _, err := n.Put(ctx, []byte("k"), []byte("v"), kvstore.WithLease(9)); !errors.Is(err, kvstore.ErrLeaseNotFound) {
+			t.Fatalf("unknown lease: %v", err)
+		}
+		if _, err := n.Get(ctx, []byte("a"), kvstore.WithRev(99)); !errors.Is(err, kvstore.ErrFutureRevision) {
+			t.Fatalf("future revision: %v", err)
+		}
+		big := make([]byte, kvstore.DefaultMaxRequestBytes)
+		if _, err := n.Put(ctx, []byte("big"), big); !errors.Is(err, kvstore.ErrRequestTooLarge) {
+			t.Fatalf("too large: %v", err)
+		}
+		n.Close()
+		if _, err := n.Put(ctx, []byte("a"), nil); !errors.Is(err, kvstore.ErrClosed) {
+			t.Fatalf("put after close: %v", err)
+		}
+	})
+}
+
+func TestThreeNodesReplicate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nodes := startCluster(t, 3)
+		leader := leaderOf(t, nodes)
+		ctx := context.Background()
+		for i := range 20 {
+			if _, err := leader.Put(ctx, []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range nodes {
+			if n == leader {
+				continue
+			}
+			// Followers refuse writes and linearizable reads for now, naming the leader.
+			_, err := n.Put(ctx, []byte("x"), []byte("y"))
+			var nl *kvstore.NotLeaderError
+			if !errors.As(err, &nl) || !errors.Is(err, kvstore.ErrNotLeader) || nl.LeaderID == "" {
+				t.Fatalf("follower put: %v", err)
+			}
+			// Serializable reads catch up with the leader.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				get, err := n.Get(ctx, []byte("k"), kvstore.WithPrefix(), kvstore.WithSerializable(), kvstore.WithCountOnly())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if get.Count == 20 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("follower has %d keys", get.Count)
+				}
+				time.Sleep(time.Millisecond) // virtual time
+			}
+		}
+	})
+}
