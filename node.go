@@ -211,5 +211,23 @@ func (n *Node) readIndex(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return n.fsm.applied.wait(ctx, n.raft.CommitIndex())
+	return n.fsm.applied.wait(ctx, n.lastFSMIndex(n.raft.CommitIndex()))
+}
+
+// lastFSMIndex returns the index of the last entry at or below commit that
+// raft hands to the state machine. raft never passes no-op entries (one
+// starts every term) or barriers to the FSM, so waiting for the commit index
+// itself could wait forever. An entry no longer in the log is covered by a
+// snapshot the state machine already holds: nothing to wait for.
+func (n *Node) lastFSMIndex(commit uint64) uint64 {
+	for i := commit; i > 0; i-- {
+		var l raft.Log
+		if err := n.storage.logs.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
 }

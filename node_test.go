@@ -148,3 +148,60 @@ func TestThreeNodesReplicate(t *testing.T) {
 		}
 	})
 }
+
+// TestRestartFromDataDir writes through a one-node cluster on disk, closes it
+// and reopens the same data dir without bootstrap settings: the node rejoins
+// as it was, with its data. It runs in real time (file I/O does not block
+// durably in a synctest bubble), with short raft timeouts and deadlines.
+func TestRestartFromDataDir(t *testing.T) {
+	for _, kind := range []kvstore.LogStore{kvstore.LogStoreWAL, kvstore.LogStoreBolt} {
+		t.Run(kind.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			network := transport.NewNetwork()
+			open := func(opts ...kvstore.Option) *kvstore.Node {
+				tr, err := network.Join("n1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, kvstore.WithID("n1"), kvstore.WithTransport(tr), kvstore.WithLogStore(kind),
+					kvstore.WithRaftTiming(20*time.Millisecond, 40*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond))
+				n, err := kvstore.Open(dir, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			n := open(kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "n1"}))
+			waitLeading(t, ctx, n)
+			for i := range 5 {
+				if _, err := n.Put(ctx, []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			n = open()
+			defer n.Close()
+			waitLeading(t, ctx, n)
+			get, err := n.Get(ctx, []byte("k"), kvstore.WithPrefix())
+			if err != nil || get.Count != 5 || get.Header.Revision != 6 {
+				t.Fatalf("after restart: %+v %v", get, err)
+			}
+		})
+	}
+}
+
+// waitLeading polls, until ctx ends, for n to become leader.
+func waitLeading(t *testing.T, ctx context.Context, n *kvstore.Node) {
+	t.Helper()
+	for !n.IsLeader() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("node did not become leader")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
