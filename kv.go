@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/kvstore/kvstore/mvcc"
 )
@@ -166,7 +167,7 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 		MinCreateRevision: o.minCreate, MaxCreateRevision: o.maxCreate,
 	})
 	if err != nil {
-		if err == mvcc.ErrClosed {
+		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, ErrClosed
 		}
 		return nil, err

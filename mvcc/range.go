@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 )
 
@@ -106,32 +107,22 @@ func passes(r *RangeRequest, v *version) bool {
 // sortKVs sorts kvs (given in key order) by target. The sort is stable, so
 // ties stay in key order (SEMANTICS.md rule 6).
 func sortKVs(kvs []KeyValue, target SortTarget, order SortOrder) {
-	cmp := func(a, b KeyValue) int {
+	compare := func(a, b KeyValue) int {
 		switch target {
 		case SortByVersion:
-			return compareInt(a.Version, b.Version)
+			return cmp.Compare(a.Version, b.Version)
 		case SortByCreateRevision:
-			return compareInt(a.CreateRevision, b.CreateRevision)
+			return cmp.Compare(a.CreateRevision, b.CreateRevision)
 		case SortByModRevision:
-			return compareInt(a.ModRevision, b.ModRevision)
+			return cmp.Compare(a.ModRevision, b.ModRevision)
 		case SortByValue:
 			return bytes.Compare(a.Value, b.Value)
 		}
 		return bytes.Compare(a.Key, b.Key)
 	}
 	if order == SortDescend {
-		slices.SortStableFunc(kvs, func(a, b KeyValue) int { return cmp(b, a) })
+		slices.SortStableFunc(kvs, func(a, b KeyValue) int { return compare(b, a) })
 		return
 	}
-	slices.SortStableFunc(kvs, cmp)
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	slices.SortStableFunc(kvs, compare)
 }

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 )
 
@@ -133,30 +134,30 @@ func (s *Store) compare(c *Compare) bool {
 }
 
 func compareVersion(c *Compare, v *version) bool {
-	var cmp int
+	var order int
 	switch c.Target {
 	case CompareValue:
-		cmp = bytes.Compare(v.value(), c.Value)
+		order = bytes.Compare(v.value(), c.Value)
 	case CompareVersion:
-		cmp = compareInt(v.ver, c.Number)
+		order = cmp.Compare(v.ver, c.Number)
 	case CompareCreate:
-		cmp = compareInt(v.create, c.Number)
+		order = cmp.Compare(v.create, c.Number)
 	case CompareMod:
-		cmp = compareInt(v.main, c.Number)
+		order = cmp.Compare(v.main, c.Number)
 	case CompareLease:
-		cmp = compareInt(v.lease, c.Number)
+		order = cmp.Compare(v.lease, c.Number)
 	default:
 		return false
 	}
 	switch c.Result {
 	case CompareEqual:
-		return cmp == 0
+		return order == 0
 	case CompareGreater:
-		return cmp > 0
+		return order > 0
 	case CompareLess:
-		return cmp < 0
+		return order < 0
 	case CompareNotEqual:
-		return cmp != 0
+		return order != 0
 	}
 	return false
 }
