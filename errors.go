@@ -24,6 +24,22 @@ var (
 	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: leadership lost after proposing")
 	// ErrRequestTooLarge reports a write larger than WithMaxRequestBytes.
 	ErrRequestTooLarge = errors.New("kvstore: request too large")
+	// ErrClusterMismatch reports a data dir, or a peer, that belongs to
+	// another cluster (another cluster token) or another node ID.
+	ErrClusterMismatch = errors.New("kvstore: cluster mismatch")
+	// ErrMemberExists reports adding a member whose ID or address is
+	// already in the cluster.
+	ErrMemberExists = errors.New("kvstore: member already exists")
+	// ErrMemberNotFound reports a membership change naming an unknown ID.
+	ErrMemberNotFound = errors.New("kvstore: member not found")
+	// ErrInvalidMember reports a membership request with a missing ID or
+	// address, or one that names a learner as the next leader.
+	ErrInvalidMember = errors.New("kvstore: invalid member")
+	// ErrNotLearner reports promoting a member that is already a voter.
+	ErrNotLearner = errors.New("kvstore: member is not a learner")
+	// ErrBadRPC reports a node-to-node message that could not be read:
+	// members running incompatible versions, or a corrupted message.
+	ErrBadRPC = errors.New("kvstore: bad node-to-node message")
 
 	ErrCompacted         = mvcc.ErrCompacted
 	ErrFutureRevision    = mvcc.ErrFutureRevision

@@ -160,6 +160,16 @@ func (a *appliedIndex) set(i uint64) {
 	}
 }
 
+// reset sets the index after a snapshot restore, which may move it back
+// (a node restored to an older snapshot) as well as forward.
+func (a *appliedIndex) reset(i uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index = i
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
 func (a *appliedIndex) get() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -11,6 +11,9 @@ import (
 type OpOption func(*op)
 
 type op struct {
+	// key is the request's key, "\x00" for an empty key with WithPrefix
+	// or WithFromKey (every key), as in clientv3.
+	key          []byte
 	end          []byte
 	prefix       bool
 	fromKey      bool
@@ -88,17 +91,15 @@ func WithIgnoreValue() OpOption { return func(o *op) { o.ignoreValue = true } }
 func WithIgnoreLease() OpOption { return func(o *op) { o.ignoreLease = true } }
 
 func buildOp(key []byte, opts []OpOption) op {
-	var o op
+	o := op{key: key}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	switch {
+	case (o.prefix || o.fromKey) && len(key) == 0:
+		o.key, o.end = []byte{0}, []byte{0}
 	case o.prefix:
-		if len(key) == 0 {
-			o.end = []byte{0}
-		} else {
-			o.end = mvcc.PrefixEnd(key)
-		}
+		o.end = mvcc.PrefixEnd(key)
 	case o.fromKey:
 		o.end = []byte{0}
 	}
@@ -135,7 +136,7 @@ type DeleteResponse struct {
 func (n *Node) Put(ctx context.Context, key, value []byte, opts ...OpOption) (*PutResponse, error) {
 	o := buildOp(key, opts)
 	res, err := n.propose(ctx, &command{Kind: cmdPut, Put: &wirePut{
-		Key: key, Value: value, Lease: o.lease, PrevKV: o.prevKV, IgnoreValue: o.ignoreValue, IgnoreLease: o.ignoreLease,
+		Key: o.key, Value: value, Lease: o.lease, PrevKV: o.prevKV, IgnoreValue: o.ignoreValue, IgnoreLease: o.ignoreLease,
 	}})
 	if err != nil {
 		return nil, err
@@ -146,7 +147,7 @@ func (n *Node) Put(ctx context.Context, key, value []byte, opts ...OpOption) (*P
 // Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
 func (n *Node) Delete(ctx context.Context, key []byte, opts ...OpOption) (*DeleteResponse, error) {
 	o := buildOp(key, opts)
-	res, err := n.propose(ctx, &command{Kind: cmdDelete, Delete: &wireDelete{Key: key, End: o.end, PrevKV: o.prevKV}})
+	res, err := n.propose(ctx, &command{Kind: cmdDelete, Delete: &wireDelete{Key: o.key, End: o.end, PrevKV: o.prevKV}})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 		}
 	}
 	res, err := n.fsm.kv.Range(&mvcc.RangeRequest{
-		Key: key, End: o.end, Revision: o.rev, Limit: o.limit, SortOrder: o.sortOrder, SortTarget: o.sortTarget,
+		Key: o.key, End: o.end, Revision: o.rev, Limit: o.limit, SortOrder: o.sortOrder, SortTarget: o.sortTarget,
 		KeysOnly: o.keysOnly, CountOnly: o.countOnly, MinModRevision: o.minMod, MaxModRevision: o.maxMod,
 		MinCreateRevision: o.minCreate, MaxCreateRevision: o.maxCreate,
 	})

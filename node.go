@@ -14,19 +14,40 @@ import (
 
 // Node is one member of a kvstore cluster. It is safe for concurrent use.
 //
-// Today a Node serves writes and linearizable reads on the leader (other
-// members answer them with a *NotLeaderError) and serializable reads
-// anywhere; forwarding from followers, Txn, Watch and Lease calls are
-// being added.
+// Any member answers every call: writes and linearizable reads made on a
+// follower are served with the leader's help (see forward.go and
+// readindex.go), serializable reads locally.
+//
+// Goroutines: a Node runs raft's, one that follows leadership changes
+// (leadership.go), one that serves read-index rounds (readindex.go), one
+// per ObserveLeader channel, and short-lived ones that wait on raft
+// futures for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft
 	fsm     *fsm
 	storage *storage
 
+	lead  leadership
+	reads readBatcher
+
+	// fsmIndexCache remembers lastFSMIndex's latest answer.
+	fsmIndexCache struct {
+		sync.Mutex
+		commit, index uint64
+	}
+
+	// closed is closed, and closedCtx cancelled, when Close begins.
+	closed       chan struct{}
+	closedCtx    context.Context
+	cancelClosed context.CancelFunc
+
+	// asyncMu guards starting goroutines against Close waiting for them.
+	asyncMu   sync.Mutex
+	async     sync.WaitGroup
+	closing   bool
 	closeOnce sync.Once
 	closeErr  error
-	closed    chan struct{}
 }
 
 // KeyValue is a key's version, as etcd's mvccpb.KeyValue. Its byte slices
@@ -45,32 +66,43 @@ type Header struct {
 
 // Open starts a node whose state lives in dir (ignored with in-memory
 // storage). With WithBootstrap and an empty dir it founds a new cluster;
-// with existing state it rejoins as it was.
+// with existing state it rejoins as it was; with neither it waits to be
+// added by a member of a running cluster (AddVoter, AddLearner). A dir
+// created for another cluster token or node ID is refused with
+// ErrClusterMismatch.
 func Open(dir string, opts ...Option) (*Node, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
 		return nil, err
 	}
 	logger := newHCLogger(cfg.logger)
-	st, err := openStorage(dir, cfg.logStore, cfg.snapshotRetain, logger)
+	st, err := openStorage(dir, &cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps)
-	rc := cfg.raftConfig()
-	rc.BatchApplyCh = true
 	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
 	if err != nil {
 		st.close()
+		f.kv.Close()
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
+	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{})}
+	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
+	n.lead.changed = make(chan struct{})
+	n.reads.init()
+	cfg.transport.SetHandler(n.handleRPC)
+	rc := cfg.raftConfig()
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, st.snaps, cfg.transport)
 	if err != nil {
+		n.cancelClosed()
 		st.close()
 		f.kv.Close()
 		return nil, fmt.Errorf("kvstore: starting raft: %w", err)
 	}
-	n := &Node{cfg: cfg, raft: r, fsm: f, storage: st, closed: make(chan struct{})}
+	n.raft = r
+	n.goAsync(n.runLeadership)
+	n.goAsync(n.runReadIndex)
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {
@@ -90,13 +122,36 @@ func minLeaseTTL(cfg config) int64 {
 	return max(1, int64((3*cfg.electionTimeout/2+time.Second-1)/time.Second))
 }
 
-// Close stops the node: raft (and with it the transport), storage, and
-// the store. It waits for every goroutine the node started and is safe to
-// call more than once.
+// goAsync runs f on a goroutine that Close waits for, unless the node is
+// closing; it reports whether f was started.
+func (n *Node) goAsync(f func()) bool {
+	n.asyncMu.Lock()
+	defer n.asyncMu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.async.Add(1)
+	go func() {
+		defer n.async.Done()
+		f()
+	}()
+	return true
+}
+
+// Close stops the node: calls in flight fail with ErrClosed (a write
+// already proposed may still commit in the cluster), then raft (and with
+// it the transport), storage and the store shut down. It returns once
+// every goroutine the node started has ended, and is safe to call more
+// than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.asyncMu.Lock()
+		n.closing = true
+		n.asyncMu.Unlock()
 		close(n.closed)
+		n.cancelClosed()
 		err := n.raft.Shutdown().Error()
+		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.kv.Close())
 	})
 	return n.closeErr
@@ -106,128 +161,5 @@ func (n *Node) header(rev int64) Header {
 	return Header{Revision: rev, RaftTerm: n.raft.CurrentTerm(), MemberID: n.cfg.id}
 }
 
-// Leader returns the current leader's ID and address, empty if unknown.
-func (n *Node) Leader() (id, address string) {
-	addr, lid := n.raft.LeaderWithID()
-	return string(lid), string(addr)
-}
-
-// IsLeader reports whether this node is the leader.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
-
-// WaitLeader blocks until the cluster has a leader that this node knows of,
-// and returns its ID, or ctx's error.
-func (n *Node) WaitLeader(ctx context.Context) (string, error) {
-	for {
-		if id, _ := n.Leader(); id != "" {
-			return id, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-n.closed:
-			return "", ErrClosed
-		case <-time.After(n.cfg.heartbeatTimeout / 10):
-		}
-	}
-}
-
-func (n *Node) notLeader() error {
-	id, addr := n.Leader()
-	return &NotLeaderError{LeaderID: id, LeaderAddress: addr}
-}
-
-// propose commits c through raft on the leader and returns its result. The
-// context bounds the wait; a write already proposed when ctx ends may still
-// commit.
-func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
-	select {
-	case <-n.closed:
-		return nil, ErrClosed
-	default:
-	}
-	data, err := encodeCommand(c)
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > n.cfg.maxRequestBytes {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
-	}
-	if !n.IsLeader() {
-		return nil, n.notLeader()
-	}
-	timeout := time.Duration(0)
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = time.Until(deadline)
-		if timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-	}
-	future := n.raft.Apply(data, timeout)
-	done := make(chan error, 1)
-	go func() { done <- future.Error() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w (the write may still commit)", ctx.Err())
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, raft.ErrNotLeader):
-		return nil, n.notLeader()
-	case errors.Is(err, raft.ErrLeadershipLost):
-		return nil, ErrOutcomeUnknown
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return nil, ErrClosed
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return nil, context.DeadlineExceeded
-	default:
-		return nil, err
-	}
-	res, ok := future.Response().(*applyResult)
-	if !ok {
-		return nil, fmt.Errorf("kvstore: unexpected apply response %T", future.Response())
-	}
-	if res.Err != nil {
-		return nil, res.Err
-	}
-	return res, nil
-}
-
-// readIndex makes the next local read linearizable: it confirms this node
-// still leads, takes the commit index and waits until it is applied.
-func (n *Node) readIndex(ctx context.Context) error {
-	if !n.IsLeader() {
-		return n.notLeader()
-	}
-	verify := n.raft.VerifyLeader()
-	done := make(chan error, 1)
-	go func() { done <- verify.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return n.notLeader()
-		}
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return n.fsm.applied.wait(ctx, n.lastFSMIndex(n.raft.CommitIndex()))
-}
-
-// lastFSMIndex returns the index of the last entry at or below commit that
-// raft hands to the state machine. raft never passes no-op entries (one
-// starts every term) or barriers to the FSM, so waiting for the commit index
-// itself could wait forever. An entry no longer in the log is covered by a
-// snapshot the state machine already holds: nothing to wait for.
-func (n *Node) lastFSMIndex(commit uint64) uint64 {
-	for i := commit; i > 0; i-- {
-		var l raft.Log
-		if err := n.storage.logs.GetLog(i, &l); err != nil {
-			return 0
-		}
-		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-			return i
-		}
-	}
-	return 0
-}
+// ID returns the node's member ID.
+func (n *Node) ID() string { return n.cfg.id }

@@ -8,39 +8,15 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
 	"github.com/kvstore/kvstore/transport"
 )
 
-// startCluster opens n in-memory nodes on one in-memory network, all
-// bootstrapped together, and closes them at cleanup.
+// startCluster starts n in-memory nodes with kvtest and returns them.
 func startCluster(t *testing.T, n int) []*kvstore.Node {
 	t.Helper()
-	network := transport.NewNetwork()
-	var peers []kvstore.Peer
-	for i := range n {
-		peers = append(peers, kvstore.Peer{ID: fmt.Sprint("n", i+1), Address: fmt.Sprint("n", i+1)})
-	}
-	var nodes []*kvstore.Node
-	for _, p := range peers {
-		tr, err := network.Join(raft.ServerAddress(p.Address))
-		if err != nil {
-			t.Fatal(err)
-		}
-		node, err := kvstore.Open("", kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage(), kvstore.WithBootstrap(peers...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := node.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		nodes = append(nodes, node)
-	}
-	return nodes
+	return kvtest.NewCluster(t, n).Nodes()
 }
 
 func leaderOf(t *testing.T, nodes []*kvstore.Node) *kvstore.Node {
@@ -106,45 +82,6 @@ func TestSingleNodePutGetDelete(t *testing.T) {
 		n.Close()
 		if _, err := n.Put(ctx, []byte("a"), nil); !errors.Is(err, kvstore.ErrClosed) {
 			t.Fatalf("put after close: %v", err)
-		}
-	})
-}
-
-func TestThreeNodesReplicate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		nodes := startCluster(t, 3)
-		leader := leaderOf(t, nodes)
-		ctx := context.Background()
-		for i := range 20 {
-			if _, err := leader.Put(ctx, []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, n := range nodes {
-			if n == leader {
-				continue
-			}
-			// Followers refuse writes and linearizable reads for now, naming the leader.
-			_, err := n.Put(ctx, []byte("x"), []byte("y"))
-			var nl *kvstore.NotLeaderError
-			if !errors.As(err, &nl) || !errors.Is(err, kvstore.ErrNotLeader) || nl.LeaderID == "" {
-				t.Fatalf("follower put: %v", err)
-			}
-			// Serializable reads catch up with the leader.
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				get, err := n.Get(ctx, []byte("k"), kvstore.WithPrefix(), kvstore.WithSerializable(), kvstore.WithCountOnly())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if get.Count == 20 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("follower has %d keys", get.Count)
-				}
-				time.Sleep(time.Millisecond) // virtual time
-			}
 		}
 	})
 }

@@ -25,7 +25,10 @@ type config struct {
 	transport transport.Transport
 	bootstrap []Peer
 	logStore  LogStore
+	memory    *MemoryStorage
 	logger    *slog.Logger
+
+	clusterToken string
 
 	heartbeatTimeout   time.Duration
 	electionTimeout    time.Duration
@@ -47,12 +50,16 @@ const (
 	DefaultMaxRequestBytes = 1536 * 1024 // 1.5 MiB, etcd's --max-request-bytes
 	DefaultMaxTxnOps       = mvcc.DefaultMaxTxnOps
 	DefaultSnapshotRetain  = 2
+	// DefaultClusterToken is the cluster token of nodes opened without
+	// WithClusterToken.
+	DefaultClusterToken = "kvstore"
 )
 
 func defaultConfig() config {
 	rc := raft.DefaultConfig()
 	return config{
 		logStore:           LogStoreWAL,
+		clusterToken:       DefaultClusterToken,
 		heartbeatTimeout:   rc.HeartbeatTimeout,
 		electionTimeout:    rc.ElectionTimeout,
 		leaderLeaseTimeout: rc.LeaderLeaseTimeout,
@@ -138,6 +145,33 @@ func WithLogStore(kind LogStore) Option {
 
 // WithInMemoryStorage is WithLogStore(LogStoreMemory).
 func WithInMemoryStorage() Option { return WithLogStore(LogStoreMemory) }
+
+// WithMemoryStorage keeps the node's state in m instead of a data dir (the
+// dir argument of Open is ignored). Unlike WithInMemoryStorage, the state
+// outlives the node: opening a node again with m restarts it. For tests.
+func WithMemoryStorage(m *MemoryStorage) Option {
+	return func(c *config) error {
+		if m == nil {
+			return invalid("WithMemoryStorage", "nil storage")
+		}
+		c.memory = m
+		return nil
+	}
+}
+
+// WithClusterToken names the cluster, like etcd's --initial-cluster-token:
+// a data dir remembers the token it was created with and refuses to open
+// under another, and members refuse forwarded requests from another
+// cluster. Give each cluster its own. The default is DefaultClusterToken.
+func WithClusterToken(token string) Option {
+	return func(c *config) error {
+		if token == "" {
+			return invalid("WithClusterToken", "empty token")
+		}
+		c.clusterToken = token
+		return nil
+	}
+}
 
 // WithLogger sends the node's logs, raft's included, to l. Nil (the default)
 // discards them.

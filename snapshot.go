@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 // The raft snapshot of a node's state:
 //
 //	magic "KVSFSM", format version byte
+//	the raft index of the last entry applied, 8 bytes big-endian
 //	the lease table (lease.Table.WriteTo: versioned, CRC-32C checked)
 //	the mvcc store (mvcc.Snapshot.WriteTo: versioned, CRC-32C checked)
 //
@@ -38,12 +40,16 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{leases: leases.Bytes(), kv: f.kv.Snapshot()}, nil
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot()}, nil
 }
 
 type fsmSnapshot struct {
-	leases []byte
-	kv     *mvcc.Snapshot
+	// applied is the index of the last entry the snapshot contains, so
+	// that a restored node knows how far its state goes (raft does not
+	// tell the FSM the index of a snapshot it restores).
+	applied uint64
+	leases  []byte
+	kv      *mvcc.Snapshot
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -57,7 +63,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) write(w io.Writer) error {
-	if _, err := w.Write(append([]byte(fsmSnapshotMagic), fsmSnapshotVersion)); err != nil {
+	head := binary.BigEndian.AppendUint64(append([]byte(fsmSnapshotMagic), fsmSnapshotVersion), s.applied)
+	if _, err := w.Write(head); err != nil {
 		return err
 	}
 	if _, err := w.Write(s.leases); err != nil {
@@ -74,7 +81,7 @@ func (s *fsmSnapshot) Release() {}
 // On any error the state is left as it was.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	head := make([]byte, len(fsmSnapshotMagic)+1)
+	head := make([]byte, len(fsmSnapshotMagic)+1+8)
 	if _, err := io.ReadFull(rc, head); err != nil {
 		return fmt.Errorf("%w: header: %v", errBadSnapshot, err)
 	}
@@ -84,6 +91,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if v := head[len(fsmSnapshotMagic)]; v != fsmSnapshotVersion {
 		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, v)
 	}
+	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
 	leases := lease.NewTable(f.minTTL)
 	if _, err := leases.ReadFrom(rc); err != nil {
 		return fmt.Errorf("%w: leases: %w", errBadSnapshot, err)
@@ -94,5 +102,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
 	f.leases = leases
+	f.applied.reset(applied)
 	return nil
 }

@@ -25,7 +25,7 @@ const (
 	// hashicorp/raft-boltdb/v2 file, for users of existing raft tooling.
 	LogStoreBolt
 	// LogStoreMemory keeps everything in memory: for tests and demos; a
-	// restarted node starts empty.
+	// restarted node starts empty (see MemoryStorage for one that does not).
 	LogStoreMemory
 )
 
@@ -60,14 +60,22 @@ const (
 	snapshotDir = "" // FileSnapshotStore adds its own "snapshots" folder
 )
 
-// openStorage opens (creating if needed) the storage of kind under dir,
-// keeping retain snapshots. The caller must call close once raft has shut
-// down.
-func openStorage(dir string, kind LogStore, retain int, logger hclog.Logger) (*storage, error) {
-	if kind == LogStoreMemory {
-		mem := raft.NewInmemStore()
-		return &storage{logs: mem, stable: mem, snaps: newMemSnapshotStore(retain), close: func() error { return nil }}, nil
+// openStorage opens (creating if needed) the storage cfg asks for, under
+// dir for the on-disk kinds, after checking that dir belongs to this node
+// (see meta.go). The caller must call close once raft has shut down.
+func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error) {
+	switch {
+	case cfg.memory != nil:
+		return cfg.memory.open(cfg)
+	case cfg.logStore == LogStoreMemory:
+		return NewMemoryStorage().open(cfg)
+	case dir == "":
+		return nil, invalid("Open", "a data dir is required unless storage is in memory")
 	}
+	if err := claimDir(dir, cfg); err != nil {
+		return nil, err
+	}
+	kind, retain := cfg.logStore, cfg.snapshotRetain
 	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("kvstore: data dir: %w", err)
 	}

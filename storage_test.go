@@ -16,7 +16,8 @@ func TestStorageKinds(t *testing.T) {
 	for _, kind := range []LogStore{LogStoreWAL, LogStoreBolt, LogStoreMemory} {
 		t.Run(kind.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := openStorage(dir, kind, 2, hclog.NewNullLogger())
+			cfg := config{id: "n1", clusterToken: DefaultClusterToken, logStore: kind, snapshotRetain: 2}
+			s, err := openStorage(dir, &cfg, hclog.NewNullLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,7 +41,7 @@ func TestStorageKinds(t *testing.T) {
 			if kind == LogStoreMemory {
 				return
 			}
-			s, err = openStorage(dir, kind, 2, hclog.NewNullLogger())
+			s, err = openStorage(dir, &cfg, hclog.NewNullLogger())
 			if err != nil {
 				t.Fatal(err)
 			}

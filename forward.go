@@ -1,0 +1,250 @@
+package kvstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Writes and membership changes need the leader. A node that leads
+// proposes them itself; any other node forwards them to the leader through
+// the transport, then, for writes, waits until it has applied the write
+// itself, so that a caller reads its own writes on the node it wrote
+// through.
+//
+// A forwarded request is retried only when the leader answered that it was
+// no longer leader before proposing (raft returns ErrNotLeader for entries
+// it never appended). Any other failure after sending — a lost reply, a
+// leader that lost leadership after appending — may have committed the
+// write and is reported as ErrOutcomeUnknown, never retried.
+
+// propose commits c through raft and returns its result, applied on this
+// node. A write already proposed when ctx ends may still commit.
+func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
+	if n.closedCtx.Err() != nil {
+		return nil, ErrClosed
+	}
+	data, err := encodeCommand(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > n.cfg.maxRequestBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
+	}
+	var reply *rpcReply
+	err = n.routeToLeader(ctx, func(addr string) error {
+		if addr == "" {
+			res, _, err := n.proposeLocal(ctx, data)
+			reply = &rpcReply{Result: resultToWire(res)}
+			return err
+		}
+		var err error
+		reply, err = n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.waitApplied(ctx, reply.Index); err != nil {
+		return nil, fmt.Errorf("kvstore: write committed at index %d but not yet applied on this node: %w", reply.Index, err)
+	}
+	return reply.Result.result(), nil
+}
+
+// routeToLeader runs send against the leader: with "" when this node leads,
+// else with the leader's address. It waits for a leader while there is
+// none and retries when send reports the target was not the leader;
+// every other error ends it.
+func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) error {
+	for {
+		info, changed := n.lead.get()
+		var err error
+		switch {
+		case n.raft.State() == raft.Leader:
+			err = send("")
+		case info.LeaderAddress != "":
+			err = send(info.LeaderAddress)
+		default:
+			err = ErrNoLeader
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-time.After(n.cfg.heartbeatTimeout / 2):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-n.closed:
+			return ErrClosed
+		}
+	}
+}
+
+// callLeader sends req to the leader at addr. A call that was lost, or
+// that the leader could not finish, may still take effect there: it is
+// ErrOutcomeUnknown (or the caller's deadline). The leader's own answers
+// come back as they are, matchable with errors.Is.
+func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+	reply, err := n.call(ctx, addr, req)
+	switch {
+	case err == nil:
+		err = reply.Err.err()
+		if errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: the leader closed: %w", ErrOutcomeUnknown, err)
+		}
+		return reply, err
+	case n.closedCtx.Err() != nil:
+		return nil, ErrClosed
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w (the request may still take effect)", ctx.Err())
+	case errors.Is(err, ErrBadRPC):
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+}
+
+// proposeLocal proposes an encoded command on this node, which must lead,
+// and returns its result and log index.
+func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uint64, error) {
+	timeout := time.Duration(0)
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+		if timeout <= 0 {
+			return nil, 0, context.DeadlineExceeded
+		}
+	}
+	future := n.raft.Apply(data, timeout)
+	if err := n.waitFuture(ctx, future); err != nil {
+		return nil, 0, err
+	}
+	res, ok := future.Response().(*applyResult)
+	if !ok {
+		return nil, 0, fmt.Errorf("kvstore: unexpected apply response %T", future.Response())
+	}
+	return res, future.Index(), res.Err
+}
+
+// waitFuture waits for a raft future within ctx and maps raft's errors to
+// kvstore's.
+func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("%w (the request may still take effect)", ctx.Err())
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrOutcomeUnknown
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+func (n *Node) notLeader() error {
+	id, addr := n.Leader()
+	if id == n.cfg.id {
+		id, addr = "", ""
+	}
+	return &NotLeaderError{LeaderID: id, LeaderAddress: addr}
+}
+
+// call sends req to the member at addr and decodes its reply. Transport
+// failures are returned as they are; the reply's own error is left in it.
+func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+	req.Cluster = n.cfg.clusterToken
+	data, err := encodeRPC(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := n.cfg.transport.Call(ctx, raft.ServerAddress(addr), data)
+	if err != nil {
+		return nil, err
+	}
+	var reply rpcReply
+	if err := decodeRPC(raw, &reply); err != nil {
+		return nil, err
+	}
+	return &reply, nil
+}
+
+// handleRPC answers the calls of other members. It runs on a transport
+// goroutine per call; ctx ends when the caller gives up or the node closes.
+func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
+	var req rpcRequest
+	reply := &rpcReply{}
+	switch err := decodeRPC(data, &req); {
+	case err != nil:
+		reply.Err = toWireError(err)
+	case req.Cluster != n.cfg.clusterToken:
+		reply.Err = toWireError(fmt.Errorf("%w: a member of cluster %q called this member of %q", ErrClusterMismatch, req.Cluster, n.cfg.clusterToken))
+	default:
+		n.serveRPC(ctx, &req, reply)
+	}
+	out, err := encodeRPC(reply)
+	if err != nil { // cannot happen for these types; answer something readable
+		out, _ = encodeRPC(&rpcReply{Err: toWireError(err)})
+	}
+	return out
+}
+
+func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(n.closedCtx, cancel)
+	defer stop()
+	var err error
+	switch req.Kind {
+	case rpcPropose:
+		if n.raft.State() != raft.Leader {
+			err = n.notLeader()
+			break
+		}
+		if len(req.Command) > n.cfg.maxRequestBytes {
+			err = fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(req.Command), n.cfg.maxRequestBytes)
+			break
+		}
+		var res *applyResult
+		res, reply.Index, err = n.proposeLocal(ctx, req.Command)
+		if res != nil {
+			reply.Result = resultToWire(res)
+		}
+	case rpcReadIndex:
+		if n.raft.State() != raft.Leader {
+			err = n.notLeader()
+			break
+		}
+		r := n.reads.join()
+		select {
+		case <-r.done:
+			reply.Index, err = r.index, r.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	case rpcMembership:
+		if req.Membership == nil {
+			err = fmt.Errorf("%w: membership request without a body", ErrBadRPC)
+			break
+		}
+		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
+	default:
+		err = fmt.Errorf("%w: unknown call kind %d", ErrBadRPC, req.Kind)
+	}
+	if n.closedCtx.Err() != nil && err != nil {
+		err = ErrClosed
+	}
+	reply.Err = toWireError(err)
+}

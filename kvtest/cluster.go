@@ -1,0 +1,411 @@
+// Package kvtest runs real kvstore clusters inside Go tests, as
+// net/http/httptest runs real servers.
+//
+// [NewCluster] starts n members in one process on an in-memory network
+// (kvstore's transport.Network), with in-memory storage that survives
+// Stop/Restart, and registers a cleanup that closes them, checks that every
+// member holds the same data, and checks that no goroutine of the cluster
+// is left behind.
+//
+// # Virtual time
+//
+// A cluster blocks only on channels and timers, so it runs inside a
+// testing/synctest bubble, where raft's heartbeats and elections take no
+// wall time: a 3-node cluster test finishes in milliseconds. Create the
+// cluster inside the bubble:
+//
+//	func TestX(t *testing.T) {
+//		synctest.Test(t, func(t *testing.T) {
+//			c := kvtest.NewCluster(t, 3)
+//			leader := c.WaitLeader()
+//			...
+//		})
+//	}
+//
+// On-disk storage ([WithDisk]) does real file I/O and is better run outside
+// a bubble.
+//
+// # Threading
+//
+// A Cluster's methods are meant for the test goroutine; the nodes they
+// return are safe for concurrent use.
+package kvtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// Timeout bounds every wait a Cluster does (for a leader, for members to
+// catch up, for goroutines to end). In a synctest bubble it is virtual.
+const Timeout = 30 * time.Second
+
+// Cluster is a set of in-process kvstore nodes on one in-memory network.
+type Cluster struct {
+	t       testing.TB
+	cfg     clusterConfig
+	network *transport.Network
+	members []*member
+	// label tags the goroutines the cluster's nodes start, so that the
+	// leak check finds them and only them.
+	label string
+}
+
+type member struct {
+	peer    kvstore.Peer
+	storage *kvstore.MemoryStorage
+	dir     string
+	node    *kvstore.Node // nil while stopped
+}
+
+type clusterConfig struct {
+	nodeOptions []kvstore.Option
+	disk        bool
+	logStore    kvstore.LogStore
+}
+
+// Option configures a Cluster.
+type Option func(*clusterConfig)
+
+// WithNodeOptions adds options to every node's Open (after the cluster's
+// own: ID, transport, storage, bootstrap, fast raft timing).
+func WithNodeOptions(opts ...kvstore.Option) Option {
+	return func(c *clusterConfig) { c.nodeOptions = append(c.nodeOptions, opts...) }
+}
+
+// WithDisk stores each node's state in a data dir under t.TempDir() with
+// the given log store, fsync and all, instead of in memory.
+func WithDisk(kind kvstore.LogStore) Option {
+	return func(c *clusterConfig) { c.disk, c.logStore = true, kind }
+}
+
+// Raft timing of cluster nodes: fast, so that elections after a fault take
+// tens of milliseconds even in real time.
+const (
+	heartbeat = 50 * time.Millisecond
+	election  = 50 * time.Millisecond
+	lease     = 25 * time.Millisecond
+	commit    = 5 * time.Millisecond
+)
+
+// NewCluster starts n bootstrapped nodes, named n1…nN (also their network
+// addresses), and registers their shutdown and checks with t.Cleanup. It
+// does not wait for a leader; see WaitLeader.
+func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("kvtest: cluster of %d nodes", n)
+	}
+	c := &Cluster{t: t, network: transport.NewNetwork()}
+	c.label = fmt.Sprintf("%p", c)
+	for _, o := range opts {
+		o(&c.cfg)
+	}
+	var peers []kvstore.Peer
+	for i := range n {
+		id := fmt.Sprint("n", i+1)
+		peers = append(peers, kvstore.Peer{ID: id, Address: id})
+	}
+	for _, p := range peers {
+		m := &member{peer: p, storage: kvstore.NewMemoryStorage()}
+		if c.cfg.disk {
+			m.dir = filepath.Join(t.TempDir(), p.ID)
+		}
+		c.members = append(c.members, m)
+	}
+	t.Cleanup(c.cleanup)
+	for i := range c.members {
+		c.start(i, kvstore.WithBootstrap(peers...))
+	}
+	return c
+}
+
+// start opens member i's node, with extra options.
+func (c *Cluster) start(i int, extra ...kvstore.Option) {
+	c.t.Helper()
+	m := c.members[i]
+	var err error
+	pprof.Do(context.Background(), pprof.Labels("kvtest", c.label), func(context.Context) {
+		var tr *transport.MemTransport
+		tr, err = c.network.Join(raft.ServerAddress(m.peer.Address))
+		if err != nil {
+			return
+		}
+		opts := []kvstore.Option{
+			kvstore.WithID(m.peer.ID), kvstore.WithTransport(tr),
+			kvstore.WithRaftTiming(heartbeat, election, lease, commit),
+		}
+		if c.cfg.disk {
+			opts = append(opts, kvstore.WithLogStore(c.cfg.logStore))
+		} else {
+			opts = append(opts, kvstore.WithMemoryStorage(m.storage))
+		}
+		opts = append(append(opts, extra...), c.cfg.nodeOptions...)
+		m.node, err = kvstore.Open(m.dir, opts...)
+		if err != nil {
+			tr.Close()
+		}
+	})
+	if err != nil {
+		c.t.Fatalf("kvtest: starting %s: %v", m.peer.ID, err)
+	}
+}
+
+// AddNode starts a new, empty node that belongs to no cluster yet, and
+// returns its index; add it with AddVoter or AddLearner on a member, using
+// Address(i) and its ID "n<i+1>".
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	id := fmt.Sprint("n", len(c.members)+1)
+	m := &member{peer: kvstore.Peer{ID: id, Address: id}, storage: kvstore.NewMemoryStorage()}
+	if c.cfg.disk {
+		m.dir = filepath.Join(c.t.TempDir(), id)
+	}
+	c.members = append(c.members, m)
+	c.start(len(c.members) - 1)
+	return len(c.members) - 1
+}
+
+// Node returns node i (0-based), nil while it is stopped.
+func (c *Cluster) Node(i int) *kvstore.Node { return c.members[i].node }
+
+// Nodes returns the running nodes.
+func (c *Cluster) Nodes() []*kvstore.Node {
+	var out []*kvstore.Node
+	for _, m := range c.members {
+		if m.node != nil {
+			out = append(out, m.node)
+		}
+	}
+	return out
+}
+
+// Index returns the position of node in the cluster, -1 if it is not one
+// of its running nodes.
+func (c *Cluster) Index(node *kvstore.Node) int {
+	for i, m := range c.members {
+		if m.node == node && node != nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// ID returns node i's member ID.
+func (c *Cluster) ID(i int) string { return c.members[i].peer.ID }
+
+// Address returns node i's network address (its ID).
+func (c *Cluster) Address(i int) string { return c.members[i].peer.Address }
+
+// WaitLeader waits until one running node is leader and ready, and every
+// running node that is not cut off agrees on it, and returns it.
+func (c *Cluster) WaitLeader() *kvstore.Node {
+	c.t.Helper()
+	var leader *kvstore.Node
+	c.poll(func() string { return "a leader" }, func() bool {
+		leader = nil
+		for _, n := range c.Nodes() {
+			if n.IsLeader() {
+				leader = n
+			}
+		}
+		return leader != nil
+	})
+	return leader
+}
+
+// Leader is WaitLeader.
+func (c *Cluster) Leader() *kvstore.Node { return c.WaitLeader() }
+
+// Followers returns the running nodes other than the leader, waiting for
+// one.
+func (c *Cluster) Followers() []*kvstore.Node {
+	c.t.Helper()
+	leader := c.WaitLeader()
+	var out []*kvstore.Node
+	for _, n := range c.Nodes() {
+		if n != leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// WaitApplied waits until every running node has applied every write
+// acknowledged before the call: it makes a linearizable read on each,
+// which waits for exactly that.
+func (c *Cluster) WaitApplied() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	for _, n := range c.Nodes() {
+		if _, err := n.Get(ctx, []byte{0}, kvstore.WithCountOnly()); err != nil {
+			c.t.Fatalf("kvtest: waiting for %s to apply: %v", n.ID(), err)
+		}
+	}
+}
+
+// Partition splits the network into groups of node indexes; nodes in
+// different groups (or in none) cannot reach each other until Heal.
+func (c *Cluster) Partition(groups ...[]int) {
+	var addrs [][]raft.ServerAddress
+	for _, g := range groups {
+		var a []raft.ServerAddress
+		for _, i := range g {
+			a = append(a, raft.ServerAddress(c.members[i].peer.Address))
+		}
+		addrs = append(addrs, a)
+	}
+	c.network.Partition(addrs...)
+}
+
+// Isolate cuts node i off from every other node.
+func (c *Cluster) Isolate(i int) {
+	c.network.Isolate(raft.ServerAddress(c.members[i].peer.Address))
+}
+
+// Cut drops the messages from node i to node j (one way) until Heal.
+func (c *Cluster) Cut(i, j int) {
+	c.network.Cut(raft.ServerAddress(c.members[i].peer.Address), raft.ServerAddress(c.members[j].peer.Address))
+}
+
+// Heal removes every partition and cut.
+func (c *Cluster) Heal() { c.network.Heal() }
+
+// Stop closes node i, keeping its state for Restart.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	m := c.members[i]
+	if m.node == nil {
+		c.t.Fatalf("kvtest: %s is already stopped", m.peer.ID)
+	}
+	if err := m.node.Close(); err != nil {
+		c.t.Errorf("kvtest: closing %s: %v", m.peer.ID, err)
+	}
+	m.node = nil
+}
+
+// Restart reopens a stopped node i from its state.
+func (c *Cluster) Restart(i int) *kvstore.Node {
+	c.t.Helper()
+	if c.members[i].node != nil {
+		c.t.Fatalf("kvtest: %s is running", c.members[i].peer.ID)
+	}
+	c.start(i)
+	return c.members[i].node
+}
+
+// poll checks cond until it holds or Timeout passes.
+func (c *Cluster) poll(what func() string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("kvtest: timed out waiting for %s", what())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// cleanup checks that the running members agree, closes them and checks
+// for leaked goroutines.
+func (c *Cluster) cleanup() {
+	if !c.t.Failed() {
+		c.checkAgreement()
+	}
+	for _, m := range c.members {
+		if m.node != nil {
+			if err := m.node.Close(); err != nil {
+				c.t.Errorf("kvtest: closing %s: %v", m.peer.ID, err)
+			}
+			m.node = nil
+		}
+	}
+	c.checkGoroutines()
+}
+
+// checkAgreement waits for the running members to reach the same revision
+// and compares their hashes there. Members cut off from the rest are left
+// out of the wait only by failing the test: heal before the test ends.
+func (c *Cluster) checkAgreement() {
+	c.t.Helper()
+	nodes := c.Nodes()
+	if len(nodes) < 2 {
+		return
+	}
+	var rev int64
+	deadline := time.Now().Add(Timeout)
+	for {
+		rev = nodes[0].Status().Revision
+		same := true
+		for _, n := range nodes[1:] {
+			same = same && n.Status().Revision == rev
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Errorf("kvtest: members did not converge to one revision")
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var want *kvstore.HashKVResponse
+	for _, n := range nodes {
+		got, err := n.HashKV(rev)
+		if err != nil {
+			c.t.Errorf("kvtest: hash of %s: %v", n.ID(), err)
+			return
+		}
+		if want == nil {
+			want = got
+		} else if got.Hash != want.Hash || got.CompactRevision != want.CompactRevision {
+			c.t.Errorf("kvtest: %s and %s disagree at revision %d: hash %08x/%08x, compact revision %d/%d",
+				nodes[0].ID(), n.ID(), rev, want.Hash, got.Hash, want.CompactRevision, got.CompactRevision)
+		}
+	}
+}
+
+// checkGoroutines waits for the goroutines labelled with the cluster's
+// label to end, and reports those that do not.
+func (c *Cluster) checkGoroutines() {
+	c.t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for {
+		stacks := c.labelledGoroutines()
+		if stacks == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Errorf("kvtest: goroutines left behind by the cluster:\n%s", stacks)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// labelledGoroutines returns the stacks of live goroutines carrying the
+// cluster's label, empty if there are none.
+func (c *Cluster) labelledGoroutines() string {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	want := fmt.Sprintf("%q:%q", "kvtest", c.label)
+	var out []string
+	for _, group := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(group, "# labels:") && strings.Contains(group, want) {
+			out = append(out, group)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}

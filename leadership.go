@@ -1,0 +1,158 @@
+package kvstore
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// LeaderInfo is a node's view of its cluster's leadership.
+type LeaderInfo struct {
+	// LeaderID and LeaderAddress name the leader, empty when unknown
+	// (during an election, or while this node is cut off).
+	LeaderID      string
+	LeaderAddress string
+	// Term is the raft term of this view.
+	Term uint64
+	// IsLeader reports that this node leads in Term and has applied every
+	// entry committed before its term began: its state is the cluster's
+	// latest, so a host may act as the leader of its own service.
+	IsLeader bool
+}
+
+// leadership holds the node's current LeaderInfo and wakes those waiting
+// for it to change. The leadership goroutine is its only writer.
+type leadership struct {
+	mu      sync.Mutex
+	info    LeaderInfo
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (l *leadership) get() (LeaderInfo, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info, l.changed
+}
+
+func (l *leadership) set(info LeaderInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if info != l.info {
+		l.info = info
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
+}
+
+// runLeadership follows raft's leader and state changes and publishes them.
+// When this node becomes leader it first commits a barrier: only once every
+// entry of earlier terms is applied here is it ready to serve linearizable
+// reads (raft's commit index is not final until an entry of the new term
+// commits) and reported as IsLeader. It runs until the node closes.
+func (n *Node) runLeadership() {
+	wake := make(chan raft.Observation, 1)
+	observer := raft.NewObserver(wake, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
+	})
+	n.raft.RegisterObserver(observer)
+	defer n.raft.DeregisterObserver(observer)
+	var readyTerm uint64
+	for {
+		// Observations only wake the loop; the state is read afresh each
+		// time, so a dropped observation (the channel holds one) loses
+		// nothing.
+		term := n.raft.CurrentTerm()
+		leading := n.raft.State() == raft.Leader
+		if leading && readyTerm != term {
+			n.publishLeadership(term, false)
+			if n.raft.Barrier(0).Error() == nil && n.raft.CurrentTerm() == term {
+				readyTerm = term
+			}
+			continue
+		}
+		n.publishLeadership(term, leading && readyTerm == term)
+		select {
+		case <-wake:
+		case <-n.closed:
+			return
+		}
+	}
+}
+
+func (n *Node) publishLeadership(term uint64, ready bool) {
+	addr, id := n.raft.LeaderWithID()
+	n.lead.set(LeaderInfo{LeaderID: string(id), LeaderAddress: string(addr), Term: term, IsLeader: ready})
+}
+
+// Leader returns the current leader's ID and address, empty if unknown.
+func (n *Node) Leader() (id, address string) {
+	info, _ := n.lead.get()
+	return info.LeaderID, info.LeaderAddress
+}
+
+// IsLeader reports whether this node is the leader and ready: it has
+// applied every entry committed before its term (see [LeaderInfo]).
+func (n *Node) IsLeader() bool {
+	info, _ := n.lead.get()
+	return info.IsLeader
+}
+
+// WaitLeader blocks until the cluster has a leader this node knows of, and
+// returns its ID; or ctx's error, or ErrClosed.
+func (n *Node) WaitLeader(ctx context.Context) (string, error) {
+	for {
+		info, changed := n.lead.get()
+		if info.LeaderID != "" {
+			return info.LeaderID, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-n.closed:
+			return "", ErrClosed
+		}
+	}
+}
+
+// ObserveLeader returns a channel that receives this node's view of the
+// leadership at once and then after every change, until ctx ends or the
+// node closes, when it is closed. Changes are coalesced, never queued: a
+// receiver that falls behind gets the latest view next, so a host can
+// block on it freely. A host service can use it as its leader election:
+// act as leader while the latest value has IsLeader.
+func (n *Node) ObserveLeader(ctx context.Context) <-chan LeaderInfo {
+	out := make(chan LeaderInfo, 1)
+	started := n.goAsync(func() {
+		defer close(out)
+		var last LeaderInfo
+		first := true
+		for {
+			info, changed := n.lead.get()
+			if first || info != last {
+				select { // replace a value the receiver has not taken yet
+				case <-out:
+				default:
+				}
+				out <- info
+				first, last = false, info
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			case <-n.closed:
+				return
+			}
+		}
+	})
+	if !started {
+		close(out)
+	}
+	return out
+}

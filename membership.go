@@ -1,0 +1,173 @@
+package kvstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Member is one member of the cluster.
+type Member struct {
+	ID      string
+	Address string
+	// Learner reports a non-voting member: it receives the log and serves
+	// serializable reads but does not vote or count towards a quorum.
+	Learner bool
+}
+
+// Members returns the cluster's members as this node knows them: the latest
+// configuration in its log, which may not be committed yet.
+func (n *Node) Members(ctx context.Context) ([]Member, error) {
+	f := n.raft.GetConfiguration()
+	if err := n.waitFuture(ctx, f); err != nil {
+		return nil, err
+	}
+	var out []Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Learner: s.Suffrage != raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds a voting member, like etcd's member add. The new node must
+// be started (Open with its ID and transport, without WithBootstrap); it
+// catches up from the leader. Any member may be asked; it returns once the
+// change is committed.
+func (n *Node) AddVoter(ctx context.Context, id, address string) error {
+	return n.changeMembership(ctx, &wireMembership{Op: memberAddVoter, ID: id, Address: address})
+}
+
+// AddLearner adds a non-voting member, which catches up without affecting
+// the quorum; promote it with PromoteLearner once it has.
+func (n *Node) AddLearner(ctx context.Context, id, address string) error {
+	return n.changeMembership(ctx, &wireMembership{Op: memberAddLearner, ID: id, Address: address})
+}
+
+// PromoteLearner makes a learner a voter.
+func (n *Node) PromoteLearner(ctx context.Context, id string) error {
+	return n.changeMembership(ctx, &wireMembership{Op: memberPromote, ID: id})
+}
+
+// RemoveMember removes a member. Removing the leader makes it step down
+// once the change commits.
+func (n *Node) RemoveMember(ctx context.Context, id string) error {
+	return n.changeMembership(ctx, &wireMembership{Op: memberRemove, ID: id})
+}
+
+// TransferLeadership asks the leader to hand leadership to the voter id,
+// or to the most up-to-date voter when id is empty, and returns once the
+// transfer is done.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	return n.changeMembership(ctx, &wireMembership{Op: memberTransfer, ID: id})
+}
+
+func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
+	if n.closedCtx.Err() != nil {
+		return ErrClosed
+	}
+	if err := m.check(); err != nil {
+		return err
+	}
+	var index uint64
+	err := n.routeToLeader(ctx, func(addr string) error {
+		if addr == "" {
+			var err error
+			index, err = n.changeMembershipLocal(ctx, m)
+			return err
+		}
+		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcMembership, Membership: m})
+		if reply != nil {
+			index = reply.Index
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Let this node's view (Members) include the change before returning.
+	return n.waitApplied(ctx, index)
+}
+
+func (m *wireMembership) check() error {
+	switch {
+	case m.Op != memberTransfer && m.ID == "":
+		return fmt.Errorf("%w: empty member ID", ErrInvalidMember)
+	case (m.Op == memberAddVoter || m.Op == memberAddLearner) && m.Address == "":
+		return fmt.Errorf("%w: member %q has no address", ErrInvalidMember, m.ID)
+	}
+	return nil
+}
+
+// changeMembershipLocal makes a membership change on this node, which must
+// lead. It checks the change against the configuration it read and makes
+// raft refuse it if the configuration changed meanwhile.
+func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (uint64, error) {
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	cf := n.raft.GetConfiguration()
+	if err := n.waitFuture(ctx, cf); err != nil {
+		return 0, err
+	}
+	prev := cf.Index()
+	var found *raft.Server
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == m.ID {
+			found = &s
+		} else if m.Address != "" && string(s.Address) == m.Address {
+			return 0, fmt.Errorf("%w: address %s is used by %s", ErrMemberExists, m.Address, s.ID)
+		}
+	}
+	if found == nil && m.Op != memberAddVoter && m.Op != memberAddLearner && !(m.Op == memberTransfer && m.ID == "") {
+		return 0, fmt.Errorf("%w: %q", ErrMemberNotFound, m.ID)
+	}
+	timeout := time.Duration(0)
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(deadline), time.Nanosecond)
+	}
+	id := raft.ServerID(m.ID)
+	var f raft.IndexFuture
+	switch m.Op {
+	case memberAddVoter, memberAddLearner:
+		if found != nil {
+			return 0, fmt.Errorf("%w: %q", ErrMemberExists, m.ID)
+		}
+		if m.Op == memberAddVoter {
+			f = n.raft.AddVoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		} else {
+			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		}
+	case memberPromote:
+		if found.Suffrage == raft.Voter {
+			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
+		}
+		f = n.raft.AddVoter(id, found.Address, prev, timeout)
+	case memberRemove:
+		f = n.raft.RemoveServer(id, prev, timeout)
+	case memberTransfer:
+		return 0, n.transferLeadership(ctx, found)
+	default:
+		return 0, fmt.Errorf("%w: unknown membership change %d", ErrBadRPC, m.Op)
+	}
+	if err := n.waitFuture(ctx, f); err != nil {
+		return 0, err
+	}
+	return f.Index(), nil
+}
+
+func (n *Node) transferLeadership(ctx context.Context, to *raft.Server) error {
+	var f raft.Future
+	switch {
+	case to == nil:
+		f = n.raft.LeadershipTransfer()
+	case to.Suffrage != raft.Voter:
+		return fmt.Errorf("%w: %q is a learner and cannot lead", ErrInvalidMember, to.ID)
+	case string(to.ID) == n.cfg.id:
+		return nil // already leads
+	default:
+		f = n.raft.LeadershipTransferToServer(to.ID, to.Address)
+	}
+	return n.waitFuture(ctx, f)
+}

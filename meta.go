@@ -1,0 +1,132 @@
+package kvstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// A data dir records whose state it holds, so that a node is never started
+// on another cluster's or another member's files.
+//
+//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID}
+//
+// It is written once, when a node first opens an empty dir, and checked on
+// every later Open.
+
+const (
+	metaFile    = "kvstore.meta"
+	metaVersion = 1
+)
+
+type dataMeta struct {
+	Format  int    `json:"format"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+}
+
+// check compares the recorded identity with the configured one.
+func (m dataMeta) check(cfg *config) error {
+	switch {
+	case m.Format != metaVersion:
+		return fmt.Errorf("%w: data format %d, this build reads %d", ErrClusterMismatch, m.Format, metaVersion)
+	case m.Cluster != cfg.clusterToken:
+		return fmt.Errorf("%w: the data belongs to cluster %q, not %q", ErrClusterMismatch, m.Cluster, cfg.clusterToken)
+	case m.Node != cfg.id:
+		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.id)
+	}
+	return nil
+}
+
+// claimDir checks dir's metadata against cfg, writing it if dir is new.
+func claimDir(dir string, cfg *config) error {
+	path := filepath.Join(dir, metaFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		var m dataMeta
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("kvstore: reading %s: %w", path, err)
+		}
+		return m.check(cfg)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("kvstore: data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("kvstore: data dir: %w", err)
+	}
+	data, _ = json.Marshal(dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id})
+	tmp := path + ".tmp"
+	if err := writeSynced(tmp, data); err != nil {
+		return fmt.Errorf("kvstore: writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("kvstore: writing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Sync(), f.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// MemoryStorage keeps a node's raft log, stable state and snapshots in
+// memory, and outlives the node: a node opened again with the same
+// MemoryStorage restarts from its state, as from a data dir, without
+// touching the disk. It is meant for tests (kvtest uses it). One node at a
+// time may use it; it is safe for concurrent use.
+type MemoryStorage struct {
+	mu    sync.Mutex
+	inUse bool
+	meta  *dataMeta
+	logs  *raft.InmemStore
+	snaps *memSnapshotStore
+}
+
+// NewMemoryStorage returns an empty MemoryStorage.
+func NewMemoryStorage() *MemoryStorage {
+	return &MemoryStorage{logs: raft.NewInmemStore()}
+}
+
+// open claims the storage for a node configured by cfg.
+func (m *MemoryStorage) open(cfg *config) (*storage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inUse {
+		return nil, fmt.Errorf("%w: MemoryStorage already used by an open node", ErrInvalidOption)
+	}
+	if m.meta != nil {
+		if err := m.meta.check(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		m.meta = &dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id}
+		m.snaps = newMemSnapshotStore(cfg.snapshotRetain)
+	}
+	m.inUse = true
+	release := func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.inUse = false
+		return nil
+	}
+	return &storage{logs: m.logs, stable: m.logs, snaps: m.snaps, close: release}, nil
+}

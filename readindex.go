@@ -1,0 +1,204 @@
+package kvstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
+)
+
+// Linearizable reads use raft's read-index scheme (raft thesis §6.4). The
+// leader notes its commit index, confirms with a heartbeat round that it
+// still leads, and hands out the index; a read that waits until its node
+// has applied that index sees every write acknowledged before the read
+// began. A follower asks the leader for the index and then reads locally.
+//
+// Reads are batched: concurrent readers join the next round, and one round
+// (one leadership confirmation, or one call to the leader) serves them all.
+// A round starts only after its readers joined, which is what makes its
+// index good for them.
+
+// readRound is one leadership confirmation shared by the readers that
+// joined it. index and err are set before done is closed.
+type readRound struct {
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+// readBatcher collects readers into rounds for the read-index goroutine.
+type readBatcher struct {
+	mu      sync.Mutex
+	pending *readRound    // the round new readers join; nil when none asked
+	kick    chan struct{} // holds a token while pending is non-nil
+}
+
+func (b *readBatcher) init() { b.kick = make(chan struct{}, 1) }
+
+// join returns the round the caller's read will be served by.
+func (b *readBatcher) join() *readRound {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = &readRound{done: make(chan struct{})}
+		select {
+		case b.kick <- struct{}{}:
+		default: // a token is already there (left when the node closed)
+		}
+	}
+	return b.pending
+}
+
+// take hands the pending round to the read-index goroutine.
+func (b *readBatcher) take() *readRound {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.pending
+	b.pending = nil
+	return r
+}
+
+// runReadIndex serves read rounds one at a time until the node closes.
+func (n *Node) runReadIndex() {
+	for {
+		select {
+		case <-n.reads.kick:
+		case <-n.closed:
+			if r := n.reads.take(); r != nil {
+				r.err = ErrClosed
+				close(r.done)
+			}
+			return
+		}
+		r := n.reads.take()
+		r.index, r.err = n.fetchReadIndex()
+		close(r.done)
+	}
+}
+
+// fetchReadIndex confirms leadership locally or asks the leader.
+func (n *Node) fetchReadIndex() (uint64, error) {
+	if n.raft.State() == raft.Leader {
+		if !n.IsLeader() {
+			// Elected, but entries of earlier terms may still be committing.
+			return 0, errLeaderNotReady
+		}
+		commit := n.raft.CommitIndex()
+		if err := n.raft.VerifyLeader().Error(); err != nil {
+			if errors.Is(err, raft.ErrRaftShutdown) {
+				return 0, ErrClosed
+			}
+			return 0, n.notLeader()
+		}
+		return n.lastFSMIndex(commit), nil
+	}
+	_, addr := n.Leader()
+	if addr == "" {
+		return 0, ErrNoLeader
+	}
+	// A round serves many readers with their own deadlines; it is bounded
+	// by an election timeout, after which its readers try a new round.
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.electionTimeout)
+	defer cancel()
+	stop := context.AfterFunc(n.closedCtx, cancel)
+	defer stop()
+	reply, err := n.call(ctx, addr, &rpcRequest{Kind: rpcReadIndex})
+	if err != nil {
+		return 0, err
+	}
+	return reply.Index, nil
+}
+
+// errLeaderNotReady is a round's answer on a leader still committing its
+// first entry; its readers retry when the leadership changes.
+var errLeaderNotReady = errors.New("kvstore: leader not ready")
+
+// readIndex makes the next local read linearizable: it returns once this
+// node has applied every write acknowledged (by any member) before the call.
+func (n *Node) readIndex(ctx context.Context) error {
+	for {
+		_, changed := n.lead.get()
+		r := n.reads.join()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.closed:
+			return ErrClosed
+		}
+		if r.err == nil {
+			return n.waitApplied(ctx, r.index)
+		}
+		if !retryableRead(r.err) {
+			return r.err
+		}
+		// No usable leader right now: try again once the leadership
+		// changes, or after a heartbeat, whichever comes first.
+		select {
+		case <-changed:
+		case <-time.After(n.cfg.heartbeatTimeout / 2):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", r.err, ctx.Err())
+		case <-n.closed:
+			return ErrClosed
+		}
+	}
+}
+
+// retryableRead reports whether a read round failed for want of a
+// reachable leader, which a later round may find.
+func retryableRead(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, errLeaderNotReady) ||
+		errors.Is(err, transport.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// waitApplied blocks until this node has applied index.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	if n.fsm.applied.get() >= index {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(n.closedCtx, cancel)
+	defer stop()
+	if err := n.fsm.applied.wait(ctx, index); err != nil {
+		if n.closedCtx.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// lastFSMIndex returns the index of the last entry at or below commit that
+// raft hands to the state machine. raft never passes no-op entries (one
+// starts every term) or barriers to the FSM, so waiting for the commit index
+// itself could wait forever. An entry no longer in the log is covered by a
+// snapshot the state machine already holds: nothing to wait for. The answer
+// for the latest commit index is cached, as consecutive rounds usually ask
+// for the same one.
+func (n *Node) lastFSMIndex(commit uint64) uint64 {
+	n.fsmIndexCache.Lock()
+	defer n.fsmIndexCache.Unlock()
+	if n.fsmIndexCache.commit == commit {
+		return n.fsmIndexCache.index
+	}
+	index := uint64(0)
+	for i := commit; i > 0; i-- {
+		var l raft.Log
+		if err := n.storage.logs.GetLog(i, &l); err != nil {
+			break
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			index = i
+			break
+		}
+	}
+	n.fsmIndexCache.commit, n.fsmIndexCache.index = commit, index
+	return index
+}

@@ -1,0 +1,75 @@
+package kvstore
+
+import (
+	"errors"
+
+	"github.com/kvstore/kvstore/mvcc"
+)
+
+// Status is a snapshot of a node's state, as etcd's maintenance Status.
+type Status struct {
+	ID       string
+	LeaderID string
+	// IsLeader is true when this node leads and is ready (LeaderInfo).
+	IsLeader bool
+	// RaftState is raft's role for this node: Follower, Candidate, Leader
+	// or Shutdown.
+	RaftState string
+	RaftTerm  uint64
+	// CommitIndex is the raft index this node knows to be committed;
+	// AppliedIndex the index its state machine has applied.
+	CommitIndex  uint64
+	AppliedIndex uint64
+	// Revision and CompactRevision are the store's.
+	Revision        int64
+	CompactRevision int64
+	// Keys is the number of live keys; StoreSize the store's approximate
+	// size in bytes, history included.
+	Keys      int
+	StoreSize int64
+}
+
+// Status reports this node's state without asking other members.
+func (n *Node) Status() Status {
+	info, _ := n.lead.get()
+	return Status{
+		ID:              n.cfg.id,
+		LeaderID:        info.LeaderID,
+		IsLeader:        info.IsLeader,
+		RaftState:       n.raft.State().String(),
+		RaftTerm:        n.raft.CurrentTerm(),
+		CommitIndex:     n.raft.CommitIndex(),
+		AppliedIndex:    n.fsm.applied.get(),
+		Revision:        n.fsm.kv.Revision(),
+		CompactRevision: n.fsm.kv.CompactRevision(),
+		Keys:            n.fsm.kv.Len(),
+		StoreSize:       n.fsm.kv.Size(),
+	}
+}
+
+// HashKVResponse answers HashKV.
+type HashKVResponse struct {
+	Header Header
+	// Hash covers every key version kept at or below the revision asked
+	// for; members that applied the same log agree on it.
+	Hash uint32
+	// CompactRevision is the store's compact revision.
+	CompactRevision int64
+}
+
+// HashKV hashes this node's store at revision rev (0 for the current one),
+// like etcd's HashKV, to check that members agree. It reads local state
+// only. Compacted or future revisions are ErrCompacted / ErrFutureRevision.
+func (n *Node) HashKV(rev int64) (*HashKVResponse, error) {
+	if rev == 0 {
+		rev = n.fsm.kv.Revision()
+	}
+	h, err := n.fsm.kv.Hash(rev)
+	if err != nil {
+		if errors.Is(err, mvcc.ErrClosed) {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	return &HashKVResponse{Header: n.header(n.fsm.kv.Revision()), Hash: h, CompactRevision: n.fsm.kv.CompactRevision()}, nil
+}
