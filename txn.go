@@ -144,8 +144,9 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 }
 
 // readTxn serves a txn without writes locally. mvcc's Txn is safe to call
-// outside apply for such a txn: it holds the store's lock, writes nothing,
-// leaves the revision as it is and returns no events.
+// outside apply for such a txn: it writes nothing, leaves the revision as
+// it is and returns no events. It does hold the store's write lock while it
+// evaluates, so a large read-only txn delays applies and other reads.
 func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable bool) (*TxnResponse, error) {
 	select {
 	case <-n.closed:
