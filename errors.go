@@ -71,3 +71,22 @@ func (e *NotLeaderError) Error() string {
 
 // Is makes errors.Is(err, ErrNotLeader) hold.
 func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
+// Errors of Txn, reported by Commit before anything is proposed or read:
+// the txn then changes nothing.
+var (
+	// ErrInvalidCompare reports a Cmp that Compare could not build: an
+	// unknown result operator, an operand of the wrong type or out of range,
+	// or a target (Value, Version, ...) never passed through Compare.
+	ErrInvalidCompare = errors.New("kvstore: invalid compare")
+	// ErrInvalidOpOption reports an OpOption given to an op it does not
+	// apply to, such as WithLease on OpGet or WithPrefix on OpPut, or
+	// WithPrefix together with WithFromKey.
+	ErrInvalidOpOption = errors.New("kvstore: option does not apply to this op")
+	// ErrTxnOrder reports If, Then or Else called twice or out of order
+	// (clientv3 panics instead).
+	ErrTxnOrder = errors.New("kvstore: If, Then and Else may each be called once, in that order")
+	// ErrInvalidOp reports an Op not built by OpGet, OpPut, OpDelete or
+	// OpTxn (the zero Op).
+	ErrInvalidOp = mvcc.ErrInvalidOp
+)

@@ -1,0 +1,27 @@
+package kvstore
+
+import "context"
+
+// CompactResponse answers Compact.
+type CompactResponse struct {
+	// Header.Revision is the store's current revision (SEMANTICS.md rule 17).
+	Header Header
+}
+
+// Compact discards the history before rev on every member: it goes through
+// raft and returns once committed and applied on this node; if ctx ends
+// first it may still commit. Afterwards reads below rev fail with
+// ErrCompacted on every member, while rev itself and later revisions read as
+// before (SEMANTICS.md rule 7). Memory is reclaimed in the background.
+//
+// Compacting at or below the last compact revision is ErrCompacted (a
+// never-compacted store accepts Compact(0) and changes nothing); above the
+// current revision it is ErrFutureRevision (rule 17). A failed Compact
+// changes nothing.
+func (n *Node) Compact(ctx context.Context, rev int64) (*CompactResponse, error) {
+	res, err := n.propose(ctx, &command{Kind: cmdCompact, Revision: rev})
+	if err != nil {
+		return nil, err
+	}
+	return &CompactResponse{Header: n.header(res.Revision)}, nil
+}

@@ -1,0 +1,60 @@
+package kvstore_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// A compare-and-swap on a single node with in-memory storage: the swap
+// succeeds once, then finds the value changed and reads it instead.
+func ExampleNode_Txn() {
+	tr, err := transport.NewNetwork().Join("n1")
+	if err != nil {
+		panic(err)
+	}
+	n, err := kvstore.Open("",
+		kvstore.WithID("n1"),
+		kvstore.WithTransport(tr),
+		kvstore.WithInMemoryStorage(),
+		kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "n1"}),
+		kvstore.WithRaftTiming(20*time.Millisecond, 40*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		panic(err)
+	}
+
+	key := []byte("config/mode")
+	if _, err := n.Put(ctx, key, []byte("blue")); err != nil {
+		panic(err)
+	}
+	swap := func(from, to string) {
+		resp, err := n.Txn(ctx).
+			If(kvstore.Compare(kvstore.Value(key), "=", from)).
+			Then(kvstore.OpPut(key, []byte(to))).
+			Else(kvstore.OpGet(key)).
+			Commit()
+		if err != nil {
+			panic(err)
+		}
+		if resp.Succeeded {
+			fmt.Printf("swapped %s -> %s at revision %d\n", from, to, resp.Header.Revision)
+			return
+		}
+		fmt.Printf("not swapped: %s is %s\n", key, resp.Responses[0].Get.KVs[0].Value)
+	}
+	swap("blue", "green")
+	swap("blue", "red")
+	// Output:
+	// swapped blue -> green at revision 3
+	// not swapped: config/mode is green
+}
