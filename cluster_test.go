@@ -193,11 +193,20 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if _, err := leader.Compact(ctx, 150); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(time.Second) // virtual: several snapshot intervals
 		n := c.Restart(lagging)
 		get, err := n.Get(ctx, []byte("k"), kvstore.WithPrefix(), kvstore.WithCountOnly())
 		if err != nil || get.Count != 200 {
 			t.Fatalf("lagging follower after catching up: %+v %v", get, err)
+		}
+		if st := n.Status(); st.CompactRevision != 150 {
+			t.Fatalf("compaction did not reach the follower: %+v", st)
+		}
+		if _, err := n.Get(ctx, []byte("k1"), kvstore.WithRev(100)); !errors.Is(err, kvstore.ErrCompacted) {
+			t.Fatalf("read below the compact revision: %v", err)
 		}
 	})
 }

@@ -132,41 +132,50 @@ type DeleteResponse struct {
 }
 
 // Put writes key. It returns once the write is committed and applied on
-// this node.
+// this node; a write whose ctx ends first may still commit. Options that do
+// not apply to a put are ErrInvalidOpOption.
 func (n *Node) Put(ctx context.Context, key, value []byte, opts ...OpOption) (*PutResponse, error) {
-	o := buildOp(key, opts)
-	res, err := n.propose(ctx, &command{Kind: cmdPut, Put: &wirePut{
-		Key: o.key, Value: value, Lease: o.lease, PrevKV: o.prevKV, IgnoreValue: o.ignoreValue, IgnoreLease: o.ignoreLease,
-	}})
+	o := OpPut(key, value, opts...)
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, &command{Kind: cmdPut, Put: wirePutOf(req.Put)})
 	if err != nil {
 		return nil, err
 	}
 	return &PutResponse{Header: n.header(res.Revision), PrevKV: res.Put.PrevKV}, nil
 }
 
-// Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
+// Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey,
+// like Put in its guarantees.
 func (n *Node) Delete(ctx context.Context, key []byte, opts ...OpOption) (*DeleteResponse, error) {
-	o := buildOp(key, opts)
-	res, err := n.propose(ctx, &command{Kind: cmdDelete, Delete: &wireDelete{Key: o.key, End: o.end, PrevKV: o.prevKV}})
+	o := OpDelete(key, opts...)
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(ctx, &command{Kind: cmdDelete, Delete: wireDeleteOf(req.Delete)})
 	if err != nil {
 		return nil, err
 	}
 	return &DeleteResponse{Header: n.header(res.Revision), Deleted: res.Delete.Deleted, PrevKVs: res.Delete.PrevKVs}, nil
 }
 
-// Get reads key, or a range. It is linearizable unless WithSerializable.
+// Get reads key, or a range. It is linearizable unless WithSerializable:
+// it sees every write acknowledged by any member before it was called.
 func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetResponse, error) {
-	o := buildOp(key, opts)
-	if !o.serializable {
+	o := OpGet(key, opts...)
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	if !o.opt.serializable {
 		if err := n.readIndex(ctx); err != nil {
 			return nil, err
 		}
 	}
-	res, err := n.fsm.kv.Range(&mvcc.RangeRequest{
-		Key: o.key, End: o.end, Revision: o.rev, Limit: o.limit, SortOrder: o.sortOrder, SortTarget: o.sortTarget,
-		KeysOnly: o.keysOnly, CountOnly: o.countOnly, MinModRevision: o.minMod, MaxModRevision: o.maxMod,
-		MinCreateRevision: o.minCreate, MaxCreateRevision: o.maxCreate,
-	})
+	res, err := n.fsm.kv.Range(req.Range)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, ErrClosed

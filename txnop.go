@@ -122,7 +122,7 @@ func (o *Op) request() (mvcc.Op, error) {
 	switch o.kind {
 	case kindGet:
 		return mvcc.Op{Range: &mvcc.RangeRequest{
-			Key: o.key, End: p.end, Revision: p.rev, Limit: p.limit, SortOrder: p.sortOrder, SortTarget: p.sortTarget,
+			Key: p.key, End: p.end, Revision: p.rev, Limit: p.limit, SortOrder: p.sortOrder, SortTarget: p.sortTarget,
 			KeysOnly: p.keysOnly, CountOnly: p.countOnly, MinModRevision: p.minMod, MaxModRevision: p.maxMod,
 			MinCreateRevision: p.minCreate, MaxCreateRevision: p.maxCreate,
 		}}, nil
@@ -131,7 +131,7 @@ func (o *Op) request() (mvcc.Op, error) {
 			Key: o.key, Value: o.value, Lease: p.lease, PrevKV: p.prevKV, IgnoreValue: p.ignoreValue, IgnoreLease: p.ignoreLease,
 		}}, nil
 	case kindDelete:
-		return mvcc.Op{Delete: &mvcc.DeleteRequest{Key: o.key, End: p.end, PrevKV: p.prevKV}}, nil
+		return mvcc.Op{Delete: &mvcc.DeleteRequest{Key: p.key, End: p.end, PrevKV: p.prevKV}}, nil
 	case kindTxn:
 		t, err := txnRequest(o.cmps, o.then, o.els)
 		return mvcc.Op{Txn: t}, err

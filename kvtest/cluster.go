@@ -336,7 +336,7 @@ func (c *Cluster) cleanup() {
 }
 
 // checkAgreement waits for the running members to reach the same revision
-// and compares their hashes there. Members cut off from the rest are left
+// and compact revision and compares their hashes there. Members cut off from the rest are left
 // out of the wait only by failing the test: heal before the test ends.
 func (c *Cluster) checkAgreement() {
 	c.t.Helper()
@@ -347,10 +347,12 @@ func (c *Cluster) checkAgreement() {
 	var rev int64
 	deadline := time.Now().Add(Timeout)
 	for {
-		rev = nodes[0].Status().Revision
+		st := nodes[0].Status()
+		rev = st.Revision
 		same := true
 		for _, n := range nodes[1:] {
-			same = same && n.Status().Revision == rev
+			other := n.Status()
+			same = same && other.Revision == rev && other.CompactRevision == st.CompactRevision
 		}
 		if same {
 			break
