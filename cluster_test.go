@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -182,7 +184,8 @@ func TestLeaderFailoverKeepsAcknowledgedWrites(t *testing.T) {
 // log catches up from the snapshot.
 func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(
+		installs := &messageCounter{msg: "Installed remote snapshot"}
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithLogger(slog.New(installs)),
 			kvstore.WithSnapshots(16, 50*time.Millisecond, 1), kvstore.WithTrailingLogs(4)))
 		ctx := context.Background()
 		leader := c.Leader()
@@ -202,6 +205,12 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 		if err != nil || get.Count != 200 {
 			t.Fatalf("lagging follower after catching up: %+v %v", get, err)
 		}
+		// raft logs the install just after the restore the read waited for.
+		for deadline := time.Now().Add(time.Second); installs.count.Load() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the follower caught up without a snapshot")
+			}
+		}
 		if st := n.Status(); st.CompactRevision != 150 {
 			t.Fatalf("compaction did not reach the follower: %+v", st)
 		}
@@ -209,6 +218,22 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 			t.Fatalf("read below the compact revision: %v", err)
 		}
 	})
+}
+
+// messageCounter is a slog.Handler counting the records with one message.
+type messageCounter struct {
+	msg   string
+	count atomic.Int64
+}
+
+func (h *messageCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *messageCounter) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *messageCounter) WithGroup(string) slog.Handler            { return h }
+func (h *messageCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.count.Add(1)
+	}
+	return nil
 }
 
 // Close with requests in flight: every call returns (ErrClosed or done),

@@ -95,6 +95,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	rc := cfg.raftConfig()
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, st.snaps, cfg.transport)
 	if err != nil {
+		cfg.transport.SetHandler(nil)
 		n.cancelClosed()
 		st.close()
 		f.kv.Close()

@@ -95,7 +95,9 @@ func WithID(id string) Option {
 	}
 }
 
-// WithTransport sets the network the node speaks through. Required.
+// WithTransport sets the network the node speaks through. Required. The
+// node owns it from a successful Open on and closes it at Close; if Open
+// fails, closing it is left to the caller.
 func WithTransport(t transport.Transport) Option {
 	return func(c *config) error {
 		if t == nil {
