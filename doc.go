@@ -1,9 +1,36 @@
 // Package kvstore is an embeddable, replicated, strongly consistent
 // key-value store with etcd v3's data model, replicated by Raft.
 //
-// [Open] starts a node; [Node.Put], [Node.Get], [Node.Delete], [Node.Txn]
-// and [Node.Compact] work today on the leader (linearizable reads by
-// ReadIndex, serializable reads on any member). Forwarding from followers,
-// Watch, Lease, membership and the test clusters of kvtest are being built;
-// see DESIGN.md.
+// # Basics
+//
+// [Open] starts a node that is a member of a raft group; its peers may
+// live in the same process (tests, demos) or on other machines. Every
+// member answers every call:
+//
+//   - [Node.Put], [Node.Delete], [Node.Txn] with writes, and [Node.Compact]
+//     are committed through raft. A follower forwards them to the leader
+//     and returns once it has applied them itself, so a caller reads its
+//     own writes on the node it wrote through.
+//   - [Node.Get] and read-only txns are linearizable by default (raft
+//     read index: they see every write acknowledged before they began, on
+//     any member); [WithSerializable] reads the node's local state with no
+//     network round trip.
+//   - Cluster management: [Node.Members], [Node.AddVoter],
+//     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember],
+//     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
+//     for hosts that use the cluster as their own leader election.
+//
+// Responses carry a [Header] with the store revision, the raft term and
+// the answering member, as etcd's do. Semantics follow etcd v3, rule by
+// rule (SEMANTICS.md in the repository).
+//
+// # Caveats
+//
+//   - Every call takes a context and honours its deadline. A write whose
+//     context ends after it was proposed may still commit; so may one that
+//     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore.
+//   - Byte slices in responses alias the store's memory: do not modify them.
+//   - Watch and the Lease API are not exposed yet.
+//
+// Package kvtest starts whole clusters inside tests.
 package kvstore
