@@ -128,32 +128,6 @@ func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uin
 	return res, future.Index(), res.Err
 }
 
-// waitFuture waits for a raft future within ctx and maps raft's errors to
-// kvstore's.
-func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("%w (the request may still take effect)", ctx.Err())
-	}
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, raft.ErrNotLeader):
-		return n.notLeader()
-	case errors.Is(err, raft.ErrLeadershipLost):
-		return ErrOutcomeUnknown
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return context.DeadlineExceeded
-	}
-	return err
-}
-
 func (n *Node) notLeader() error {
 	id, addr := n.Leader()
 	if id == n.cfg.id {

@@ -70,7 +70,9 @@ func (n *Node) runLeadership() {
 		leading := n.raft.State() == raft.Leader
 		if leading && readyTerm != term {
 			n.publishLeadership(term, false)
-			if n.raft.Barrier(0).Error() == nil && n.raft.CurrentTerm() == term {
+			barrier := n.raft.Barrier(0)
+			bindShutdown(barrier, n.closed)
+			if barrier.Error() == nil && n.raft.CurrentTerm() == term {
 				readyTerm = term
 			}
 			continue

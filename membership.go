@@ -86,6 +86,10 @@ func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
 	if err != nil {
 		return err
 	}
+	if m.Op == memberRemove && m.ID == n.cfg.id {
+		// A removed member may never hear that its removal committed.
+		return nil
+	}
 	// Let this node's view (Members) include the change before returning.
 	return n.waitApplied(ctx, index)
 }

@@ -89,7 +89,9 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 			return 0, errLeaderNotReady
 		}
 		commit := n.raft.CommitIndex()
-		if err := n.raft.VerifyLeader().Error(); err != nil {
+		verify := n.raft.VerifyLeader()
+		bindShutdown(verify, n.closed)
+		if err := verify.Error(); err != nil {
 			if errors.Is(err, raft.ErrRaftShutdown) {
 				return 0, ErrClosed
 			}

@@ -1,0 +1,71 @@
+package kvstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/hashicorp/raft"
+)
+
+// hashicorp/raft futures have no context, and an Apply or Barrier future
+// whose entry is still queued when raft shuts down is never answered: its
+// Error blocks forever (hashicorp/raft#498, open). Every future raft
+// returns embeds a struct whose exported ShutdownCh field, when set, makes
+// Error return raft.ErrRaftShutdown once the channel is closed; raft sets
+// it only for its own internal futures. bindShutdown sets it to a channel
+// of ours, so that waiting on a future ends with the caller's context or
+// the node's Close, without a goroutine per wait. A test pins the field,
+// so a raft upgrade that renames it fails loudly.
+
+var shutdownChType = reflect.TypeOf((chan struct{})(nil))
+
+// bindShutdown makes f.Error return when stop is closed. It reports false
+// for futures without the field (raft's already-failed errorFuture), which
+// never block.
+func bindShutdown(f raft.Future, stop chan struct{}) bool {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	field := v.Elem().FieldByName("ShutdownCh")
+	if !field.IsValid() || !field.CanSet() || field.Type() != shutdownChType {
+		return false
+	}
+	field.Set(reflect.ValueOf(stop))
+	return true
+}
+
+// waitFuture waits for a raft future until ctx ends or the node closes,
+// and maps raft's errors to kvstore's. A future abandoned because ctx
+// ended may still complete: for a write, it may still commit.
+func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
+	stop := n.closed
+	if ctx.Done() != nil {
+		stop = make(chan struct{})
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(n.closedCtx, cancel)()
+		defer context.AfterFunc(ctx, func() { close(stop) })()
+	}
+	bindShutdown(f, stop)
+	err := f.Error()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrRaftShutdown) && n.closedCtx.Err() != nil:
+		return ErrClosed
+	case errors.Is(err, raft.ErrRaftShutdown) && ctx.Err() != nil:
+		return fmt.Errorf("%w (the request may still take effect)", ctx.Err())
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrOutcomeUnknown
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return context.DeadlineExceeded
+	}
+	return err
+}
