@@ -62,7 +62,7 @@ func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root str
 	var n *kvstore.Node
 	if w.follower {
 		if n, node = c.follower(); n == nil {
-			return figs, "", errors.New("no follower in a 1-node cluster"), nil
+			return figs, "-", errors.New("no follower in a 1-node cluster"), nil
 		}
 	} else if n, node = c.leader(); n == nil {
 		return figs, "", nil, errors.New("the leader stepped down before the run")
@@ -132,6 +132,9 @@ func timed(ctx context.Context, cfg *config, w *workload, n *kvstore.Node, d *da
 		return nil, 0, err
 	}
 	if err := firstErr.Load(); err != nil {
+		if ctx.Err() != nil && errors.Is(*err, context.DeadlineExceeded) {
+			return nil, 0, fmt.Errorf("run exceeded -timeout %v: %w", cfg.timeout, *err)
+		}
 		return nil, 0, *err
 	}
 	total := new(histogram)
