@@ -47,10 +47,10 @@ func (r *report) print(w io.Writer, asJSON bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n", r.Setup)
 	row := func(cells ...string) {
-		fmt.Fprintf(&b, "%-*s  %-8s  %7s  %4s  %9s  %10s  %8s  %8s  %8s\n", width,
-			cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8])
+		fmt.Fprintf(&b, "%-*s  %-8s  %7s  %4s  %9s  %10s  %8s  %8s  %8s  %9s  %6s\n", width,
+			cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10])
 	}
-	row("WORKLOAD", "NODE", "WORKERS", "RUNS", "OPS", "OPS/S", "P50 ms", "P99 ms", "P99.9 ms")
+	row("WORKLOAD", "NODE", "WORKERS", "RUNS", "OPS", "OPS/S", "P50 ms", "P99 ms", "P99.9 ms", "ALLOCS/OP", "B/OP")
 	for _, res := range r.Results {
 		if res.Median == nil {
 			fmt.Fprintf(&b, "%-*s  %-8s  %7d  %s: %s\n", width, res.Workload, res.Node, res.Workers, res.Status, res.Error)
@@ -58,7 +58,8 @@ func (r *report) print(w io.Writer, asJSON bool) error {
 		}
 		m := res.Median
 		row(res.Workload, res.Node, strconv.Itoa(res.Workers), strconv.Itoa(len(res.Runs)),
-			commas(m.Ops), commas(m.OpsPerSec), ms(m.P50), ms(m.P99), ms(m.P999))
+			commas(m.Ops), commas(m.OpsPerSec), ms(m.P50), ms(m.P99), ms(m.P999),
+			strconv.FormatFloat(m.AllocsPerOp, 'f', 1, 64), commas(m.BytesPerOp))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

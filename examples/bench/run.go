@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +35,8 @@ func runWorkload(ctx context.Context, cfg *config, w *workload, d *dataset, root
 			return res
 		}
 		res.Runs = append(res.Runs, figs)
-		fmt.Fprintf(progress, "%s run %d/%d on %s: %.0f ops, %.0f ops/s, p50 %s p99 %s p99.9 %s ms\n",
-			w.name, i+1, cfg.runs, node, figs.Ops, figs.OpsPerSec, ms(figs.P50), ms(figs.P99), ms(figs.P999))
+		fmt.Fprintf(progress, "%s run %d/%d on %s: %.0f ops, %.0f ops/s, p50 %s p99 %s p99.9 %s ms, %.1f allocs %.0f B per op\n",
+			w.name, i+1, cfg.runs, node, figs.Ops, figs.OpsPerSec, ms(figs.P50), ms(figs.P99), ms(figs.P999), figs.AllocsPerOp, figs.BytesPerOp)
 	}
 	m := medianFigures(res.Runs)
 	res.Median = &m
@@ -74,17 +75,18 @@ func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root str
 		}
 		return figs, node, nil, fmt.Errorf("first op on %s: %w", node, err)
 	}
-	h, elapsed, err := timed(ctx, cfg, w, n, d, prof, label)
+	win, err := timed(ctx, cfg, w, n, d, prof, label)
 	if err != nil {
 		return figs, node, nil, fmt.Errorf("on %s: %w", node, err)
 	}
-	return newFigures(h, elapsed), node, nil, nil
+	return newFigures(win), node, nil, nil
 }
 
 // timed runs w's op on n from w.workers(cfg) goroutines for cfg.duration
 // (or cfg.ops ops in all), each op timed on its own, and returns the merged
-// latencies and the wall time. The first failing op stops the run.
-func timed(ctx context.Context, cfg *config, w *workload, n *kvstore.Node, d *dataset, prof *profiler, label string) (*histogram, time.Duration, error) {
+// latencies, the wall time and the allocations of the whole process. The
+// first failing op stops the run.
+func timed(ctx context.Context, cfg *config, w *workload, n *kvstore.Node, d *dataset, prof *profiler, label string) (window, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	var (
@@ -106,9 +108,11 @@ func timed(ctx context.Context, cfg *config, w *workload, n *kvstore.Node, d *da
 		hists[i] = new(histogram)
 	}
 	if err := prof.start(label); err != nil {
-		return nil, 0, err
+		return window{}, err
 	}
 	var wg sync.WaitGroup
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	start := time.Now()
 	if cfg.ops == 0 {
 		defer time.AfterFunc(cfg.duration, func() { stop.Store(true) }).Stop()
@@ -127,19 +131,20 @@ func timed(ctx context.Context, cfg *config, w *workload, n *kvstore.Node, d *da
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	win := window{elapsed: time.Since(start), hist: new(histogram)}
+	runtime.ReadMemStats(&after)
+	win.mallocs, win.bytes = after.Mallocs-before.Mallocs, after.TotalAlloc-before.TotalAlloc
 	if err := prof.stop(); err != nil {
-		return nil, 0, err
+		return win, err
 	}
 	if err := firstErr.Load(); err != nil {
 		if ctx.Err() != nil && errors.Is(*err, context.DeadlineExceeded) {
-			return nil, 0, fmt.Errorf("run exceeded -timeout %v: %w", cfg.timeout, *err)
+			return win, fmt.Errorf("run exceeded -timeout %v: %w", cfg.timeout, *err)
 		}
-		return nil, 0, *err
+		return win, *err
 	}
-	total := new(histogram)
 	for _, h := range hists {
-		total.merge(h)
+		win.hist.merge(h)
 	}
-	return total, elapsed, nil
+	return win, nil
 }

@@ -83,19 +83,34 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return h.max
 }
 
-// figures are what one run of a workload reports.
-type figures struct {
-	Ops       float64       `json:"ops"`
-	OpsPerSec float64       `json:"ops_per_sec"`
-	P50       time.Duration `json:"p50_ns"`
-	P99       time.Duration `json:"p99_ns"`
-	P999      time.Duration `json:"p999_ns"`
+// window is what one timed run measured.
+type window struct {
+	hist    *histogram
+	elapsed time.Duration
+	// mallocs and bytes allocated by the whole process (every node, raft,
+	// the workers) during the run.
+	mallocs, bytes uint64
 }
 
-func newFigures(h *histogram, elapsed time.Duration) figures {
+// figures are what one run of a workload reports.
+type figures struct {
+	Ops         float64       `json:"ops"`
+	OpsPerSec   float64       `json:"ops_per_sec"`
+	P50         time.Duration `json:"p50_ns"`
+	P99         time.Duration `json:"p99_ns"`
+	P999        time.Duration `json:"p999_ns"`
+	AllocsPerOp float64       `json:"allocs_per_op"`
+	BytesPerOp  float64       `json:"bytes_per_op"`
+}
+
+func newFigures(w window) figures {
+	h := w.hist
 	f := figures{Ops: float64(h.n), P50: h.quantile(0.50), P99: h.quantile(0.99), P999: h.quantile(0.999)}
-	if elapsed > 0 {
-		f.OpsPerSec = float64(h.n) / elapsed.Seconds()
+	if w.elapsed > 0 {
+		f.OpsPerSec = float64(h.n) / w.elapsed.Seconds()
+	}
+	if h.n > 0 {
+		f.AllocsPerOp, f.BytesPerOp = float64(w.mallocs)/float64(h.n), float64(w.bytes)/float64(h.n)
 	}
 	return f
 }
@@ -111,11 +126,13 @@ func medianFigures(runs []figures) figures {
 		return median(xs)
 	}
 	return figures{
-		Ops:       pick(func(f figures) float64 { return f.Ops }),
-		OpsPerSec: pick(func(f figures) float64 { return f.OpsPerSec }),
-		P50:       time.Duration(pick(func(f figures) float64 { return float64(f.P50) })),
-		P99:       time.Duration(pick(func(f figures) float64 { return float64(f.P99) })),
-		P999:      time.Duration(pick(func(f figures) float64 { return float64(f.P999) })),
+		Ops:         pick(func(f figures) float64 { return f.Ops }),
+		OpsPerSec:   pick(func(f figures) float64 { return f.OpsPerSec }),
+		P50:         time.Duration(pick(func(f figures) float64 { return float64(f.P50) })),
+		P99:         time.Duration(pick(func(f figures) float64 { return float64(f.P99) })),
+		P999:        time.Duration(pick(func(f figures) float64 { return float64(f.P999) })),
+		AllocsPerOp: pick(func(f figures) float64 { return f.AllocsPerOp }),
+		BytesPerOp:  pick(func(f figures) float64 { return f.BytesPerOp }),
 	}
 }
 

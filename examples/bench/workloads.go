@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,16 +48,18 @@ type dataset struct {
 	value []byte
 }
 
-// newDataset makes n keys of keySize bytes in etcd benchmark style ("k"
-// then a zero-padded decimal number) and a random value of valueSize bytes.
+// newDataset makes n keys of keySize bytes the way etcd's benchmark tool
+// does (tools/benchmark: binary.PutVarint of the key's number, zero-padded
+// to the key size) and a random value of valueSize bytes.
 func newDataset(n, keySize, valueSize int) (*dataset, error) {
-	digits := len(strconv.Itoa(max(n-1, 0)))
-	if keySize < 1+digits {
-		return nil, fmt.Errorf("-key-size %d is too small for %d keys (need %d)", keySize, n, 1+digits)
+	need := binary.PutVarint(make([]byte, binary.MaxVarintLen64), int64(max(n-1, 0)))
+	if keySize < need {
+		return nil, fmt.Errorf("-key-size %d is too small for %d keys (need %d)", keySize, n, need)
 	}
 	d := &dataset{keys: make([][]byte, n), value: make([]byte, valueSize)}
 	for i := range d.keys {
-		d.keys[i] = fmt.Appendf(nil, "k%0*d", keySize-1, i)
+		d.keys[i] = make([]byte, keySize)
+		binary.PutVarint(d.keys[i], int64(i))
 	}
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	rng := rand.New(rand.NewPCG(1, 2))
