@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// cluster is an in-process cluster on one in-memory network, built with the
+// public API only.
+type cluster struct {
+	nodes []*kvstore.Node
+	dir   string // the nodes' data dirs live here; "" with memory storage
+}
+
+// startCluster opens cfg.nodes nodes bootstrapped together, under a fresh
+// directory in root for disk storage, and waits until every node knows the
+// same leader.
+func startCluster(ctx context.Context, cfg *config, root string) (*cluster, error) {
+	c := &cluster{}
+	if cfg.storage == "disk" {
+		dir, err := os.MkdirTemp(root, "cluster-")
+		if err != nil {
+			return nil, err
+		}
+		c.dir = dir
+	}
+	network := transport.NewNetwork()
+	peers := make([]kvstore.Peer, cfg.nodes)
+	for i := range peers {
+		peers[i] = kvstore.Peer{ID: nodeID(i), Address: nodeID(i)}
+	}
+	hb, el, lease, commit := cfg.raftTiming()
+	for _, p := range peers {
+		tr, err := network.Join(raft.ServerAddress(p.Address))
+		if err != nil {
+			return nil, errors.Join(err, c.close())
+		}
+		opts := []kvstore.Option{
+			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
+			kvstore.WithLogStore(cfg.logStoreKind()), kvstore.WithRaftTiming(hb, el, lease, commit),
+		}
+		dir := ""
+		if c.dir != "" {
+			dir = filepath.Join(c.dir, p.ID)
+		}
+		n, err := kvstore.Open(dir, opts...)
+		if err != nil {
+			tr.Close()
+			return nil, errors.Join(fmt.Errorf("opening %s: %w", p.ID, err), c.close())
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	if err := c.waitLeader(ctx); err != nil {
+		return nil, errors.Join(err, c.close())
+	}
+	return c, nil
+}
+
+// waitLeader waits until one node leads and every node names it.
+func (c *cluster) waitLeader(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if l, _ := c.leader(); l != nil {
+			lid, _ := l.Leader()
+			agreed := true
+			for _, n := range c.nodes {
+				id, _ := n.Leader()
+				agreed = agreed && id == lid
+			}
+			if agreed {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a leader: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// leader returns the node that leads now and its ID, or nil.
+func (c *cluster) leader() (*kvstore.Node, string) { return c.pick(true) }
+
+// follower returns a node that does not lead now and its ID, or nil.
+func (c *cluster) follower() (*kvstore.Node, string) { return c.pick(false) }
+
+func (c *cluster) pick(leader bool) (*kvstore.Node, string) {
+	for i, n := range c.nodes {
+		if n.IsLeader() == leader {
+			return n, nodeID(i)
+		}
+	}
+	return nil, ""
+}
+
+// close closes every node and removes the data dirs.
+func (c *cluster) close() error {
+	var errs []error
+	for _, n := range c.nodes {
+		errs = append(errs, n.Close())
+	}
+	if c.dir != "" {
+		errs = append(errs, os.RemoveAll(c.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// nodeID names the i-th node (from 0): n1, n2, ...; it is also its address.
+func nodeID(i int) string { return fmt.Sprint("n", i+1) }
