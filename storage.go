@@ -98,13 +98,29 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
 		}
 		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
-		return &storage{logs: wal, stable: wal, snaps: snaps, close: closeAll}, nil
+		return &storage{logs: cached(wal), stable: wal, snaps: snaps, close: closeAll}, nil
 	case LogStoreBolt:
 		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
 		}
-		return &storage{logs: bolt, stable: bolt, snaps: snaps, close: bolt.Close}, nil
+		return &storage{logs: cached(bolt), stable: bolt, snaps: snaps, close: bolt.Close}, nil
 	}
 	return nil, fmt.Errorf("kvstore: unknown log store %v", kind)
+}
+
+// logCacheSize is how many of the newest log entries a node keeps in
+// memory in front of its on-disk log store.
+const logCacheSize = 1024
+
+// cached puts raft's LogCache in front of an on-disk log store. raft reads
+// back every entry it has just written: the leader to replicate it to each
+// follower, every member to apply it. Without the cache each read is a
+// syscall and a decode (a quarter of the CPU of a 64-writer put load).
+func cached(store raft.LogStore) raft.LogStore {
+	c, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil { // only for a non-positive capacity
+		panic(err)
+	}
+	return c
 }
