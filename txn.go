@@ -143,10 +143,8 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 	return txnResponse(res.Txn, t.n.header(res.Txn.Revision)), nil
 }
 
-// readTxn serves a txn without writes locally. mvcc's Txn is safe to call
-// outside apply for such a txn: it writes nothing, leaves the revision as
-// it is and returns no events. It does hold the store's write lock while it
-// evaluates, so a large read-only txn delays applies and other reads.
+// readTxn serves a txn without writes locally, under the store's read lock
+// (mvcc.Store.ReadTxn).
 func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable bool) (*TxnResponse, error) {
 	select {
 	case <-n.closed:
@@ -158,7 +156,7 @@ func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable b
 			return nil, err
 		}
 	}
-	res, _, err := n.fsm.kv.Txn(req)
+	res, err := n.fsm.kv.ReadTxn(req)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, ErrClosed

@@ -395,9 +395,14 @@ func (r *modelRun) read() {
 	r.log = append(r.log, fmt.Sprintf("range %+v", req))
 	var got *mvcc.RangeResult
 	var err error
-	if r.rng.IntN(3) == 0 {
+	if pick := r.rng.IntN(4); pick < 2 {
 		var tr *mvcc.TxnResult
-		tr, _, err = r.s.Txn(&mvcc.TxnRequest{Then: []mvcc.Op{{Range: &req}}})
+		txn := &mvcc.TxnRequest{Then: []mvcc.Op{{Range: &req}}}
+		if pick == 0 {
+			tr, _, err = r.s.Txn(txn)
+		} else {
+			tr, err = r.s.ReadTxn(txn)
+		}
 		if err == nil {
 			got = tr.Results[0].Range
 		}

@@ -35,6 +35,44 @@ func (s *Store) Txn(t *TxnRequest) (*TxnResult, []Event, error) {
 	return res, events, nil
 }
 
+// ReadTxn evaluates a txn that writes nothing — no Put or Delete in either
+// branch, at any depth — under the read lock, so that it runs beside other
+// reads and delays no writer longer than a Range would. It answers exactly
+// as Txn would and changes nothing; a txn that writes is ErrInvalidOp.
+func (s *Store) ReadTxn(t *TxnRequest) (*TxnResult, error) {
+	if err := validateTxn(t, s.cfg.MaxTxnOps); err != nil {
+		return nil, err
+	}
+	if writes(t) {
+		return nil, fmt.Errorf("%w: ReadTxn of a txn that writes", ErrInvalidOp)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	p := s.plan(t)
+	if err := s.checkPath(p); err != nil {
+		return nil, err
+	}
+	res := s.newWriter().exec(p) // a writer that never writes: reads only
+	res.Revision = s.rev
+	return res, nil
+}
+
+// writes reports whether a txn has a Put or Delete in either branch, at any
+// depth.
+func writes(t *TxnRequest) bool {
+	for _, list := range [][]Op{t.Then, t.Else} {
+		for i := range list {
+			if list[i].Put != nil || list[i].Delete != nil || (list[i].Txn != nil && writes(list[i].Txn)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // validateTxn checks a txn's shape in etcd's order: list lengths, compare
 // keys, then each op, nested txns with the limit reduced by this txn's
 // longest list (rule 16).

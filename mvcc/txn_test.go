@@ -2,6 +2,7 @@ package mvcc_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -275,5 +276,43 @@ func TestTxnTooManyOpsRule16(t *testing.T) {
 		if (c.want == nil && err != nil) || (c.want != nil && !errors.Is(err, c.want)) {
 			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
 		}
+	}
+}
+
+// ReadTxn answers a txn without writes exactly as Txn does and refuses one
+// with writes at any depth, changing nothing either way.
+func TestReadTxn(t *testing.T) {
+	s := mvcc.New(mvcc.Config{})
+	defer s.Close()
+	for _, k := range []string{"a", "b"} {
+		if _, _, err := s.Put(&mvcc.PutRequest{Key: []byte(k), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := &mvcc.TxnRequest{
+		Compares: []mvcc.Compare{{Key: []byte("a"), Target: mvcc.CompareValue, Result: mvcc.CompareEqual, Value: []byte("v")}},
+		Then: []mvcc.Op{{Range: &mvcc.RangeRequest{Key: []byte("a"), End: []byte("c")}},
+			{Txn: &mvcc.TxnRequest{Else: []mvcc.Op{{Range: &mvcc.RangeRequest{Key: []byte("b"), Revision: 2}}}}}},
+	}
+	got, err := s.ReadTxn(read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := s.Txn(read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || s.Revision() != 3 {
+		t.Fatalf("ReadTxn %+v, Txn %+v, revision %d", got, want, s.Revision())
+	}
+	nestedWrite := &mvcc.TxnRequest{Then: []mvcc.Op{{Txn: &mvcc.TxnRequest{Else: []mvcc.Op{{Delete: &mvcc.DeleteRequest{Key: []byte("a")}}}}}}}
+	if _, err := s.ReadTxn(nestedWrite); !errors.Is(err, mvcc.ErrInvalidOp) {
+		t.Fatalf("ReadTxn with a nested delete: %v", err)
+	}
+	if _, err := s.ReadTxn(&mvcc.TxnRequest{Then: []mvcc.Op{{Range: &mvcc.RangeRequest{Key: []byte("a"), Revision: 9}}}}); !errors.Is(err, mvcc.ErrFutureRevision) {
+		t.Fatalf("ReadTxn at a future revision: %v", err)
+	}
+	if s.Revision() != 3 {
+		t.Fatalf("revision moved to %d", s.Revision())
 	}
 }
