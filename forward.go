@@ -196,6 +196,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		if res != nil {
 			reply.Result = resultToWire(res)
 		}
+		n.nudgeFollowers(reply.Index)
 	case rpcReadIndex:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
@@ -205,6 +206,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		select {
 		case <-r.done:
 			reply.Index, err = r.index, r.err
+			n.nudgeFollowers(reply.Index)
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
@@ -214,6 +216,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 			break
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
+		n.nudgeFollowers(reply.Index)
 	default:
 		err = fmt.Errorf("%w: unknown call kind %d", ErrBadRPC, req.Kind)
 	}

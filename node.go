@@ -20,7 +20,7 @@ import (
 //
 // Goroutines: a Node runs raft's, one that follows leadership changes
 // (leadership.go), one that serves read-index rounds (readindex.go), one
-// per ObserveLeader channel, and short-lived ones that wait on raft
+// that nudges followers (nudge.go), one per ObserveLeader channel, and short-lived ones that wait on raft
 // futures for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
@@ -30,6 +30,7 @@ type Node struct {
 
 	lead  leadership
 	reads readBatcher
+	nudge nudger
 
 	// fsmIndexCache remembers lastFSMIndex's latest answer.
 	fsmIndexCache struct {
@@ -91,6 +92,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
+	n.nudge.init()
 	cfg.transport.SetHandler(n.handleRPC)
 	rc := cfg.raftConfig()
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, st.snaps, cfg.transport)
@@ -104,6 +106,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.raft = r
 	n.goAsync(n.runLeadership)
 	n.goAsync(n.runReadIndex)
+	n.goAsync(n.runNudges)
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {

@@ -31,6 +31,7 @@ func workloads() []workload {
 		{name: "get-lin", preload: true, op: opGet(nil)},
 		{name: "get-ser", preload: true, op: opGet(serializable)},
 		{name: "get-lin-follower-seq", follower: true, single: true, preload: true, op: opGet(nil)},
+		{name: "put-follower-seq", follower: true, single: true, op: opPut},
 	}
 }
 
