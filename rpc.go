@@ -139,7 +139,7 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 
 func encodeRPC(v any) ([]byte, error) {
 	var body []byte
-	if err := codec.NewEncoderBytes(&body, msgpackHandle()).Encode(v); err != nil {
+	if err := codec.NewEncoderBytes(&body, wireHandle).Encode(v); err != nil {
 		return nil, fmt.Errorf("kvstore: encoding node-to-node message: %w", err)
 	}
 	return append([]byte{rpcVersion}, body...), nil
@@ -149,7 +149,7 @@ func decodeRPC(data []byte, v any) error {
 	if len(data) == 0 || data[0] != rpcVersion {
 		return fmt.Errorf("%w: unknown format", ErrBadRPC)
 	}
-	if err := codec.NewDecoderBytes(data[1:], msgpackHandle()).Decode(v); err != nil {
+	if err := codec.NewDecoderBytes(data[1:], wireHandle).Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRPC, err)
 	}
 	return nil
