@@ -53,6 +53,7 @@ var (
 	ErrLeaseNotFound     = lease.ErrLeaseNotFound
 	ErrLeaseExists       = lease.ErrLeaseExists
 	ErrTTLTooLarge       = lease.ErrTTLTooLarge
+	ErrInvalidLeaseID    = lease.ErrInvalidID
 )
 
 // NotLeaderError is returned for ErrNotLeader; it names the leader when

@@ -217,6 +217,16 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
 		n.nudgeFollowers(reply.Index)
+	case rpcLease:
+		if req.Lease == nil {
+			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)
+			break
+		}
+		if n.raft.State() != raft.Leader {
+			err = n.notLeader()
+			break
+		}
+		reply.Lease, err = n.leaseLocal(ctx, req.Lease)
 	default:
 		err = fmt.Errorf("%w: unknown call kind %d", ErrBadRPC, req.Kind)
 	}

@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -29,6 +30,10 @@ type fsm struct {
 	// readers take it for reading.
 	leaseMu sync.RWMutex
 	leases  *lease.Table
+	// expirer is the leader's deadline tracker, kept in step with grants
+	// and revokes; it ignores them on a follower. It never influences the
+	// replicated state.
+	expirer *lease.Expirer
 
 	applied appliedIndex
 }
@@ -50,7 +55,7 @@ type applyResult struct {
 }
 
 func newFSM(minTTL int64, maxTxnOps int) *fsm {
-	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL)}
+	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0)}
 	f.kv = mvcc.New(mvcc.Config{MaxTxnOps: maxTxnOps, CheckLease: f.checkLease})
 	f.applied.init()
 	return f
@@ -102,9 +107,14 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 		_, res.Err = f.kv.Compact(c.Revision)
 	case cmdLeaseGrant:
 		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)
+		if res.Err == nil {
+			// The leader's local clock, for its deadline only.
+			f.expirer.Add(lease.ID(c.LeaseID), res.LeaseTTL, time.Now())
+		}
 	case cmdLeaseRevoke:
 		var keys []string
 		if keys, res.Err = f.leases.Revoke(lease.ID(c.LeaseID)); res.Err == nil {
+			f.expirer.Remove(lease.ID(c.LeaseID))
 			raw := make([][]byte, len(keys))
 			for i, k := range keys {
 				raw[i] = []byte(k)

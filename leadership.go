@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -74,8 +75,12 @@ func (n *Node) runLeadership() {
 			bindShutdown(barrier, n.closed)
 			if barrier.Error() == nil && n.raft.CurrentTerm() == term {
 				readyTerm = term
+				n.promoteLeases()
 			}
 			continue
+		}
+		if !leading && n.fsm.expirer.Leading() {
+			n.fsm.expirer.Demote()
 		}
 		n.publishLeadership(term, leading && readyTerm == term)
 		select {
@@ -84,6 +89,16 @@ func (n *Node) runLeadership() {
 			return
 		}
 	}
+}
+
+// promoteLeases starts the leader's lease deadlines from the replicated
+// table, each from its checkpointed remaining TTL, at least an election
+// timeout. Applies are held off meanwhile, so no grant or revoke slips
+// between reading the table and tracking it.
+func (n *Node) promoteLeases() {
+	n.fsm.leaseMu.RLock()
+	defer n.fsm.leaseMu.RUnlock()
+	n.fsm.expirer.Promote(time.Now(), n.fsm.leases.Leases(), n.cfg.electionTimeout)
 }
 
 func (n *Node) publishLeadership(term uint64, ready bool) {

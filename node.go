@@ -20,7 +20,8 @@ import (
 //
 // Goroutines: a Node runs raft's, one that follows leadership changes
 // (leadership.go), one that serves read-index rounds (readindex.go), one
-// that nudges followers (nudge.go), one per ObserveLeader channel, and short-lived ones that wait on raft
+// that nudges followers (nudge.go), one for lease expiry and checkpoints
+// (leaseloop.go), one per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
 // futures for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
@@ -31,6 +32,10 @@ type Node struct {
 	lead  leadership
 	reads readBatcher
 	nudge nudger
+
+	// leaseOrder puts lease checkpoints and the clears renewals need into
+	// the log in the order the Expirer produced them (lease/doc.go).
+	leaseOrder sync.Mutex
 
 	// fsmIndexCache remembers lastFSMIndex's latest answer.
 	fsmIndexCache struct {
@@ -107,6 +112,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runLeadership)
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)
+	n.goAsync(n.runLeases)
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {

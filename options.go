@@ -42,6 +42,8 @@ type config struct {
 
 	maxRequestBytes int
 	maxTxnOps       int
+
+	leaseCheckpointInterval time.Duration
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -50,6 +52,9 @@ const (
 	DefaultMaxRequestBytes = 1536 * 1024 // 1.5 MiB, etcd's --max-request-bytes
 	DefaultMaxTxnOps       = mvcc.DefaultMaxTxnOps
 	DefaultSnapshotRetain  = 2
+	// DefaultLeaseCheckpointInterval is how often the leader logs the
+	// remaining TTLs of leases.
+	DefaultLeaseCheckpointInterval = 5 * time.Second
 	// DefaultClusterToken is the cluster token of nodes opened without
 	// WithClusterToken.
 	DefaultClusterToken = "kvstore"
@@ -58,18 +63,19 @@ const (
 func defaultConfig() config {
 	rc := raft.DefaultConfig()
 	return config{
-		logStore:           LogStoreWAL,
-		clusterToken:       DefaultClusterToken,
-		heartbeatTimeout:   rc.HeartbeatTimeout,
-		electionTimeout:    rc.ElectionTimeout,
-		leaderLeaseTimeout: rc.LeaderLeaseTimeout,
-		commitTimeout:      rc.CommitTimeout,
-		snapshotThreshold:  rc.SnapshotThreshold,
-		snapshotInterval:   rc.SnapshotInterval,
-		snapshotRetain:     DefaultSnapshotRetain,
-		trailingLogs:       rc.TrailingLogs,
-		maxRequestBytes:    DefaultMaxRequestBytes,
-		maxTxnOps:          DefaultMaxTxnOps,
+		logStore:                LogStoreWAL,
+		clusterToken:            DefaultClusterToken,
+		heartbeatTimeout:        rc.HeartbeatTimeout,
+		electionTimeout:         rc.ElectionTimeout,
+		leaderLeaseTimeout:      rc.LeaderLeaseTimeout,
+		commitTimeout:           rc.CommitTimeout,
+		snapshotThreshold:       rc.SnapshotThreshold,
+		snapshotInterval:        rc.SnapshotInterval,
+		snapshotRetain:          DefaultSnapshotRetain,
+		trailingLogs:            rc.TrailingLogs,
+		maxRequestBytes:         DefaultMaxRequestBytes,
+		maxTxnOps:               DefaultMaxTxnOps,
+		leaseCheckpointInterval: DefaultLeaseCheckpointInterval,
 	}
 }
 
@@ -257,6 +263,20 @@ func WithMaxTxnOps(n int) Option {
 			return invalid("WithMaxTxnOps", "%d", n)
 		}
 		c.maxTxnOps = n
+		return nil
+	}
+}
+
+// WithLeaseCheckpointInterval sets how often the leader logs the remaining
+// TTLs of leases (default 5s). After a leader change a lease's remaining
+// TTL is right to within this interval; etcd without checkpoints resets it
+// to the full TTL.
+func WithLeaseCheckpointInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("WithLeaseCheckpointInterval", "%v", d)
+		}
+		c.leaseCheckpointInterval = d
 		return nil
 	}
 }

@@ -30,21 +30,26 @@ const (
 	rpcReadIndex
 	// rpcMembership carries a membership change or leadership transfer.
 	rpcMembership
+	// rpcLease carries a lease renewal or TimeToLive, which the leader
+	// answers from its deadlines.
+	rpcLease
 )
 
 type rpcRequest struct {
 	Kind rpcKind `codec:"k"`
 	// Cluster is the sender's cluster token: members of different
 	// clusters that reach each other by mistake refuse to talk.
-	Cluster    string          `codec:"c"`
-	Command    []byte          `codec:"cmd,omitempty"`
-	Membership *wireMembership `codec:"m,omitempty"`
+	Cluster    string            `codec:"c"`
+	Command    []byte            `codec:"cmd,omitempty"`
+	Membership *wireMembership   `codec:"m,omitempty"`
+	Lease      *wireLeaseRequest `codec:"l,omitempty"`
 }
 
 type rpcReply struct {
-	Index  uint64      `codec:"i,omitempty"`
-	Result *wireResult `codec:"r,omitempty"`
-	Err    *wireError  `codec:"e,omitempty"`
+	Index  uint64          `codec:"i,omitempty"`
+	Result *wireResult     `codec:"r,omitempty"`
+	Err    *wireError      `codec:"e,omitempty"`
+	Lease  *wireLeaseReply `codec:"l,omitempty"`
 }
 
 // wireResult is an applyResult as it crosses the network. The mvcc results

@@ -1,0 +1,150 @@
+package kvstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
+)
+
+func TestLeaseGrantAttachRevoke(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		f := c.Followers()[0]
+		g, err := f.Grant(ctx, 60)
+		if err != nil || g.ID <= 0 || g.TTL != 60 {
+			t.Fatalf("grant: %+v %v", g, err)
+		}
+		for _, k := range []string{"svc/a", "svc/b"} {
+			if _, err := f.Put(ctx, []byte(k), []byte("up"), kvstore.WithLease(g.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ttl, err := f.TimeToLive(ctx, g.ID, true)
+		if err != nil || ttl.GrantedTTL != 60 || ttl.TTL < 59 || len(ttl.Keys) != 2 || string(ttl.Keys[0]) != "svc/a" {
+			t.Fatalf("time to live: %+v %v", ttl, err)
+		}
+		list, err := f.Leases(ctx)
+		if err != nil || len(list.IDs) != 1 || list.IDs[0] != g.ID {
+			t.Fatalf("leases: %+v %v", list, err)
+		}
+		before := f.Status().Revision
+		rev, err := f.Revoke(ctx, g.ID)
+		if err != nil || rev.Header.Revision != before+1 {
+			t.Fatalf("revoke: %+v %v (revision before %d): both keys go in one revision", rev, err, before)
+		}
+		get, err := f.Get(ctx, []byte("svc/"), kvstore.WithPrefix())
+		if err != nil || get.Count != 0 {
+			t.Fatalf("keys after revoke: %+v %v", get, err)
+		}
+		if _, err := f.Revoke(ctx, g.ID); !errors.Is(err, kvstore.ErrLeaseNotFound) {
+			t.Fatalf("second revoke: %v", err)
+		}
+		if f.Status().Revision != rev.Header.Revision {
+			t.Fatal("a failed revoke changed the store")
+		}
+		if ttl, err := f.TimeToLive(ctx, g.ID, false); err != nil || ttl.TTL != -1 {
+			t.Fatalf("time to live of a revoked lease: %+v %v", ttl, err)
+		}
+	})
+}
+
+func TestLeaseGrantErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 1)
+		ctx := context.Background()
+		n := c.WaitLeader()
+		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(7)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(7)); !errors.Is(err, kvstore.ErrLeaseExists) {
+			t.Fatalf("grant of a live ID: %v", err)
+		}
+		if _, err := n.Grant(ctx, 1<<62); !errors.Is(err, kvstore.ErrTTLTooLarge) {
+			t.Fatalf("huge TTL: %v", err)
+		}
+		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(-1)); !errors.Is(err, kvstore.ErrInvalidLeaseID) {
+			t.Fatalf("negative ID: %v", err)
+		}
+		g, err := n.Grant(ctx, 0)
+		if err != nil || g.TTL < 1 {
+			t.Fatalf("TTL below the minimum is raised: %+v %v", g, err)
+		}
+		if _, err := n.KeepAliveOnce(ctx, 12345); !errors.Is(err, kvstore.ErrLeaseNotFound) {
+			t.Fatalf("keep alive of an unknown lease: %v", err)
+		}
+	})
+}
+
+// An expired lease's keys are deleted; a lease kept alive from a follower
+// survives the loss of its leader.
+func TestLeaseExpiryAndKeepAliveAcrossFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		f := c.Followers()[0]
+		short, err := f.Grant(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, err := f.Grant(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Put(ctx, []byte("short"), []byte("v"), kvstore.WithLease(short.ID))
+		f.Put(ctx, []byte("kept"), []byte("v"), kvstore.WithLease(kept.ID))
+		kctx, stop := context.WithCancel(ctx)
+		renewals, err := f.KeepAlive(kctx, kept.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		if get, _ := f.Get(ctx, []byte("short")); get.Count != 0 {
+			t.Fatal("the expired lease's key is still there")
+		}
+		old := c.Index(leader)
+		c.Stop(old)
+		c.WaitLeader()
+		time.Sleep(10 * time.Second)
+		if get, err := f.Get(ctx, []byte("kept")); err != nil || get.Count != 1 {
+			t.Fatalf("the kept-alive key after failover: %+v %v", get, err)
+		}
+		stop()
+		for range renewals { // closed once its context ends
+		}
+		time.Sleep(4 * time.Second)
+		if get, _ := f.Get(ctx, []byte("kept")); get.Count != 0 {
+			t.Fatal("the key outlived its lease once renewals stopped")
+		}
+		c.Restart(old)
+	})
+}
+
+// Checkpoints carry a lease's remaining TTL across a leader change: the
+// new leader neither restarts it at its full TTL nor expires it early.
+func TestLeaseRemainingTTLSurvivesFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithLeaseCheckpointInterval(time.Second)))
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		g, err := leader.Grant(ctx, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		old := c.Index(leader)
+		c.Stop(old)
+		next := c.WaitLeader()
+		ttl, err := next.TimeToLive(ctx, g.ID, false)
+		if err != nil || ttl.TTL < 28 || ttl.TTL > 31 {
+			t.Fatalf("remaining TTL after failover at 30 s of 60: %+v %v", ttl, err)
+		}
+		c.Restart(old)
+	})
+}

@@ -1,0 +1,200 @@
+package kvstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/lease"
+)
+
+// The leader's side of leases: renewals, TimeToLive, and a loop that
+// revokes expired leases (rate-limited, as etcd: 1,000 a second) and logs
+// checkpoints of remaining TTLs, so that a new leader neither revives a
+// lease for a full TTL nor kills one early.
+
+// leaseTick bounds how late an expired lease is noticed (etcd checks
+// every 500 ms).
+const leaseTick = 500 * time.Millisecond
+
+// maxCheckpointsPerCommand splits large checkpoints into several log
+// entries (etcd's batch limit).
+const maxCheckpointsPerCommand = 1000
+
+type leaseOp uint8
+
+const (
+	leaseKeepAlive leaseOp = iota + 1
+	leaseTimeToLive
+)
+
+type wireLeaseRequest struct {
+	Op   leaseOp `codec:"o"`
+	ID   int64   `codec:"id"`
+	Keys bool    `codec:"k,omitempty"`
+}
+
+type wireLeaseReply struct {
+	Revision   int64    `codec:"rev,omitempty"`
+	TTL        int64    `codec:"ttl"`
+	GrantedTTL int64    `codec:"g,omitempty"`
+	KeyList    [][]byte `codec:"keys,omitempty"`
+}
+
+// leaseCall runs a lease request on the leader, forwarding it from other
+// members. Renewals are not writes: a lost one is retried by KeepAlive.
+func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+	if n.closedCtx.Err() != nil {
+		return nil, ErrClosed
+	}
+	var reply *wireLeaseReply
+	err := n.routeToLeader(ctx, func(addr string) error {
+		if addr == "" {
+			var err error
+			reply, err = n.leaseLocal(ctx, req)
+			return err
+		}
+		r, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcLease, Lease: req})
+		if r != nil {
+			reply = r.Lease
+		}
+		return err
+	})
+	if err == nil && reply == nil {
+		err = fmt.Errorf("%w: lease reply without a body", ErrBadRPC)
+	}
+	return reply, err
+}
+
+// leaseLocal answers a lease request on this node, which must lead.
+func (n *Node) leaseLocal(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+	switch req.Op {
+	case leaseKeepAlive:
+		ttl, err := n.renew(ctx, lease.ID(req.ID))
+		return &wireLeaseReply{TTL: ttl}, err
+	case leaseTimeToLive:
+		return n.timeToLive(ctx, lease.ID(req.ID), req.Keys)
+	}
+	return nil, fmt.Errorf("%w: unknown lease request %d", ErrBadRPC, req.Op)
+}
+
+// renew restarts a lease's deadline. When the table holds a checkpoint of
+// the lease, it is cleared through the log before the renewal is
+// acknowledged, so that a new leader does not start the lease from the
+// stale remaining TTL. The clear is enqueued under leaseOrder, in order
+// with the checkpoints.
+func (n *Node) renew(ctx context.Context, id lease.ID) (int64, error) {
+	n.leaseOrder.Lock()
+	ttl, clear, err := n.fsm.expirer.Renew(id, time.Now())
+	var f raft.ApplyFuture
+	if err == nil && clear {
+		f, err = n.applyCheckpoints([]lease.Checkpoint{{ID: id, Remaining: 0}})
+	}
+	n.leaseOrder.Unlock()
+	switch {
+	case errors.Is(err, lease.ErrNotLeader):
+		return 0, n.notLeader()
+	case errors.Is(err, lease.ErrLeaseExpired):
+		return 0, fmt.Errorf("%w: %w", ErrLeaseNotFound, err)
+	case err != nil:
+		return 0, err
+	case f != nil:
+		if err := n.waitFuture(ctx, f); err != nil {
+			return 0, err
+		}
+	}
+	return ttl, nil
+}
+
+// timeToLive reads the table after a read index and the remaining TTL from
+// the leader's deadlines.
+func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wireLeaseReply, error) {
+	if err := n.readIndex(ctx); err != nil {
+		return nil, err
+	}
+	n.fsm.leaseMu.RLock()
+	l, ok := n.fsm.leases.Lookup(id)
+	var keys []string
+	if ok && withKeys {
+		keys = n.fsm.leases.Keys(id)
+	}
+	rev := n.fsm.kv.Revision()
+	n.fsm.leaseMu.RUnlock()
+	reply := &wireLeaseReply{Revision: rev, TTL: -1}
+	if !ok {
+		return reply, nil
+	}
+	reply.GrantedTTL, reply.TTL = l.TTL, l.TTL
+	if left, tracked := n.fsm.expirer.Remaining(id, time.Now()); tracked {
+		reply.TTL = int64((left + time.Second - 1) / time.Second)
+	}
+	for _, k := range keys {
+		reply.KeyList = append(reply.KeyList, []byte(k))
+	}
+	return reply, nil
+}
+
+// applyCheckpoints enqueues checkpoint commands (in chunks) and returns
+// the future of the last.
+func (n *Node) applyCheckpoints(cps []lease.Checkpoint) (raft.ApplyFuture, error) {
+	var f raft.ApplyFuture
+	for len(cps) > 0 {
+		chunk := cps[:min(len(cps), maxCheckpointsPerCommand)]
+		cps = cps[len(chunk):]
+		c := &command{Kind: cmdLeaseCheckpoint}
+		for _, cp := range chunk {
+			c.Checkpoints = append(c.Checkpoints, wireCheckpoint{ID: int64(cp.ID), Remaining: cp.Remaining})
+		}
+		data, err := encodeCommand(c)
+		if err != nil {
+			return nil, err
+		}
+		f = n.raft.Apply(data, 0)
+	}
+	return f, nil
+}
+
+// runLeases revokes expired leases and logs checkpoints while this node
+// leads, until it closes. It proposes without waiting: a revoke that fails
+// is reported again by the Expirer after its retry interval.
+func (n *Node) runLeases() {
+	limiter := lease.NewRateLimiter(lease.DefaultRevokesPerSecond, lease.DefaultRevokesPerSecond)
+	nextCheckpoint := time.Now().Add(n.cfg.leaseCheckpointInterval)
+	timer := time.NewTimer(leaseTick)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-n.closed:
+			return
+		}
+		now := time.Now()
+		if n.fsm.expirer.Leading() {
+			ids := n.fsm.expirer.Expired(now, limiter.Available(now))
+			limiter.Take(now, len(ids))
+			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+			for _, id := range ids {
+				if data, err := encodeCommand(&command{Kind: cmdLeaseRevoke, LeaseID: int64(id)}); err == nil {
+					n.raft.Apply(data, 0)
+				}
+			}
+			if !now.Before(nextCheckpoint) {
+				n.leaseOrder.Lock()
+				n.applyCheckpoints(n.fsm.expirer.Checkpoints(now))
+				n.leaseOrder.Unlock()
+			}
+		}
+		if !now.Before(nextCheckpoint) {
+			nextCheckpoint = now.Add(n.cfg.leaseCheckpointInterval)
+		}
+		wait := min(leaseTick, nextCheckpoint.Sub(now))
+		if next, ok := n.fsm.expirer.NextDeadline(); ok {
+			wait = min(wait, max(next.Sub(now), time.Millisecond))
+		}
+		timer.Reset(wait)
+	}
+}
