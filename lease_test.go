@@ -3,6 +3,7 @@ package kvstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -146,5 +147,45 @@ func TestLeaseRemainingTTLSurvivesFailover(t *testing.T) {
 			t.Fatalf("remaining TTL after failover at 30 s of 60: %+v %v", ttl, err)
 		}
 		c.Restart(old)
+	})
+}
+
+// Leases live in the replicated state: a restarted member, and one that
+// catches up by snapshot, hold the same leases and keys.
+func TestLeasesSurviveRestartAndSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithSnapshots(8, 50*time.Millisecond, 1), kvstore.WithTrailingLogs(2)))
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		lagging := c.Index(c.Followers()[0])
+		c.Stop(lagging)
+		var ids []int64
+		for range 20 {
+			g, err := leader.Grant(ctx, 600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, g.ID)
+			if _, err := leader.Put(ctx, []byte(fmt.Sprint("k", g.ID)), nil, kvstore.WithLease(g.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second) // virtual: snapshots and log truncation
+		n := c.Restart(lagging)
+		list, err := n.Leases(ctx)
+		if err != nil || len(list.IDs) != len(ids) {
+			t.Fatalf("leases on the member that caught up by snapshot: %+v %v", list, err)
+		}
+		restarted := c.Index(leader)
+		c.Stop(restarted)
+		back := c.Restart(restarted)
+		list, err = back.Leases(ctx)
+		if err != nil || len(list.IDs) != len(ids) {
+			t.Fatalf("leases after restart: %+v %v", list, err)
+		}
+		ttl, err := back.TimeToLive(ctx, ids[0], true)
+		if err != nil || len(ttl.Keys) != 1 {
+			t.Fatalf("a lease's keys after restart: %+v %v", ttl, err)
+		}
 	})
 }

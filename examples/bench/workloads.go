@@ -32,6 +32,8 @@ func workloads() []workload {
 		{name: "get-ser", preload: true, op: opGet(serializable)},
 		{name: "get-lin-follower-seq", follower: true, single: true, preload: true, op: opGet(nil)},
 		{name: "put-follower-seq", follower: true, single: true, op: opPut},
+		{name: "lease-grant-64", op: opGrant},
+		{name: "lease-keepalive-64", op: opKeepAlive()},
 	}
 }
 
@@ -75,6 +77,35 @@ func (d *dataset) randomKey(rng *rand.Rand) []byte { return d.keys[rng.IntN(len(
 func opPut(ctx context.Context, n *kvstore.Node, d *dataset, rng *rand.Rand) error {
 	_, err := n.Put(ctx, d.randomKey(rng), d.value)
 	return err
+}
+
+// opGrant grants a 60-second lease.
+func opGrant(ctx context.Context, n *kvstore.Node, _ *dataset, _ *rand.Rand) error {
+	_, err := n.Grant(ctx, 60)
+	return err
+}
+
+// opKeepAlive renews one lease per cluster, granted by its first call,
+// like etcd's benchmark tool renews one lease per client.
+func opKeepAlive() func(context.Context, *kvstore.Node, *dataset, *rand.Rand) error {
+	var mu sync.Mutex
+	leases := map[*kvstore.Node]int64{} // each run has its own cluster
+	return func(ctx context.Context, n *kvstore.Node, _ *dataset, _ *rand.Rand) error {
+		mu.Lock()
+		id, ok := leases[n]
+		if !ok {
+			g, err := n.Grant(ctx, 60)
+			if err != nil {
+				mu.Unlock()
+				return err
+			}
+			id = g.ID
+			leases[n] = id
+		}
+		mu.Unlock()
+		_, err := n.KeepAliveOnce(ctx, id)
+		return err
+	}
 }
 
 // opGet reads a preloaded key and checks that it is there.
