@@ -15,6 +15,10 @@
 //     read index: they see every write acknowledged before they began, on
 //     any member); [WithSerializable] reads the node's local state with no
 //     network round trip.
+//   - Leases: [Node.Grant], [Node.KeepAlive], [Node.TimeToLive],
+//     [Node.Revoke], [Node.Leases]; a key put [WithLease] goes when its
+//     lease is revoked or expires. Only the leader keeps time, and it logs
+//     remaining TTLs, so a leader change neither revives nor kills a lease.
 //   - Cluster management: [Node.Members], [Node.AddVoter],
 //     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember],
 //     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
@@ -30,7 +34,7 @@
 //     context ends after it was proposed may still commit; so may one that
 //     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore.
 //   - Byte slices in responses alias the store's memory: do not modify them.
-//   - Watch and the Lease API are not exposed yet.
+//   - Watch is not exposed yet.
 //
 // Package kvtest starts whole clusters inside tests.
 package kvstore
