@@ -90,11 +90,11 @@ func describe(evs []mvcc.Event) []string {
 
 func TestOrderedByRevisionAndTxnOpOrder(t *testing.T) {
 	writes := func(e *env) {
-		e.put("a/1", "x")                                                             // 2
+		e.put("a/1", "x")                                                              // 2
 		e.txn(opPut("a/3", "1"), opDel("a/1", ""), opPut("b", "x"), opPut("a/2", "2")) // 3
-		e.put("a/2", "3")                                                             // 4
-		e.txn(opPut("a/9", "9"), opPut("a/0", "0"))                                   // 5
-		e.del("a/", "a0")                                                             // 6: key order
+		e.put("a/2", "3")                                                              // 4
+		e.txn(opPut("a/9", "9"), opPut("a/0", "0"))                                    // 5
+		e.del("a/", "a0")                                                              // 6: key order
 	}
 	want := []string{
 		"2.0 PUT a/1",
@@ -186,10 +186,12 @@ func TestResumable(t *testing.T) {
 				cancel()
 				first = append(first, collect(t, ch)...)
 				_, last := e.check(t, specOf(r, start), first, true)
-				if last >= e.s.Revision() {
-					t.Fatalf("first watch got everything (up to %d); the test needs a resume", last)
+				// More writes while no watch is open, then resume from
+				// last+1 (which may be anywhere in the stream: the stopped
+				// watch races its context against its consumer).
+				for i := range 5 {
+					e.put(fmt.Sprintf("r/%d", i), "gap")
 				}
-				// Resume from last+1; write more meanwhile.
 				r2 := r
 				r2.StartRevision = last + 1
 				ch2 := e.watch(t.Context(), r2)
@@ -211,6 +213,9 @@ func TestBookmarkRequestProgress(t *testing.T) {
 		idle := e.watch(t.Context(), watch.Request{Key: []byte("nothing")})
 		start := e.s.Revision() + 1
 		lagging := e.watch(t.Context(), prefix("p/")) // never read until the end
+		full := e.watch(t.Context(), watch.Request{Key: []byte("q/full")})
+		e.put("q/full", "1")
+		e.put("q/full", "2") // full's channel is full, and it is still synced
 		var got []watch.Response
 		for i := range 30 {
 			e.put(fmt.Sprintf("p/%d", i%4), "v")
@@ -230,6 +235,12 @@ func TestBookmarkRequestProgress(t *testing.T) {
 		rs, _ = available(idle)
 		if len(rs) != 1 || !rs[0].IsProgressNotify() || rs[0].Revision != e.s.Revision() {
 			t.Fatalf("idle watch: %+v, want one progress at %d", rs, e.s.Revision())
+		}
+
+		// The full watch gets its progress once the consumer makes room.
+		rs, _ = drain(full)
+		if len(rs) != 3 || !rs[2].IsProgressNotify() || rs[2].Revision != e.s.Revision() {
+			t.Fatalf("full watch: %+v, want two events and progress at %d", rs, e.s.Revision())
 		}
 
 		// The lagging watch is catching up: it gets the progress once it

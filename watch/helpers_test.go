@@ -19,13 +19,19 @@ import (
 // env is a store and a hub fed the way the state machine feeds it: every
 // write goes to the store, then its events to Notify. It also keeps the
 // full write history, the oracle the tests check streams against.
+//
+// With a follower (newFollowerEnv), s plays the leader and the hub watches
+// f, a second store that applies the same writes unless it is lagging; a
+// lagging follower catches up by installing a snapshot of s.
 type env struct {
 	t      testing.TB
 	s      *mvcc.Store
+	f      *mvcc.Store // nil: the hub watches s
 	h      *watch.Hub
 	events []mvcc.Event // every event applied, in order
 	// compactions are the revisions compacted at, in order.
 	compactions []int64
+	lagging     bool
 }
 
 func newEnv(t testing.TB, cfg watch.Config) *env {
@@ -39,37 +45,72 @@ func newEnv(t testing.TB, cfg watch.Config) *env {
 	return &env{t: t, s: s, h: h}
 }
 
-func (e *env) apply(rev int64, evs []mvcc.Event) int64 {
+func newFollowerEnv(t testing.TB, cfg watch.Config) *env {
+	t.Helper()
+	s, f := mvcc.New(mvcc.Config{}), mvcc.New(mvcc.Config{})
+	h := watch.NewHub(f, cfg)
+	t.Cleanup(func() {
+		h.Close()
+		s.Close()
+		f.Close()
+	})
+	return &env{t: t, s: s, f: f, h: h}
+}
+
+// write applies op to the leader (recording its events), then, unless the
+// follower lags, to the store the hub watches, and notifies the hub.
+func (e *env) write(op func(s *mvcc.Store) (int64, []mvcc.Event, error)) int64 {
+	e.t.Helper()
+	rev, evs, err := op(e.s)
+	if err != nil {
+		e.t.Fatalf("write: %v", err)
+	}
 	e.events = append(e.events, evs...)
+	if e.f != nil {
+		if e.lagging {
+			return rev
+		}
+		frev, fevs, err := op(e.f)
+		if err != nil || frev != rev || len(fevs) != len(evs) {
+			e.t.Fatalf("follower diverged: revision %d vs %d, %v", frev, rev, err)
+		}
+		evs = fevs
+	}
 	e.h.Notify(rev, evs)
 	return rev
 }
 
 func (e *env) put(key, value string) int64 {
 	e.t.Helper()
-	res, evs, err := e.s.Put(&mvcc.PutRequest{Key: []byte(key), Value: []byte(value)})
-	if err != nil {
-		e.t.Fatalf("put %q: %v", key, err)
-	}
-	return e.apply(res.Revision, evs)
+	return e.write(func(s *mvcc.Store) (int64, []mvcc.Event, error) {
+		res, evs, err := s.Put(&mvcc.PutRequest{Key: []byte(key), Value: []byte(value)})
+		if err != nil {
+			return 0, nil, err
+		}
+		return res.Revision, evs, nil
+	})
 }
 
 func (e *env) del(key, end string) int64 {
 	e.t.Helper()
-	_, evs, err := e.s.DeleteRange(&mvcc.DeleteRequest{Key: []byte(key), End: []byte(end)})
-	if err != nil {
-		e.t.Fatalf("delete %q: %v", key, err)
-	}
-	return e.apply(e.s.Revision(), evs)
+	return e.write(func(s *mvcc.Store) (int64, []mvcc.Event, error) {
+		res, evs, err := s.DeleteRange(&mvcc.DeleteRequest{Key: []byte(key), End: []byte(end)})
+		if err != nil {
+			return 0, nil, err
+		}
+		return res.Revision, evs, nil
+	})
 }
 
 func (e *env) txn(ops ...mvcc.Op) int64 {
 	e.t.Helper()
-	res, evs, err := e.s.Txn(&mvcc.TxnRequest{Then: ops})
-	if err != nil {
-		e.t.Fatalf("txn: %v", err)
-	}
-	return e.apply(res.Revision, evs)
+	return e.write(func(s *mvcc.Store) (int64, []mvcc.Event, error) {
+		res, evs, err := s.Txn(&mvcc.TxnRequest{Then: ops})
+		if err != nil {
+			return 0, nil, err
+		}
+		return res.Revision, evs, nil
+	})
 }
 
 func (e *env) compact(rev int64) {
@@ -78,7 +119,38 @@ func (e *env) compact(rev int64) {
 		e.t.Fatalf("compact %d: %v", rev, err)
 	}
 	e.compactions = append(e.compactions, rev)
+	if e.f != nil {
+		if e.lagging {
+			return
+		}
+		if _, err := e.f.Compact(rev); err != nil {
+			e.t.Fatalf("follower compact %d: %v", rev, err)
+		}
+	}
 	e.h.Compacted(rev)
+}
+
+// installSnapshot replaces the follower's store with a snapshot of the
+// leader's, as raft does for a follower too far behind, and tells the hub.
+func (e *env) installSnapshot() {
+	e.t.Helper()
+	var buf bytes.Buffer
+	if _, err := e.s.Snapshot().WriteTo(&buf); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.f.Restore(&buf); err != nil {
+		e.t.Fatal(err)
+	}
+	e.lagging = false
+	e.h.Restored()
+}
+
+// hubRevision is the revision of the store the hub watches.
+func (e *env) hubRevision() int64 {
+	if e.f != nil {
+		return e.f.Revision()
+	}
+	return e.s.Revision()
 }
 
 func (e *env) watch(ctx context.Context, r watch.Request) <-chan watch.Response {
