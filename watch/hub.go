@@ -30,6 +30,9 @@ const (
 // store's read lock (and so the next write) for long.
 const historyWindow = 4096
 
+// maxKeptMatches caps the Notify scratch space kept between calls.
+const maxKeptMatches = 4096
+
 // progressChunk is the number of watchers handed a progress notification
 // per hold of the hub's lock, so that Notify never waits long behind a
 // RequestProgress over many watchers.
@@ -174,6 +177,9 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 		i = j
 	}
 	clear(m) // drop the watcher pointers
+	if cap(m) > maxKeptMatches {
+		m = nil // a huge txn on many watchers: do not keep its scratch
+	}
 	h.matches = m[:0]
 }
 
