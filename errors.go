@@ -6,6 +6,7 @@ import (
 
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/watch"
 )
 
 // Errors returned by a Node. Each is matched with errors.Is; the mvcc and
@@ -54,6 +55,11 @@ var (
 	ErrLeaseExists       = lease.ErrLeaseExists
 	ErrTTLTooLarge       = lease.ErrTTLTooLarge
 	ErrInvalidLeaseID    = lease.ErrInvalidID
+	// ErrInvalidWatchRange, ErrNegativeWatchRevision: Watch's bad requests.
+	// ErrWatchClosed ends the watches of a node that closes.
+	ErrInvalidWatchRange     = watch.ErrInvalidRange
+	ErrNegativeWatchRevision = watch.ErrNegativeRevision
+	ErrWatchClosed           = watch.ErrClosed
 )
 
 // NotLeaderError is returned for ErrNotLeader; it names the leader when

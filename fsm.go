@@ -9,6 +9,7 @@ import (
 
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/watch"
 )
 
 // fsm is the raft state machine: it decodes log commands and applies them to
@@ -36,6 +37,10 @@ type fsm struct {
 	expirer *lease.Expirer
 
 	applied appliedIndex
+
+	// watches hears of every applied change before it is acknowledged
+	// (watch package's threading contract: apply goroutine only).
+	watches *watch.Hub
 }
 
 // applyResult is what applying one command returns through raft's
@@ -54,11 +59,18 @@ type applyResult struct {
 	Err    error
 }
 
-func newFSM(minTTL int64, maxTxnOps int) *fsm {
+func newFSM(minTTL int64, maxTxnOps int, watchCfg watch.Config) *fsm {
 	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0)}
 	f.kv = mvcc.New(mvcc.Config{MaxTxnOps: maxTxnOps, CheckLease: f.checkLease})
+	f.watches = watch.NewHub(f.kv, watchCfg)
 	f.applied.init()
 	return f
+}
+
+// close ends every watch and closes the store; raft must have stopped.
+func (f *fsm) close() error {
+	f.watches.Close()
+	return f.kv.Close()
 }
 
 // checkLease runs inside apply, under leaseMu held by the apply goroutine
@@ -104,7 +116,9 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	case cmdTxn:
 		res.Txn, res.Events, res.Err = f.kv.Txn(c.Txn.request())
 	case cmdCompact:
-		_, res.Err = f.kv.Compact(c.Revision)
+		if _, res.Err = f.kv.Compact(c.Revision); res.Err == nil {
+			f.watches.Compacted(c.Revision)
+		}
 	case cmdLeaseGrant:
 		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)
 		if res.Err == nil {
@@ -129,6 +143,7 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	}
 	f.trackLeases(res.Events)
 	res.Revision = f.kv.Revision()
+	f.watches.Notify(res.Revision, res.Events)
 	return res
 }
 

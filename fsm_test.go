@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/kvstore/kvstore/watch"
 	"io"
 	"testing"
 
@@ -21,7 +22,7 @@ type applier struct {
 }
 
 func newApplier(t *testing.T) *applier {
-	f := newFSM(5, 0)
+	f := newFSM(5, 0, watch.Config{})
 	t.Cleanup(func() { f.kv.Close() })
 	return &applier{t: t, f: f}
 }

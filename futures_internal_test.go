@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"github.com/kvstore/kvstore/watch"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,7 +17,7 @@ func TestBindShutdownReachesRaftFutures(t *testing.T) {
 	conf.Logger = hclog.NewNullLogger()
 	store := raft.NewInmemStore()
 	_, tr := raft.NewInmemTransport("a")
-	r, err := raft.NewRaft(conf, newFSM(1, 128), store, store, newMemSnapshotStore(1), tr)
+	r, err := raft.NewRaft(conf, newFSM(1, 128, watch.Config{}), store, store, newMemSnapshotStore(1), tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,11 @@ type op struct {
 	maxMod       int64
 	minCreate    int64
 	maxCreate    int64
+
+	filterPut      bool
+	filterDelete   bool
+	progressNotify bool
+	createdNotify  bool
 }
 
 // WithRange selects the keys in [key, end).

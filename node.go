@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/watch"
 )
 
 // Node is one member of a kvstore cluster. It is safe for concurrent use.
@@ -86,11 +87,11 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps)
+	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
 	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
 	if err != nil {
 		st.close()
-		f.kv.Close()
+		f.close()
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
 	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{})}
@@ -105,7 +106,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		cfg.transport.SetHandler(nil)
 		n.cancelClosed()
 		st.close()
-		f.kv.Close()
+		f.close()
 		return nil, fmt.Errorf("kvstore: starting raft: %w", err)
 	}
 	n.raft = r
@@ -162,7 +163,7 @@ func (n *Node) Close() error {
 		n.cancelClosed()
 		err := n.raft.Shutdown().Error()
 		n.async.Wait()
-		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.kv.Close())
+		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
 	})
 	return n.closeErr
 }

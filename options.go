@@ -44,6 +44,7 @@ type config struct {
 	maxTxnOps       int
 
 	leaseCheckpointInterval time.Duration
+	watchProgressInterval   time.Duration
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -55,6 +56,9 @@ const (
 	// DefaultLeaseCheckpointInterval is how often the leader logs the
 	// remaining TTLs of leases.
 	DefaultLeaseCheckpointInterval = 5 * time.Second
+	// DefaultWatchProgressInterval is how often a watch WithProgressNotify
+	// that received nothing gets a progress notification (etcd's default).
+	DefaultWatchProgressInterval = 10 * time.Minute
 	// DefaultClusterToken is the cluster token of nodes opened without
 	// WithClusterToken.
 	DefaultClusterToken = "kvstore"
@@ -76,6 +80,7 @@ func defaultConfig() config {
 		maxRequestBytes:         DefaultMaxRequestBytes,
 		maxTxnOps:               DefaultMaxTxnOps,
 		leaseCheckpointInterval: DefaultLeaseCheckpointInterval,
+		watchProgressInterval:   DefaultWatchProgressInterval,
 	}
 }
 
@@ -277,6 +282,19 @@ func WithLeaseCheckpointInterval(d time.Duration) Option {
 			return invalid("WithLeaseCheckpointInterval", "%v", d)
 		}
 		c.leaseCheckpointInterval = d
+		return nil
+	}
+}
+
+// WithWatchProgressInterval sets how often a watch WithProgressNotify that
+// received nothing meanwhile gets a progress notification (default 10
+// minutes, as etcd).
+func WithWatchProgressInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("WithWatchProgressInterval", "%v", d)
+		}
+		c.watchProgressInterval = d
 		return nil
 	}
 }

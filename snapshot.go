@@ -102,6 +102,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
 	f.leases = leases
+	f.watches.Restored()
 	f.applied.reset(applied)
 	return nil
 }

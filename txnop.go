@@ -26,6 +26,7 @@ const (
 	kindPut
 	kindDelete
 	kindTxn
+	kindWatch // not an Op: Node.Watch checks its options with the same table
 )
 
 func (k opKind) String() string {
@@ -38,6 +39,8 @@ func (k opKind) String() string {
 		return "OpDelete"
 	case kindTxn:
 		return "OpTxn"
+	case kindWatch:
+		return "Watch"
 	}
 	return "the zero Op"
 }
@@ -84,10 +87,10 @@ var opOptions = []struct {
 	set   func(o *op) bool
 	kinds opKind
 }{
-	{"WithRange", func(o *op) bool { return o.end != nil && !o.prefix && !o.fromKey }, kindGet | kindDelete},
-	{"WithPrefix", func(o *op) bool { return o.prefix }, kindGet | kindDelete},
-	{"WithFromKey", func(o *op) bool { return o.fromKey }, kindGet | kindDelete},
-	{"WithRev", func(o *op) bool { return o.rev != 0 }, kindGet},
+	{"WithRange", func(o *op) bool { return o.end != nil && !o.prefix && !o.fromKey }, kindGet | kindDelete | kindWatch},
+	{"WithPrefix", func(o *op) bool { return o.prefix }, kindGet | kindDelete | kindWatch},
+	{"WithFromKey", func(o *op) bool { return o.fromKey }, kindGet | kindDelete | kindWatch},
+	{"WithRev", func(o *op) bool { return o.rev != 0 }, kindGet | kindWatch},
 	{"WithLimit", func(o *op) bool { return o.limit != 0 }, kindGet},
 	{"WithSort", func(o *op) bool { return o.sortOrder != 0 || o.sortTarget != 0 }, kindGet},
 	{"WithKeysOnly", func(o *op) bool { return o.keysOnly }, kindGet},
@@ -95,7 +98,11 @@ var opOptions = []struct {
 	{"WithSerializable", func(o *op) bool { return o.serializable }, kindGet},
 	{"WithModRevisionRange", func(o *op) bool { return o.minMod != 0 || o.maxMod != 0 }, kindGet},
 	{"WithCreateRevisionRange", func(o *op) bool { return o.minCreate != 0 || o.maxCreate != 0 }, kindGet},
-	{"WithPrevKV", func(o *op) bool { return o.prevKV }, kindPut | kindDelete},
+	{"WithPrevKV", func(o *op) bool { return o.prevKV }, kindPut | kindDelete | kindWatch},
+	{"WithFilterPut", func(o *op) bool { return o.filterPut }, kindWatch},
+	{"WithFilterDelete", func(o *op) bool { return o.filterDelete }, kindWatch},
+	{"WithProgressNotify", func(o *op) bool { return o.progressNotify }, kindWatch},
+	{"WithCreatedNotify", func(o *op) bool { return o.createdNotify }, kindWatch},
 	{"WithLease", func(o *op) bool { return o.lease != 0 }, kindPut},
 	{"WithIgnoreValue", func(o *op) bool { return o.ignoreValue }, kindPut},
 	{"WithIgnoreLease", func(o *op) bool { return o.ignoreLease }, kindPut},

@@ -1,0 +1,145 @@
+package kvstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
+)
+
+// collect reads events from ch until it has n or the channel closes.
+func collect(t *testing.T, ch kvstore.WatchChan, n int) []kvstore.Event {
+	t.Helper()
+	var out []kvstore.Event
+	timeout := time.After(time.Minute) // virtual
+	for len(out) < n {
+		select {
+		case resp, ok := <-ch:
+			if !ok {
+				return out
+			}
+			out = append(out, resp.Events...)
+		case <-timeout:
+			t.Fatalf("got %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+// Watches on every member see the same events, in order, including the
+// deletes of a revoked lease's keys, and watches survive a leader failover.
+func TestWatchOnEveryMemberAcrossFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		var chans []kvstore.WatchChan
+		for _, n := range c.Nodes() {
+			ch, err := n.Watch(ctx, []byte("cfg/"), kvstore.WithPrefix(), kvstore.WithPrevKV())
+			if err != nil {
+				t.Fatal(err)
+			}
+			chans = append(chans, ch)
+		}
+		g, err := leader.Grant(ctx, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader.Put(ctx, []byte("cfg/a"), []byte("1"), kvstore.WithLease(g.ID))
+		leader.Put(ctx, []byte("cfg/b"), []byte("1"), kvstore.WithLease(g.ID))
+		leader.Put(ctx, []byte("other"), []byte("1"))
+		if _, err := leader.Revoke(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		old := c.Index(leader)
+		c.Stop(old)
+		next := c.WaitLeader()
+		if _, err := next.Put(ctx, []byte("cfg/a"), []byte("2")); err != nil {
+			t.Fatal(err)
+		}
+		want := "PUT cfg/a@2 PUT cfg/b@3 DELETE cfg/a@5 DELETE cfg/b@5 PUT cfg/a@6"
+		for i, ch := range chans {
+			if i == old {
+				continue
+			}
+			var got string
+			for j, ev := range collect(t, ch, 5) {
+				if j > 0 {
+					got += " "
+				}
+				got += fmt.Sprintf("%s %s@%d", ev.Type, ev.KV.Key, ev.KV.ModRevision)
+				if ev.Type == kvstore.EventDelete && (ev.PrevKV == nil || string(ev.PrevKV.Value) != "1") {
+					t.Errorf("delete without its prev kv: %+v", ev)
+				}
+			}
+			if got != want {
+				t.Errorf("watch on %s:\n got %s\nwant %s", c.ID(i), got, want)
+			}
+		}
+		c.Restart(old)
+	})
+}
+
+func TestWatchFromOldRevisionAndCompaction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 1)
+		ctx := context.Background()
+		n := c.WaitLeader()
+		for i := range 5 {
+			n.Put(ctx, []byte("k"), []byte(fmt.Sprint(i)))
+		}
+		ch, err := n.Watch(ctx, []byte("k"), kvstore.WithRev(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs := collect(t, ch, 4); len(evs) != 4 || evs[0].KV.ModRevision != 3 {
+			t.Fatalf("replay from revision 3: %+v", evs)
+		}
+		if _, err := n.Compact(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		// SEMANTICS.md rule 19: created, then cancelled with the compact revision.
+		old, err := n.Watch(ctx, []byte("k"), kvstore.WithRev(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := <-old
+		if !resp.Canceled || resp.CompactRevision != 5 || !errors.Is(resp.Err, kvstore.ErrCompacted) {
+			t.Fatalf("watch below the compact revision: %+v", resp)
+		}
+		if _, err := n.Watch(ctx, []byte("k"), kvstore.WithRev(-1)); !errors.Is(err, kvstore.ErrNegativeWatchRevision) {
+			t.Fatalf("negative start revision: %v", err)
+		}
+		if _, err := n.Watch(ctx, []byte("k"), kvstore.WithRange([]byte("a"))); !errors.Is(err, kvstore.ErrInvalidWatchRange) {
+			t.Fatalf("range end before key: %v", err)
+		}
+		if _, err := n.Watch(ctx, []byte("k"), kvstore.WithLimit(3)); !errors.Is(err, kvstore.ErrInvalidOpOption) {
+			t.Fatalf("a Get option on a watch: %v", err)
+		}
+	})
+}
+
+// A watch on a closing node ends with ErrWatchClosed.
+func TestWatchEndsWhenNodeCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		f := c.Followers()[0]
+		ch, err := f.Watch(context.Background(), []byte("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stop(c.Index(f))
+		var last kvstore.WatchResponse
+		for resp := range ch {
+			last = resp
+		}
+		if !last.Canceled || !errors.Is(last.Err, kvstore.ErrWatchClosed) {
+			t.Fatalf("last response: %+v", last)
+		}
+	})
+}
