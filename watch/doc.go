@@ -63,8 +63,14 @@
 //     Restored after each Restore of the store. The state machine must call
 //     Notify before it acknowledges the write, so that a watch started
 //     after the acknowledgement with start revision 0 does not include it.
-//     None of them blocks on a consumer; each holds the hub's lock only
-//     for work proportional to the matching watches (Restored: all watches).
+//     None of them ever waits for a consumer. Each takes the hub's lock,
+//     which other holders keep only for bounded bookkeeping (registering or
+//     ending a watch, a catch-up handoff, a chunk of at most 256 progress
+//     notifications, Close), and holds it for work proportional to the
+//     matching watches (Restored: all watches).
+//   - The store passed to NewHub is the one the state machine writes for
+//     the hub's whole life: a snapshot is installed with the store's own
+//     Restore, in place, never by swapping in another *mvcc.Store.
 //   - Watch, RequestProgress and Close may be called from any goroutine, at
 //     any time, concurrently with the above and with each other.
 //   - Lock order: Hub.mu is the hub's only lock. The hub takes the store's

@@ -60,9 +60,10 @@ type Config struct {
 type Hub struct {
 	store Store
 	cfg   Config
-	// done is closed by Close; catch-up goroutines and the progress loop
-	// watch it.
-	done chan struct{}
+	// done is closed when Close starts; catch-up goroutines and the
+	// progress loop watch it. closeDone is closed when Close has finished.
+	done      chan struct{}
+	closeDone chan struct{}
 	// wg counts the catch-up goroutines, the progress loop, and one entry
 	// per registered watch for its context callback (released when the
 	// callback has run or has been stopped).
@@ -106,6 +107,7 @@ func NewHub(store Store, cfg Config) *Hub {
 		store:      store,
 		cfg:        cfg,
 		done:       make(chan struct{}),
+		closeDone:  make(chan struct{}),
 		restored:   make(chan struct{}),
 		rev:        store.Revision(),
 		compactRev: store.CompactRevision(),
@@ -383,9 +385,10 @@ func (h *Hub) Close() {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		h.wg.Wait()
+		<-h.closeDone
 		return
 	}
+	defer close(h.closeDone)
 	h.closed = true
 	close(h.done)
 	for _, w := range h.all {

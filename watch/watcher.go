@@ -366,6 +366,8 @@ func (h *Hub) catchUp(w *watcher) {
 			return
 		}
 		from, to := w.next, min(h.rev, w.next+historyWindow-1)
+		// Taken before the read: a Restored after it closes this one.
+		restored := h.restored
 		if from > h.rev {
 			if !w.progressPending {
 				w.state = stateSynced // caught up: Notify takes over
@@ -389,9 +391,6 @@ func (h *Hub) catchUp(w *watcher) {
 			// The store is behind the hub: a restore to an older snapshot
 			// is being installed. Wait for Restored, which resets h.rev,
 			// rather than spin.
-			h.mu.Lock()
-			restored := h.restored
-			h.mu.Unlock()
 			select {
 			case <-restored:
 			case <-w.ctx.Done():
