@@ -97,7 +97,8 @@ func (x *index) collect(key string, ev int32, out []match) []match {
 
 // rangeTree is a treap of distinct ranges ordered by (lo, hi), each node
 // augmented with the largest hi of its subtree, so that a stabbing query
-// (which ranges hold key k?) visits O(log n + matches) nodes. Priorities
+// (which ranges hold key k?) visits O(log n + matches) nodes, and O(1) for
+// a key outside the span of every range. Priorities
 // come from a fixed-seed generator: the shape is deterministic.
 type rangeTree struct {
 	root *rangeNode
@@ -108,9 +109,11 @@ type rangeNode struct {
 	group
 	lo, hi string
 	inf    bool // hi is +infinity: a from-key range
-	// maxHi and maxInf are the largest hi in the subtree rooted here.
+	// maxHi and maxInf are the largest hi in the subtree rooted here,
+	// minLo its smallest lo: a key outside [minLo, maxHi) skips it whole.
 	maxHi       string
 	maxInf      bool
+	minLo       string
 	prio        uint64
 	left, right *rangeNode
 }
@@ -132,6 +135,10 @@ func compareTo(lo, hi string, inf bool, n *rangeNode) int {
 }
 
 func (n *rangeNode) fix() {
+	n.minLo = n.lo
+	if n.left != nil {
+		n.minLo = n.left.minLo // ordered by lo: the leftmost is smallest
+	}
 	n.maxHi, n.maxInf = n.hi, n.inf
 	for _, c := range [2]*rangeNode{n.left, n.right} {
 		if c != nil && !n.maxInf && (c.maxInf || c.maxHi > n.maxHi) {
@@ -239,15 +246,20 @@ func merge(a, b *rangeNode) *rangeNode {
 }
 
 // stab appends a match for every watcher of every range in n's subtree that
-// holds key.
+// holds key. It walks the search path for key in a loop and recurses only
+// into left subtrees that can hold key (their max end is above it), so
+// disjoint ranges cost one path from the root.
 func (n *rangeNode) stab(key string, ev int32, out []match) []match {
 	for n != nil {
-		if !n.maxInf && key >= n.maxHi {
-			return out // every range below ends at or before key
+		if key < n.minLo || (!n.maxInf && key >= n.maxHi) {
+			return out // every range here starts after key or ends at or before it
 		}
-		out = n.left.stab(key, ev, out)
 		if key < n.lo {
-			return out // n and its right subtree start after key
+			n = n.left // n and its right subtree start after key
+			continue
+		}
+		if l := n.left; l != nil && (l.maxInf || key < l.maxHi) {
+			out = l.stab(key, ev, out)
 		}
 		if n.inf || key < n.hi {
 			for _, w := range n.watchers {

@@ -100,6 +100,13 @@ func checkTreap(t *testing.T, n *rangeNode) (string, bool) {
 			maxHi, maxInf = h, inf
 		}
 	}
+	minLo := n.lo
+	if n.left != nil {
+		minLo = n.left.minLo
+	}
+	if minLo != n.minLo {
+		t.Fatalf("node %q-%q: min lo %q, want %q", n.lo, n.hi, n.minLo, minLo)
+	}
 	if maxInf != n.maxInf || (!maxInf && maxHi != n.maxHi) {
 		t.Fatalf("node %q-%q: max end %q/%v, want %q/%v", n.lo, n.hi, n.maxHi, n.maxInf, maxHi, maxInf)
 	}
