@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -75,6 +76,9 @@ func (n *Node) runReadIndex() {
 			}
 			return
 		}
+		// Let the readers that are about to join do so: on few cores the
+		// round would otherwise start with one reader each time.
+		runtime.Gosched()
 		r := n.reads.take()
 		r.index, r.err = n.fetchReadIndex()
 		close(r.done)
