@@ -143,3 +143,98 @@ func TestWatchEndsWhenNodeCloses(t *testing.T) {
 		}
 	})
 }
+
+// A follower that falls behind and installs a snapshot keeps its watches
+// whole: a watch whose next revision survived in the snapshot's history
+// continues without a gap; one whose next revision was compacted away ends
+// with the compact revision (never a silent skip).
+func TestWatchOnFollowerAcrossSnapshotInstall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithSnapshots(16, 50*time.Millisecond, 1), kvstore.WithTrailingLogs(4)))
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		f := c.Followers()[0]
+		i := c.Index(f)
+		kept, err := f.Watch(ctx, []byte("a/"), kvstore.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost, err := f.Watch(ctx, []byte("b/"), kvstore.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Isolate(i)
+		var rev int64
+		for j := range 100 {
+			resp, err := leader.Put(ctx, []byte(fmt.Sprint("a/", j)), []byte("v"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev = resp.Header.Revision
+		}
+		// b/ changes only below the compaction: its watch cannot be served.
+		if _, err := leader.Put(ctx, []byte("b/x"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leader.Compact(ctx, rev+1); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 20 {
+			leader.Put(ctx, []byte(fmt.Sprint("z/", j)), []byte("v"))
+		}
+		time.Sleep(time.Second) // virtual: snapshot and log truncation on the leader
+		c.Heal()
+		c.WaitApplied()
+		// The kept watch's events were compacted too (a/ at revisions 2..101,
+		// compacted at 102): it must end with the compact revision.
+		var last kvstore.WatchResponse
+		for resp := range kept {
+			last = resp
+		}
+		if !last.Canceled || last.CompactRevision != rev+1 {
+			t.Fatalf("watch whose events were compacted while its node lagged: %+v", last)
+		}
+		for resp := range lost {
+			last = resp
+		}
+		if !last.Canceled || last.CompactRevision != rev+1 {
+			t.Fatalf("second watch: %+v", last)
+		}
+		// A watch opened after the catch-up, from the compact revision,
+		// continues from the snapshot's history.
+		after, err := f.Watch(ctx, []byte("z/"), kvstore.WithPrefix(), kvstore.WithRev(rev+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs := collect(t, after, 20); len(evs) != 20 {
+			t.Fatalf("watch from the compact revision after the snapshot: %d events", len(evs))
+		}
+	})
+}
+
+func TestWatchOnFollowerContinuesAcrossSnapshotInstall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithSnapshots(16, 50*time.Millisecond, 1), kvstore.WithTrailingLogs(4)))
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		f := c.Followers()[0]
+		ch, err := f.Watch(ctx, []byte("c/"), kvstore.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Isolate(c.Index(f))
+		for j := range 100 {
+			if _, err := leader.Put(ctx, []byte(fmt.Sprintf("c/%03d", j)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second) // virtual: snapshot and log truncation on the leader
+		c.Heal()
+		evs := collect(t, ch, 100)
+		for j, ev := range evs {
+			if want := fmt.Sprintf("c/%03d", j); string(ev.KV.Key) != want || ev.KV.ModRevision != int64(j+2) {
+				t.Fatalf("event %d: %s@%d, want %s@%d", j, ev.KV.Key, ev.KV.ModRevision, want, j+2)
+			}
+		}
+	})
+}
