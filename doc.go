@@ -19,6 +19,9 @@
 //     [Node.Revoke], [Node.Leases]; a key put [WithLease] goes when its
 //     lease is revoked or expires. Only the leader keeps time, and it logs
 //     remaining TTLs, so a leader change neither revives nor kills a lease.
+//   - [Node.Watch] streams changes of a key or range from any member, from
+//     now or from a past revision, with etcd's guarantees (ordered, unique,
+//     reliable, atomic, resumable, bookmarkable); [Node.RequestProgress].
 //   - Cluster management: [Node.Members], [Node.AddVoter],
 //     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember],
 //     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
@@ -34,7 +37,6 @@
 //     context ends after it was proposed may still commit; so may one that
 //     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore.
 //   - Byte slices in responses alias the store's memory: do not modify them.
-//   - Watch is not exposed yet.
 //
 // Package kvtest starts whole clusters inside tests.
 package kvstore
