@@ -363,6 +363,7 @@ func (c *Cluster) checkAgreement() {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	c.checkLeases(nodes)
 	var want *kvstore.HashKVResponse
 	for _, n := range nodes {
 		got, err := n.HashKV(rev)
@@ -375,6 +376,26 @@ func (c *Cluster) checkAgreement() {
 		} else if got.Hash != want.Hash || got.CompactRevision != want.CompactRevision {
 			c.t.Errorf("kvtest: %s and %s disagree at revision %d: hash %08x/%08x, compact revision %d/%d",
 				nodes[0].ID(), n.ID(), rev, want.Hash, got.Hash, want.CompactRevision, got.CompactRevision)
+		}
+	}
+}
+
+// checkLeases compares the members' lease sets.
+func (c *Cluster) checkLeases(nodes []*kvstore.Node) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	var want []int64
+	for i, n := range nodes {
+		got, err := n.Leases(ctx)
+		if err != nil {
+			c.t.Errorf("kvtest: leases of %s: %v", n.ID(), err)
+			return
+		}
+		if i == 0 {
+			want = got.IDs
+		} else if fmt.Sprint(got.IDs) != fmt.Sprint(want) {
+			c.t.Errorf("kvtest: %s and %s disagree on leases: %v / %v", nodes[0].ID(), n.ID(), want, got.IDs)
 		}
 	}
 }
