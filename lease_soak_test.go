@@ -1,0 +1,85 @@
+package kvstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
+)
+
+// TestLeaseMassExpirySoak grants KVSTORE_SOAK_LEASES leases (default
+// 100,000) with a key each, lets them all expire at once and measures the
+// latency of a steady writer meanwhile: the leader revokes them at 1,000 a
+// second and writes must not stall behind that. It runs in real time, for
+// minutes, so only when KVSTORE_SOAK is set:
+//
+//	KVSTORE_SOAK=1 go test -run LeaseMassExpirySoak -v -timeout 30m .
+func TestLeaseMassExpirySoak(t *testing.T) {
+	if os.Getenv("KVSTORE_SOAK") == "" {
+		t.Skip("set KVSTORE_SOAK=1 to run the lease soak")
+	}
+	count := 100_000
+	if s := os.Getenv("KVSTORE_SOAK_LEASES"); s != "" {
+		var err error
+		if count, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := kvtest.NewCluster(t, 3)
+	ctx := context.Background()
+	leader := c.WaitLeader()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	go func() {
+		for i := range count {
+			next <- i
+		}
+		close(next)
+	}()
+	for range 64 {
+		wg.Go(func() {
+			for i := range next {
+				g, err := leader.Grant(ctx, 2)
+				if err == nil {
+					_, err = leader.Put(ctx, []byte(fmt.Sprint("soak/", i)), nil, kvstore.WithLease(g.ID))
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("granted %d leases", count)
+	var latencies []time.Duration
+	start := time.Now()
+	for {
+		began := time.Now()
+		if _, err := leader.Put(ctx, []byte("writer"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		latencies = append(latencies, time.Since(began))
+		get, err := leader.Get(ctx, []byte("soak/"), kvstore.WithPrefix(), kvstore.WithCountOnly(), kvstore.WithSerializable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if get.Count == 0 {
+			break
+		}
+		if time.Since(start) > time.Duration(count/500+60)*time.Second {
+			t.Fatalf("%d keys left after %v", get.Count, time.Since(start))
+		}
+	}
+	slices.Sort(latencies)
+	p := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))] }
+	t.Logf("all %d leases revoked in %v; writer during expiry: %d puts, p50 %v p99 %v max %v",
+		count, time.Since(start).Round(time.Millisecond), len(latencies), p(0.5), p(0.99), p(1))
+}
