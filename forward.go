@@ -38,8 +38,11 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 	err = n.routeToLeader(ctx, func(addr string) error {
 		if addr == "" {
 			res, _, err := n.proposeLocal(ctx, data)
+			if err != nil {
+				return err
+			}
 			reply = &rpcReply{Result: resultToWire(res)}
-			return err
+			return nil
 		}
 		var err error
 		reply, err = n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
