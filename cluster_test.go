@@ -266,3 +266,22 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 		}
 	})
 }
+
+// A write whose deadline has passed fails with the deadline, on the leader
+// and through a follower, and changes nothing.
+func TestWriteWithExpiredDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		c.WaitLeader()
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		for _, n := range c.Nodes() {
+			if _, err := n.Put(ctx, []byte("k"), []byte("v")); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("put through %s with an expired deadline: %v", n.ID(), err)
+			}
+		}
+		if rev := c.Leader().Status().Revision; rev != 1 {
+			t.Fatalf("revision %d after expired writes", rev)
+		}
+	})
+}
