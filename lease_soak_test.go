@@ -18,7 +18,8 @@ import (
 // 100,000) with a key each, lets them all expire at once and measures the
 // latency of a steady writer meanwhile: the leader revokes them at 1,000 a
 // second and writes must not stall behind that. It runs in real time, for
-// minutes, so only when KVSTORE_SOAK is set:
+// minutes, so only when KVSTORE_SOAK is set (KVSTORE_SOAK_NO_CHECKPOINTS
+// and KVSTORE_SOAK_NO_SNAPSHOTS turn those off, to find what a stall is):
 //
 //	KVSTORE_SOAK=1 go test -run LeaseMassExpirySoak -v -timeout 30m .
 func TestLeaseMassExpirySoak(t *testing.T) {
@@ -38,6 +39,9 @@ func TestLeaseMassExpirySoak(t *testing.T) {
 	opts := []kvstore.Option{kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond)}
 	if os.Getenv("KVSTORE_SOAK_NO_CHECKPOINTS") != "" {
 		opts = append(opts, kvstore.WithLeaseCheckpointInterval(time.Hour))
+	}
+	if os.Getenv("KVSTORE_SOAK_NO_SNAPSHOTS") != "" {
+		opts = append(opts, kvstore.WithSnapshots(1<<40, time.Hour, 1))
 	}
 	c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(opts...))
 	ctx := context.Background()
