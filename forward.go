@@ -34,27 +34,27 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 	if len(data) > n.cfg.maxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
 	}
-	var reply *rpcReply
+	var res *applyResult
+	var index uint64 // to wait for when the leader was another node
 	err = n.routeToLeader(ctx, func(addr string) error {
-		if addr == "" {
-			res, _, err := n.proposeLocal(ctx, data)
-			if err != nil {
-				return err
-			}
-			reply = &rpcReply{Result: resultToWire(res)}
-			return nil
-		}
 		var err error
-		reply, err = n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
+		if addr == "" {
+			res, _, err = n.proposeLocal(ctx, data) // applied here already
+			return err
+		}
+		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
+		if err == nil {
+			res, index = reply.Result.result(), reply.Index
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := n.waitApplied(ctx, reply.Index); err != nil {
-		return nil, fmt.Errorf("kvstore: write committed at index %d but not yet applied on this node: %w", reply.Index, err)
+	if err := n.waitApplied(ctx, index); err != nil {
+		return nil, fmt.Errorf("kvstore: write committed at index %d but not yet applied on this node: %w", index, err)
 	}
-	return reply.Result.result(), nil
+	return res, nil
 }
 
 // routeToLeader runs send against the leader: with "" when this node leads,
