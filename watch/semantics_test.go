@@ -43,6 +43,10 @@ func TestRule19StartBelowCompactRevision(t *testing.T) {
 		if _, err := e.h.Watch(t.Context(), watch.Request{Key: []byte("k"), StartRevision: -1}); !errors.Is(err, watch.ErrNegativeRevision) {
 			t.Fatalf("rule 19: negative start revision: %v, want ErrNegativeRevision", err)
 		}
+		// It is checked before the range, as etcd does (conformance seed 1004).
+		if _, err := e.h.Watch(t.Context(), watch.Request{Key: []byte("k"), End: []byte("a"), StartRevision: -1}); !errors.Is(err, watch.ErrNegativeRevision) {
+			t.Fatalf("rule 19: negative start revision with an empty range: %v, want ErrNegativeRevision", err)
+		}
 		// A future revision delivers from there on.
 		r = watch.Request{Key: []byte("k"), StartRevision: 14}
 		ch := e.watch(t.Context(), r)

@@ -181,12 +181,14 @@ func parseRange(key, end []byte) (string, string, rangeKind, error) {
 // Errors: ErrInvalidRange, ErrNegativeRevision, ErrClosed, or ctx's error
 // if it has already ended.
 func (h *Hub) Watch(ctx context.Context, r Request) (<-chan Response, error) {
+	// etcd checks the start revision before the range (SEMANTICS.md rule
+	// 19; seed 1004 of the conformance records).
+	if r.StartRevision < 0 {
+		return nil, fmt.Errorf("%w: %d", ErrNegativeRevision, r.StartRevision)
+	}
 	key, end, kind, err := parseRange(r.Key, r.End)
 	if err != nil {
 		return nil, err
-	}
-	if r.StartRevision < 0 {
-		return nil, fmt.Errorf("%w: %d", ErrNegativeRevision, r.StartRevision)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
