@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/internal/conformance"
@@ -18,31 +19,55 @@ import (
 	"github.com/kvstore/kvstore/mvcc"
 )
 
+// The modes of the node replay: every op sent to a single node, or to a
+// follower of a 3-node cluster (writes forwarded, reads linearizable on
+// the follower, watches opened on the follower).
+var nodeModes = []struct {
+	name  string
+	nodes int
+	pick  func(c *kvtest.Cluster) *kvstore.Node
+}{
+	{"single", 1, func(c *kvtest.Cluster) *kvstore.Node { return c.WaitLeader() }},
+	{"follower", 3, func(c *kvtest.Cluster) *kvstore.Node { return c.Followers()[0] }},
+}
+
 func TestNodeConformance(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "seed-*.json.gz"))
-	for _, path := range paths {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			rec, err := conformance.ReadRecord(path)
-			if err != nil {
-				t.Fatal(err)
+	if len(paths) != 40 {
+		t.Fatalf("%d golden records, want 40", len(paths))
+	}
+	for _, mode := range nodeModes {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, path := range paths {
+				t.Run(filepath.Base(path), func(t *testing.T) {
+					replayOnNode(t, path, mode.nodes, mode.pick)
+				})
 			}
-			synctest.Test(t, func(t *testing.T) {
-				// raft's default timing: a 1 s election timeout gives etcd's
-				// 2 s minimum lease TTL; in virtual time it costs nothing.
-				fresh := func() (conformance.Store, error) {
-					c := kvtest.NewCluster(t, 1)
-					return &nodeStore{n: c.WaitLeader()}, nil
-				}
-				div, err := conformance.Replay(context.Background(), fresh, rec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if div != nil {
-					t.Fatal(div)
-				}
-			})
 		})
 	}
+}
+
+func replayOnNode(t *testing.T, path string, nodes int, pick func(*kvtest.Cluster) *kvstore.Node) {
+	rec, err := conformance.ReadRecord(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		// raft's default timing, as etcd's: a 1 s election timeout makes
+		// the minimum lease TTL 2 s, etcd's. Virtual time makes it free.
+		fresh := func() (conformance.Store, error) {
+			c := kvtest.NewCluster(t, nodes, kvtest.WithNodeOptions(
+				kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond)))
+			return &nodeStore{n: pick(c)}, nil
+		}
+		div, err := conformance.Replay(context.Background(), fresh, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if div != nil {
+			t.Fatal(div)
+		}
+	})
 }
 
 // nodeStore adapts a *kvstore.Node to conformance.Store.
