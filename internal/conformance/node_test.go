@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -23,12 +24,14 @@ import (
 // follower of a 3-node cluster (writes forwarded, reads linearizable on
 // the follower, watches opened on the follower).
 var nodeModes = []struct {
-	name  string
-	nodes int
-	pick  func(c *kvtest.Cluster) *kvstore.Node
+	name    string
+	nodes   int
+	restart bool // stop and restart the node at a seeded op
+	pick    func(c *kvtest.Cluster) *kvstore.Node
 }{
-	{"single", 1, func(c *kvtest.Cluster) *kvstore.Node { return c.WaitLeader() }},
-	{"follower", 3, func(c *kvtest.Cluster) *kvstore.Node { return c.Followers()[0] }},
+	{"single", 1, false, func(c *kvtest.Cluster) *kvstore.Node { return c.WaitLeader() }},
+	{"follower", 3, false, func(c *kvtest.Cluster) *kvstore.Node { return c.Followers()[0] }},
+	{"restart", 1, true, func(c *kvtest.Cluster) *kvstore.Node { return c.WaitLeader() }},
 }
 
 func TestNodeConformance(t *testing.T) {
@@ -40,25 +43,36 @@ func TestNodeConformance(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, path := range paths {
 				t.Run(filepath.Base(path), func(t *testing.T) {
-					replayOnNode(t, path, mode.nodes, mode.pick)
+					replayOnNode(t, path, mode.nodes, mode.restart, mode.pick)
 				})
 			}
 		})
 	}
 }
 
-func replayOnNode(t *testing.T, path string, nodes int, pick func(*kvtest.Cluster) *kvstore.Node) {
+func replayOnNode(t *testing.T, path string, nodes int, restart bool, pick func(*kvtest.Cluster) *kvstore.Node) {
 	rec, err := conformance.ReadRecord(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	restartAt := 0 // the op before which the node restarts, 0 for none
+	if restart {
+		restartAt = 1 + rand.New(rand.NewPCG(uint64(rec.Seed), 0)).IntN(len(rec.Steps))
+	}
 	synctest.Test(t, func(t *testing.T) {
 		// raft's default timing, as etcd's: a 1 s election timeout makes
 		// the minimum lease TTL 2 s, etcd's. Virtual time makes it free.
+		var stores []*nodeStore
 		fresh := func() (conformance.Store, error) {
-			c := kvtest.NewCluster(t, nodes, kvtest.WithNodeOptions(
-				kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond)))
-			return &nodeStore{n: pick(c)}, nil
+			opts := []kvtest.Option{kvtest.WithNodeOptions(
+				kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond))}
+			if restart {
+				opts = append(opts, kvtest.WithDisk(kvstore.LogStoreWAL)) // restart from a data dir
+			}
+			c := kvtest.NewCluster(t, nodes, opts...)
+			s := &nodeStore{c: c, n: pick(c), restartAt: restartAt}
+			stores = append(stores, s)
+			return s, nil
 		}
 		div, err := conformance.Replay(context.Background(), fresh, rec)
 		if err != nil {
@@ -67,13 +81,57 @@ func replayOnNode(t *testing.T, path string, nodes int, pick func(*kvtest.Cluste
 		if div != nil {
 			t.Fatal(div)
 		}
+		for _, s := range stores {
+			if s.ops < s.restartAt {
+				t.Fatalf("the node was to restart before op %d of %d", s.restartAt, s.ops)
+			}
+		}
 	})
 }
 
 // nodeStore adapts a *kvstore.Node to conformance.Store.
 type nodeStore struct {
+	c       *kvtest.Cluster
 	n       *kvstore.Node
 	watches []*nodeWatch
+	// ops counts the ops served; before op restartAt the node is stopped
+	// and restarted from its state, and its watches reopened.
+	ops, restartAt int
+}
+
+// tick counts an op and restarts the node when its turn has come: every
+// watch is first drained to the current revision, then reopened on the
+// restarted node from the last revision it delivered + 1, as a client
+// resuming its watches does.
+func (s *nodeStore) tick(ctx context.Context) error {
+	s.ops++
+	if s.ops != s.restartAt {
+		return nil
+	}
+	rev := s.n.Status().Revision
+	for _, w := range s.watches {
+		if _, err := w.Drain(ctx, rev); err != nil {
+			return err
+		}
+	}
+	i := s.c.Index(s.n)
+	s.c.Stop(i)
+	s.c.Restart(i)
+	s.n = s.c.WaitLeader()
+	if got := s.n.Status().Revision; got != rev {
+		return fmt.Errorf("restarted at revision %d, stopped at %d", got, rev)
+	}
+	for _, w := range s.watches {
+		if w.canceled {
+			continue
+		}
+		ch, err := s.n.Watch(context.Background(), w.key, append(slices.Clone(w.opts), kvstore.WithRev(w.seen+1))...)
+		if err != nil {
+			return fmt.Errorf("reopening a watch after the restart: %w", err)
+		}
+		w.n, w.ch = s.n, ch
+	}
+	return nil
 }
 
 func nodeClassify(err error) error {
@@ -151,6 +209,9 @@ func getResp(r *kvstore.GetResponse) *conformance.RangeResponse {
 }
 
 func (s *nodeStore) Put(ctx context.Context, r *conformance.PutRequest) (*conformance.PutResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Put(ctx, b(r.Key), b(r.Value), putOpts(r)...)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -159,6 +220,9 @@ func (s *nodeStore) Put(ctx context.Context, r *conformance.PutRequest) (*confor
 }
 
 func (s *nodeStore) Range(ctx context.Context, r *conformance.RangeRequest) (*conformance.RangeResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Get(ctx, b(r.Key), getOpts(r)...)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -167,6 +231,9 @@ func (s *nodeStore) Range(ctx context.Context, r *conformance.RangeRequest) (*co
 }
 
 func (s *nodeStore) Delete(ctx context.Context, r *conformance.DeleteRequest) (*conformance.DeleteResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Delete(ctx, b(r.Key), deleteOpts(r)...)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -241,6 +308,9 @@ func nodeTxnResp(r *kvstore.TxnResponse) *conformance.TxnResponse {
 }
 
 func (s *nodeStore) Txn(ctx context.Context, r *conformance.TxnRequest) (*conformance.TxnResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	cmps, then, els := txnParts(r)
 	res, err := s.n.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
 	if err != nil {
@@ -250,6 +320,9 @@ func (s *nodeStore) Txn(ctx context.Context, r *conformance.TxnRequest) (*confor
 }
 
 func (s *nodeStore) Compact(ctx context.Context, r *conformance.CompactRequest) (*conformance.CompactResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	// Keep every watch current, as a client reading its watches does, so
 	// that the compaction finds none behind.
 	rev, _ := s.Revision(ctx)
@@ -266,6 +339,9 @@ func (s *nodeStore) Compact(ctx context.Context, r *conformance.CompactRequest) 
 }
 
 func (s *nodeStore) LeaseGrant(ctx context.Context, r *conformance.LeaseGrantRequest) (*conformance.LeaseGrantResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Grant(ctx, r.TTL, kvstore.WithLeaseID(r.ID))
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -274,6 +350,9 @@ func (s *nodeStore) LeaseGrant(ctx context.Context, r *conformance.LeaseGrantReq
 }
 
 func (s *nodeStore) LeaseRevoke(ctx context.Context, r *conformance.LeaseRevokeRequest) (*conformance.LeaseRevokeResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Revoke(ctx, r.ID)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -282,6 +361,9 @@ func (s *nodeStore) LeaseRevoke(ctx context.Context, r *conformance.LeaseRevokeR
 }
 
 func (s *nodeStore) LeaseTimeToLive(ctx context.Context, r *conformance.LeaseTimeToLiveRequest) (*conformance.LeaseTimeToLiveResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.TimeToLive(ctx, r.ID, r.Keys)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -299,6 +381,9 @@ func (s *nodeStore) LeaseTimeToLive(ctx context.Context, r *conformance.LeaseTim
 }
 
 func (s *nodeStore) LeaseLeases(ctx context.Context, _ *conformance.LeaseLeasesRequest) (*conformance.LeaseLeasesResponse, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.n.Leases(ctx)
 	if err != nil {
 		return nil, nodeClassify(err)
@@ -310,6 +395,8 @@ func (s *nodeStore) LeaseLeases(ctx context.Context, _ *conformance.LeaseLeasesR
 type nodeWatch struct {
 	n        *kvstore.Node
 	ch       kvstore.WatchChan
+	key      []byte
+	opts     []kvstore.OpOption // without the start revision
 	prevKV   bool
 	seen     int64 // every event at or below it has been delivered
 	outcome  conformance.WatchOutcome
@@ -317,12 +404,12 @@ type nodeWatch struct {
 }
 
 func (s *nodeStore) Watch(ctx context.Context, r *conformance.WatchRequest) (*conformance.WatchResponse, conformance.Watcher, error) {
+	if err := s.tick(ctx); err != nil {
+		return nil, nil, err
+	}
 	var opts []kvstore.OpOption
 	if len(r.RangeEnd) > 0 {
 		opts = append(opts, kvstore.WithRange(b(r.RangeEnd)))
-	}
-	if r.StartRevision != 0 {
-		opts = append(opts, kvstore.WithRev(r.StartRevision))
 	}
 	if r.PrevKV {
 		opts = append(opts, kvstore.WithPrevKV())
@@ -333,12 +420,16 @@ func (s *nodeStore) Watch(ctx context.Context, r *conformance.WatchRequest) (*co
 	if r.NoDelete {
 		opts = append(opts, kvstore.WithFilterDelete())
 	}
+	start := opts
+	if r.StartRevision != 0 {
+		start = append(slices.Clone(opts), kvstore.WithRev(r.StartRevision))
+	}
 	rev := s.n.Status().Revision
-	ch, err := s.n.Watch(context.Background(), b(r.Key), opts...)
+	ch, err := s.n.Watch(context.Background(), b(r.Key), start...)
 	if err != nil {
 		return nil, nil, nodeClassify(err)
 	}
-	w := &nodeWatch{n: s.n, ch: ch, prevKV: r.PrevKV}
+	w := &nodeWatch{n: s.n, ch: ch, key: b(r.Key), opts: opts, prevKV: r.PrevKV}
 	s.watches = append(s.watches, w)
 	return &conformance.WatchResponse{Revision: rev}, w, nil
 }
