@@ -1,6 +1,18 @@
 package kvstore
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
+
+// CompactOption modifies a Compact.
+type CompactOption func(*compactOptions)
+
+type compactOptions struct{ physical bool }
+
+// WithCompactPhysical makes Compact return only once this node has also
+// freed the compacted history, like etcd's physical compaction.
+func WithCompactPhysical() CompactOption { return func(o *compactOptions) { o.physical = true } }
 
 // CompactResponse answers Compact.
 type CompactResponse struct {
@@ -18,10 +30,23 @@ type CompactResponse struct {
 // never-compacted store accepts Compact(0) and changes nothing); above the
 // current revision it is ErrFutureRevision (rule 17). A failed Compact
 // changes nothing.
-func (n *Node) Compact(ctx context.Context, rev int64) (*CompactResponse, error) {
+func (n *Node) Compact(ctx context.Context, rev int64, opts ...CompactOption) (*CompactResponse, error) {
+	var o compactOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	res, err := n.propose(ctx, &command{Kind: cmdCompact, Revision: rev})
 	if err != nil {
 		return nil, err
+	}
+	if o.physical {
+		select {
+		case <-n.fsm.compactionDone(rev):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("kvstore: compaction at %d committed, still freeing history: %w", rev, ctx.Err())
+		case <-n.closed:
+			return nil, ErrClosed
+		}
 	}
 	return &CompactResponse{Header: n.header(res.Revision)}, nil
 }

@@ -3,10 +3,13 @@ package kvstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
 )
 
 // Rule 17: Compact(0) on a never-compacted store succeeds and changes
@@ -83,4 +86,29 @@ func mustRevision(t *testing.T, n *kvstore.Node) int64 {
 	t.Helper()
 	rev, _ := state(t, n)
 	return rev
+}
+
+// WithCompactPhysical returns once the history is freed on the node that
+// compacted; the compaction itself is the same.
+func TestCompactPhysical(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		f := c.Followers()[0]
+		for i := range 3000 {
+			if _, err := f.Put(ctx, []byte(fmt.Sprint("k", i%10)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := f.Status().StoreSize
+		if _, err := f.Compact(ctx, 2900, kvstore.WithCompactPhysical()); err != nil {
+			t.Fatal(err)
+		}
+		if after := f.Status().StoreSize; after >= before/2 {
+			t.Fatalf("store size %d after a physical compaction, %d before", after, before)
+		}
+		if _, err := f.Get(ctx, []byte("k1"), kvstore.WithRev(100)); !errors.Is(err, kvstore.ErrCompacted) {
+			t.Fatalf("read below the compact revision: %v", err)
+		}
+	})
 }

@@ -38,6 +38,12 @@ type fsm struct {
 
 	applied appliedIndex
 
+	// compacted is the revision and done channel of the latest applied
+	// compaction, for Compact WithCompactPhysical.
+	compactMu     sync.Mutex
+	compactedRev  int64
+	compactedFree <-chan struct{}
+
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
 	watches *watch.Hub
@@ -65,6 +71,20 @@ func newFSM(minTTL int64, maxTxnOps int, watchCfg watch.Config) *fsm {
 	f.watches = watch.NewHub(f.kv, watchCfg)
 	f.applied.init()
 	return f
+}
+
+// compactionDone returns a channel closed once the history below rev has
+// been freed here: that of the latest compaction, which covers rev once a
+// compaction at rev or later has been applied.
+func (f *fsm) compactionDone(rev int64) <-chan struct{} {
+	f.compactMu.Lock()
+	defer f.compactMu.Unlock()
+	if f.compactedFree == nil || f.compactedRev < rev {
+		done := make(chan struct{})
+		close(done) // nothing of rev's is being freed here (restored from a snapshot)
+		return done
+	}
+	return f.compactedFree
 }
 
 // close ends every watch and closes the store; raft must have stopped.
@@ -116,8 +136,12 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	case cmdTxn:
 		res.Txn, res.Events, res.Err = f.kv.Txn(c.Txn.request())
 	case cmdCompact:
-		if _, res.Err = f.kv.Compact(c.Revision); res.Err == nil {
+		var free <-chan struct{}
+		if free, res.Err = f.kv.Compact(c.Revision); res.Err == nil {
 			f.watches.Compacted(c.Revision)
+			f.compactMu.Lock()
+			f.compactedRev, f.compactedFree = c.Revision, free
+			f.compactMu.Unlock()
 		}
 	case cmdLeaseGrant:
 		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)

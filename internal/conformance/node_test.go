@@ -331,7 +331,11 @@ func (s *nodeStore) Compact(ctx context.Context, r *conformance.CompactRequest) 
 			return nil, err
 		}
 	}
-	res, err := s.n.Compact(ctx, r.Revision)
+	var opts []kvstore.CompactOption
+	if r.Physical {
+		opts = append(opts, kvstore.WithCompactPhysical())
+	}
+	res, err := s.n.Compact(ctx, r.Revision, opts...)
 	if err != nil {
 		return nil, nodeClassify(err)
 	}
