@@ -77,6 +77,9 @@ func (n *Node) runLeadership() {
 				readyTerm = term
 				n.promoteLeases()
 			}
+			if n.closedCtx.Err() != nil {
+				return
+			}
 			continue
 		}
 		if !leading && n.fsm.expirer.Leading() {

@@ -99,6 +99,7 @@ var wireErrors = [...]error{
 	lease.ErrNotLeader, lease.ErrLeaseExpired, errBadCommand,
 	context.DeadlineExceeded, context.Canceled, ErrClusterMismatch,
 	ErrMemberExists, ErrMemberNotFound, ErrNotLearner, ErrBadRPC, ErrInvalidMember,
+	errLeaderNotReady,
 }
 
 func toWireError(err error) *wireError {
@@ -110,10 +111,14 @@ func toWireError(err error) *wireError {
 	if errors.As(err, &nl) {
 		w.LeaderID, w.LeaderAddress = nl.LeaderID, nl.LeaderAddress
 	}
+	// The most specific sentinel the error matches: one that no other
+	// match wraps (lease.ErrLeaseExpired, not the ErrLeaseNotFound it wraps).
 	for code, target := range wireErrors {
-		if target != nil && errors.Is(err, target) {
+		if target == nil || !errors.Is(err, target) {
+			continue
+		}
+		if w.Code == 0 || errors.Is(target, wireErrors[w.Code]) {
 			w.Code = code
-			break
 		}
 	}
 	return w
