@@ -43,3 +43,18 @@ func TestClusterOnDisk(t *testing.T) {
 	c.Restart(0)
 	c.WaitApplied()
 }
+
+// Clusters of parallel tests do not confuse each other's leak checks: each
+// checks only the goroutines carrying its own label.
+func TestParallelClusters(t *testing.T) {
+	for i := range 3 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			c := kvtest.NewCluster(t, 3)
+			if _, err := c.Leader().Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			c.WaitApplied()
+		})
+	}
+}
