@@ -285,3 +285,24 @@ func TestWriteWithExpiredDeadline(t *testing.T) {
 		}
 	})
 }
+
+// A write through a follower returns as soon as the follower can apply it:
+// the leader tells followers of the commit at once rather than at its next
+// commit timeout (nudge.go). Measured in virtual time, where only timers
+// take time.
+func TestFollowerWriteDoesNotWaitForCommitTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(
+			kvstore.WithRaftTiming(0, 0, 0, time.Second))) // a long commit timeout
+		f := c.Followers()[0]
+		for i := range 5 {
+			began := time.Now()
+			if _, err := f.Put(context.Background(), []byte("k"), []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(began); took >= 100*time.Millisecond {
+				t.Fatalf("write %d through a follower took %v", i, took)
+			}
+		}
+	})
+}
