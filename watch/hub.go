@@ -306,8 +306,29 @@ func (h *Hub) recheck(old int64) {
 // revision it caught up to (etcd sends nothing to unsynced watchers; here
 // the request is remembered instead). It never blocks on a consumer.
 func (h *Hub) RequestProgress() {
+	h.inChunks(func(h *Hub) []*watcher { return h.all }, func(w *watcher) {
+		switch w.state {
+		case stateSynced:
+			select {
+			case w.ch <- Response{Revision: h.rev}:
+			default:
+				w.next = max(w.next, h.rev+1)
+				w.progressPending = true
+				h.startCatchUp(w)
+			}
+		case stateCatchingUp:
+			w.progressPending = true
+		}
+	})
+}
+
+// inChunks calls visit, under the hub's lock, for each watch of the list
+// that list returns when inChunks is called, holding the lock for
+// progressChunk watches at a time so that Notify never waits long. It
+// stops if the hub closes meanwhile.
+func (h *Hub) inChunks(list func(*Hub) []*watcher, visit func(*watcher)) {
 	h.mu.Lock()
-	targets := slices.Clone(h.all)
+	targets := slices.Clone(list(h))
 	h.mu.Unlock()
 	for i := 0; i < len(targets); i += progressChunk {
 		h.mu.Lock()
@@ -316,18 +337,7 @@ func (h *Hub) RequestProgress() {
 			return
 		}
 		for _, w := range targets[i:min(i+progressChunk, len(targets))] {
-			switch w.state {
-			case stateSynced:
-				select {
-				case w.ch <- Response{Revision: h.rev}:
-				default:
-					w.next = max(w.next, h.rev+1)
-					w.progressPending = true
-					h.startCatchUp(w)
-				}
-			case stateCatchingUp:
-				w.progressPending = true
-			}
+			visit(w)
 		}
 		h.mu.Unlock()
 	}
@@ -352,26 +362,15 @@ func (h *Hub) progressLoop() {
 // ProgressNotify that received nothing since the previous tick and has room
 // for it (as etcd: only idle watches, and a busy one is not waited for).
 func (h *Hub) progressTick() {
-	h.mu.Lock()
-	targets := slices.Clone(h.progress)
-	h.mu.Unlock()
-	for i := 0; i < len(targets); i += progressChunk {
-		h.mu.Lock()
-		if h.closed {
-			h.mu.Unlock()
-			return
-		}
-		for _, w := range targets[i:min(i+progressChunk, len(targets))] {
-			if w.state == stateSynced && !w.sentSinceTick {
-				select {
-				case w.ch <- Response{Revision: h.rev}:
-				default:
-				}
+	h.inChunks(func(h *Hub) []*watcher { return h.progress }, func(w *watcher) {
+		if w.state == stateSynced && !w.sentSinceTick {
+			select {
+			case w.ch <- Response{Revision: h.rev}:
+			default:
 			}
-			w.sentSinceTick = false
 		}
-		h.mu.Unlock()
-	}
+		w.sentSinceTick = false
+	})
 }
 
 // Close ends every watch: each receives a last response with Canceled and
