@@ -456,35 +456,37 @@ func (w *nodeWatch) take(resp kvstore.WatchResponse) {
 }
 
 // Drain reads until a response bookmarks rev (every response does, up to
-// its revision), asking for a progress notification when none is coming.
+// its revision), asking for a progress notification when none is waiting.
 func (w *nodeWatch) Drain(ctx context.Context, rev int64) (*conformance.WatchOutcome, error) {
 	for !w.canceled && w.seen < rev {
 		select {
 		case resp, ok := <-w.ch:
-			if !ok {
-				w.canceled = true
-				continue
-			}
-			w.take(resp)
+			w.receive(resp, ok)
+			continue
 		default:
-			if err := w.n.RequestProgress(ctx); err != nil {
-				return nil, err
-			}
-			select {
-			case resp, ok := <-w.ch:
-				if !ok {
-					w.canceled = true
-					continue
-				}
-				w.take(resp)
-			case <-ctx.Done():
-				return nil, fmt.Errorf("watch drain to %d: %w", rev, ctx.Err())
-			}
+		}
+		if err := w.n.RequestProgress(ctx); err != nil {
+			return nil, err
+		}
+		select {
+		case resp, ok := <-w.ch:
+			w.receive(resp, ok)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("watch drain to %d: %w", rev, ctx.Err())
 		}
 	}
 	out := w.outcome
 	out.Events = slices.Clone(out.Events)
 	return &out, nil
+}
+
+// receive records one receive from the watch channel; !ok means closed.
+func (w *nodeWatch) receive(resp kvstore.WatchResponse, ok bool) {
+	if !ok {
+		w.canceled = true
+		return
+	}
+	w.take(resp)
 }
 
 func (s *nodeStore) Revision(context.Context) (int64, error) { return s.n.Status().Revision, nil }
