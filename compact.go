@@ -45,7 +45,7 @@ func (n *Node) Compact(ctx context.Context, rev int64, opts ...CompactOption) (*
 		case <-ctx.Done():
 			return nil, fmt.Errorf("kvstore: compaction at %d committed, still freeing history: %w", rev, ctx.Err())
 		case <-n.closed:
-			return nil, ErrClosed
+			return nil, n.errClosed()
 		}
 	}
 	return &CompactResponse{Header: n.header(res.Revision)}, nil

@@ -22,8 +22,10 @@
 //   - [Node.Watch] streams changes of a key or range from any member, from
 //     now or from a past revision, with etcd's guarantees (ordered, unique,
 //     reliable, atomic, resumable, bookmarkable); [Node.RequestProgress].
-//   - Cluster management: [Node.Members], [Node.AddVoter],
-//     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember],
+//   - Cluster management: [Node.Join] (a new node asks any member to add
+//     it), [Node.Members], [Node.AddVoter],
+//     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember] (the
+//     removed member closes itself, see [Node.Removed]),
 //     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
 //     for hosts that use the cluster as their own leader election.
 //

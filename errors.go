@@ -14,6 +14,9 @@ import (
 var (
 	// ErrClosed reports use of a closed node.
 	ErrClosed = errors.New("kvstore: node closed")
+	// ErrRemoved reports use of a node removed from its cluster, or a data
+	// dir whose node was removed. It matches ErrClosed too.
+	ErrRemoved = fmt.Errorf("%w: removed from the cluster", ErrClosed)
 	// ErrNotLeader reports a request that needs the leader on a node that is
 	// not; the error is a *NotLeaderError naming the leader when known.
 	ErrNotLeader = errors.New("kvstore: not the leader")

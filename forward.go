@@ -25,7 +25,7 @@ import (
 // node. A write already proposed when ctx ends may still commit.
 func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 	if n.closedCtx.Err() != nil {
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	}
 	data, err := encodeCommand(c)
 	if err != nil {
@@ -82,7 +82,7 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", err, ctx.Err())
 		case <-n.closed:
-			return ErrClosed
+			return n.errClosed()
 		}
 	}
 }
@@ -101,7 +101,7 @@ func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*r
 		}
 		return reply, err
 	case n.closedCtx.Err() != nil:
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%w (the request may still take effect)", ctx.Err())
 	case errors.Is(err, ErrBadRPC):
@@ -220,6 +220,10 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
 		n.nudgeFollowers(reply.Index)
+	case rpcJoin:
+		reply.Index, err = n.serveJoin(ctx, req.Membership)
+	case rpcRemoved:
+		err = n.serveRemoved(req.Membership)
 	case rpcLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)
@@ -234,7 +238,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		err = fmt.Errorf("%w: unknown call kind %d", ErrBadRPC, req.Kind)
 	}
 	if n.closedCtx.Err() != nil && err != nil {
-		err = ErrClosed
+		err = n.errClosed()
 	}
 	reply.Err = toWireError(err)
 }

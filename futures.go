@@ -55,11 +55,11 @@ func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, raft.ErrRaftShutdown) && n.closedCtx.Err() != nil:
-		return ErrClosed
+		return n.errClosed()
 	case errors.Is(err, raft.ErrRaftShutdown) && ctx.Err() != nil:
 		return fmt.Errorf("%w (the request may still take effect)", ctx.Err())
 	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
+		return n.errClosed()
 	case errors.Is(err, raft.ErrNotLeader):
 		return n.notLeader()
 	case errors.Is(err, raft.ErrLeadershipLost):

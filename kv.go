@@ -183,7 +183,7 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 	res, err := n.fsm.kv.Range(req.Range)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
-			return nil, ErrClosed
+			return nil, n.errClosed()
 		}
 		return nil, err
 	}

@@ -135,7 +135,7 @@ func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-n.closed:
-			return "", ErrClosed
+			return "", n.errClosed()
 		}
 	}
 }

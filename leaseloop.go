@@ -49,7 +49,7 @@ type wireLeaseReply struct {
 // members. Renewals are not writes: a lost one is retried by KeepAlive.
 func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
 	if n.closedCtx.Err() != nil {
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	}
 	var reply *wireLeaseReply
 	err := n.routeToLeader(ctx, func(addr string) error {

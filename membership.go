@@ -64,11 +64,18 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 }
 
 func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
+	_, err := n.changeMembershipIndex(ctx, m)
+	return err
+}
+
+// changeMembershipIndex makes a membership change through the leader and
+// returns the index of the configuration entry, once this node has it.
+func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (uint64, error) {
 	if n.closedCtx.Err() != nil {
-		return ErrClosed
+		return 0, n.errClosed()
 	}
 	if err := m.check(); err != nil {
-		return err
+		return 0, err
 	}
 	var index uint64
 	err := n.routeToLeader(ctx, func(addr string) error {
@@ -84,14 +91,14 @@ func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if m.Op == memberRemove && m.ID == n.cfg.id {
 		// A removed member may never hear that its removal committed.
-		return nil
+		return index, nil
 	}
 	// Let this node's view (Members) include the change before returning.
-	return n.waitApplied(ctx, index)
+	return index, n.waitApplied(ctx, index)
 }
 
 func (m *wireMembership) check() error {
@@ -157,6 +164,13 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 	}
 	if err := n.waitFuture(ctx, f); err != nil {
 		return 0, err
+	}
+	if m.Op == memberRemove {
+		if m.ID == n.cfg.id {
+			n.markRemoved() // raft, having committed its own removal, shuts down
+		} else {
+			n.notifyRemoved(m.ID, string(found.Address))
+		}
 	}
 	return f.Index(), nil
 }

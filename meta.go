@@ -14,10 +14,10 @@ import (
 // A data dir records whose state it holds, so that a node is never started
 // on another cluster's or another member's files.
 //
-//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID}
+//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID, "removed": bool}
 //
-// It is written once, when a node first opens an empty dir, and checked on
-// every later Open.
+// It is written when a node first opens an empty dir, and again only to
+// record the node's removal from its cluster; it is checked on every Open.
 
 const (
 	metaFile    = "kvstore.meta"
@@ -28,6 +28,9 @@ type dataMeta struct {
 	Format  int    `json:"format"`
 	Cluster string `json:"cluster"`
 	Node    string `json:"node"`
+	// Removed records that the node was removed from its cluster
+	// (removal.go); such a dir is never opened again.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // check compares the recorded identity with the configured one.
@@ -40,7 +43,7 @@ func (m dataMeta) check(cfg *config) error {
 	case m.Node != cfg.id:
 		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.id)
 	}
-	return nil
+	return checkNotRemoved(&m)
 }
 
 // claimDir checks dir's metadata against cfg, writing it if dir is new.
@@ -60,7 +63,13 @@ func claimDir(dir string, cfg *config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("kvstore: data dir: %w", err)
 	}
-	data, _ = json.Marshal(dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id})
+	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id})
+}
+
+// writeMeta replaces dir's metadata atomically and durably.
+func writeMeta(dir string, m dataMeta) error {
+	path := filepath.Join(dir, metaFile)
+	data, _ := json.Marshal(m)
 	tmp := path + ".tmp"
 	if err := writeSynced(tmp, data); err != nil {
 		return fmt.Errorf("kvstore: writing %s: %w", path, err)
@@ -69,6 +78,20 @@ func claimDir(dir string, cfg *config) error {
 		return fmt.Errorf("kvstore: writing %s: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// markDirRemoved records in dir's metadata that its node was removed.
+func markDirRemoved(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
+		return fmt.Errorf("kvstore: data dir: %w", err)
+	}
+	var m dataMeta
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("kvstore: reading %s: %w", metaFile, err)
+	}
+	m.Removed = true
+	return writeMeta(dir, m)
 }
 
 func writeSynced(path string, data []byte) error {
@@ -128,5 +151,11 @@ func (m *MemoryStorage) open(cfg *config) (*storage, error) {
 		m.inUse = false
 		return nil
 	}
-	return &storage{logs: m.logs, stable: m.logs, snaps: m.snaps, close: release}, nil
+	markRemoved := func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.meta.Removed = true
+		return nil
+	}
+	return &storage{logs: m.logs, stable: m.logs, snaps: m.snaps, close: release, markRemoved: markRemoved}, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,6 +46,12 @@ type Node struct {
 		commit, index uint64
 	}
 
+	// removed is set, and removedCh closed, when this node learns it was
+	// removed from the cluster (removal.go).
+	removed    atomic.Bool
+	removedCh  chan struct{}
+	removeOnce sync.Once
+
 	// closed is closed, and closedCtx cancelled, when Close begins.
 	closed       chan struct{}
 	closedCtx    context.Context
@@ -74,9 +82,10 @@ type Header struct {
 // Open starts a node whose state lives in dir (ignored with in-memory
 // storage). With WithBootstrap and an empty dir it founds a new cluster;
 // with existing state it rejoins as it was; with neither it waits to be
-// added by a member of a running cluster (AddVoter, AddLearner). A dir
-// created for another cluster token or node ID is refused with
-// ErrClusterMismatch.
+// added by a member of a running cluster ([Node.Join], or AddVoter and
+// AddLearner on a member). A dir created for another cluster token or node
+// ID is refused with ErrClusterMismatch, one whose node was removed from
+// its cluster with ErrRemoved.
 func Open(dir string, opts ...Option) (*Node, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
@@ -94,7 +103,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		f.close()
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -162,6 +171,10 @@ func (n *Node) Close() error {
 		close(n.closed)
 		n.cancelClosed()
 		err := n.raft.Shutdown().Error()
+		// raft closes the transport in the Shutdown that stops it, but
+		// not in a later one: when raft stopped itself (a leader that
+		// removed itself), Close is the later one.
+		err = errors.Join(err, n.cfg.transport.Close())
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
 	})
@@ -170,6 +183,14 @@ func (n *Node) Close() error {
 
 func (n *Node) header(rev int64) Header {
 	return Header{Revision: rev, RaftTerm: n.raft.CurrentTerm(), MemberID: n.cfg.id}
+}
+
+// logger returns the node's logger, which discards when none was given.
+func (n *Node) logger() *slog.Logger {
+	if n.cfg.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return n.cfg.logger
 }
 
 // ID returns the node's member ID.

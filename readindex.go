@@ -71,7 +71,7 @@ func (n *Node) runReadIndex() {
 		case <-n.reads.kick:
 		case <-n.closed:
 			if r := n.reads.take(); r != nil {
-				r.err = ErrClosed
+				r.err = n.errClosed()
 				close(r.done)
 			}
 			return
@@ -97,7 +97,7 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 		bindShutdown(verify, n.closed)
 		if err := verify.Error(); err != nil {
 			if errors.Is(err, raft.ErrRaftShutdown) {
-				return 0, ErrClosed
+				return 0, n.errClosed()
 			}
 			return 0, n.notLeader()
 		}
@@ -135,7 +135,7 @@ func (n *Node) readIndex(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-n.closed:
-			return ErrClosed
+			return n.errClosed()
 		}
 		if r.err == nil {
 			return n.waitApplied(ctx, r.index)
@@ -151,7 +151,7 @@ func (n *Node) readIndex(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", r.err, ctx.Err())
 		case <-n.closed:
-			return ErrClosed
+			return n.errClosed()
 		}
 	}
 }
@@ -174,7 +174,7 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 	defer stop()
 	if err := n.fsm.applied.wait(ctx, index); err != nil {
 		if n.closedCtx.Err() != nil {
-			return ErrClosed
+			return n.errClosed()
 		}
 		return err
 	}

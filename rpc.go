@@ -33,6 +33,11 @@ const (
 	// rpcLease carries a lease renewal or TimeToLive, which the leader
 	// answers from its deadlines.
 	rpcLease
+	// rpcJoin asks any member to add the caller as a learner; it forwards
+	// the change to the leader. The reply holds the configuration index.
+	rpcJoin
+	// rpcRemoved tells a member that the leader removed it.
+	rpcRemoved
 )
 
 type rpcRequest struct {
@@ -99,7 +104,7 @@ var wireErrors = [...]error{
 	lease.ErrNotLeader, lease.ErrLeaseExpired, errBadCommand,
 	context.DeadlineExceeded, context.Canceled, ErrClusterMismatch,
 	ErrMemberExists, ErrMemberNotFound, ErrNotLearner, ErrBadRPC, ErrInvalidMember,
-	errLeaderNotReady,
+	errLeaderNotReady, ErrRemoved,
 }
 
 func toWireError(err error) *wireError {

@@ -67,7 +67,7 @@ func (n *Node) HashKV(rev int64) (*HashKVResponse, error) {
 	h, err := n.fsm.kv.Hash(rev)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
-			return nil, ErrClosed
+			return nil, n.errClosed()
 		}
 		return nil, err
 	}

@@ -47,6 +47,8 @@ type storage struct {
 	stable raft.StableStore
 	snaps  raft.SnapshotStore
 	close  func() error
+	// markRemoved records durably that the node was removed (removal.go).
+	markRemoved func() error
 }
 
 // Layout of a data dir:
@@ -75,6 +77,7 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 	if err := claimDir(dir, cfg); err != nil {
 		return nil, err
 	}
+	markRemoved := func() error { return markDirRemoved(dir) }
 	kind, retain := cfg.logStore, cfg.snapshotRetain
 	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("kvstore: data dir: %w", err)
@@ -98,13 +101,13 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
 		}
 		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
-		return &storage{logs: cached(wal), stable: wal, snaps: snaps, close: closeAll}, nil
+		return &storage{logs: cached(wal), stable: wal, snaps: snaps, close: closeAll, markRemoved: markRemoved}, nil
 	case LogStoreBolt:
 		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
 		}
-		return &storage{logs: cached(bolt), stable: bolt, snaps: snaps, close: bolt.Close}, nil
+		return &storage{logs: cached(bolt), stable: bolt, snaps: snaps, close: bolt.Close, markRemoved: markRemoved}, nil
 	}
 	return nil, fmt.Errorf("kvstore: unknown log store %v", kind)
 }

@@ -148,7 +148,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable bool) (*TxnResponse, error) {
 	select {
 	case <-n.closed:
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	default:
 	}
 	if !serializable {
@@ -159,7 +159,7 @@ func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable b
 	res, err := n.fsm.kv.ReadTxn(req)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
-			return nil, ErrClosed
+			return nil, n.errClosed()
 		}
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func WithCreatedNotify() OpOption { return func(o *op) { o.createdNotify = true 
 // revision are errors here.
 func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchChan, error) {
 	if n.closedCtx.Err() != nil {
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	}
 	o := buildOp(key, opts)
 	if err := checkOptions(kindWatch, &o); err != nil {
@@ -75,7 +75,7 @@ func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchCh
 		ProgressNotify: o.progressNotify, CreatedNotify: o.createdNotify,
 	})
 	if errors.Is(err, watch.ErrClosed) {
-		return nil, ErrClosed
+		return nil, n.errClosed()
 	}
 	return ch, err
 }
@@ -86,7 +86,7 @@ func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchCh
 // is one.
 func (n *Node) RequestProgress(ctx context.Context) error {
 	if n.closedCtx.Err() != nil {
-		return ErrClosed
+		return n.errClosed()
 	}
 	n.fsm.watches.RequestProgress()
 	return ctx.Err()

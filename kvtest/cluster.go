@@ -67,6 +67,7 @@ type member struct {
 	storage *kvstore.MemoryStorage
 	dir     string
 	node    *kvstore.Node // nil while stopped
+	options []kvstore.Option
 }
 
 type clusterConfig struct {
@@ -134,6 +135,13 @@ func NewCluster(t testing.TB, n int, opts ...Option) *Cluster {
 // start opens member i's node, with extra options.
 func (c *Cluster) start(i int, extra ...kvstore.Option) {
 	c.t.Helper()
+	if err := c.open(i, extra...); err != nil {
+		c.t.Fatalf("kvtest: starting %s: %v", c.members[i].peer.ID, err)
+	}
+}
+
+// open opens member i's node, with extra options.
+func (c *Cluster) open(i int, extra ...kvstore.Option) error {
 	m := c.members[i]
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("kvtest", c.label), func(context.Context) {
@@ -151,24 +159,23 @@ func (c *Cluster) start(i int, extra ...kvstore.Option) {
 		} else {
 			opts = append(opts, kvstore.WithMemoryStorage(m.storage))
 		}
-		opts = append(append(opts, extra...), c.cfg.nodeOptions...)
+		opts = append(append(append(opts, extra...), m.options...), c.cfg.nodeOptions...)
 		m.node, err = kvstore.Open(m.dir, opts...)
 		if err != nil {
 			tr.Close()
 		}
 	})
-	if err != nil {
-		c.t.Fatalf("kvtest: starting %s: %v", m.peer.ID, err)
-	}
+	return err
 }
 
-// AddNode starts a new, empty node that belongs to no cluster yet, and
-// returns its index; add it with AddVoter or AddLearner on a member, using
-// Address(i) and its ID "n<i+1>".
-func (c *Cluster) AddNode() int {
+// AddNode starts a new, empty node that belongs to no cluster yet, with
+// extra options (kept for its restarts), and returns its index. Make it a
+// member with [kvstore.Node.Join], or with AddVoter or AddLearner on a
+// member, using Address(i) and its ID "n<i+1>".
+func (c *Cluster) AddNode(opts ...kvstore.Option) int {
 	c.t.Helper()
 	id := fmt.Sprint("n", len(c.members)+1)
-	m := &member{peer: kvstore.Peer{ID: id, Address: id}, storage: kvstore.NewMemoryStorage()}
+	m := &member{peer: kvstore.Peer{ID: id, Address: id}, storage: kvstore.NewMemoryStorage(), options: opts}
 	if c.cfg.disk {
 		m.dir = filepath.Join(c.t.TempDir(), id)
 	}
@@ -180,11 +187,12 @@ func (c *Cluster) AddNode() int {
 // Node returns node i (0-based), nil while it is stopped.
 func (c *Cluster) Node(i int) *kvstore.Node { return c.members[i].node }
 
-// Nodes returns the running nodes.
+// Nodes returns the running nodes, leaving out those removed from the
+// cluster (see [kvstore.Node.Removed]).
 func (c *Cluster) Nodes() []*kvstore.Node {
 	var out []*kvstore.Node
 	for _, m := range c.members {
-		if m.node != nil {
+		if m.node != nil && !removed(m.node) {
 			out = append(out, m.node)
 		}
 	}
@@ -304,6 +312,30 @@ func (c *Cluster) Restart(i int) *kvstore.Node {
 	}
 	c.start(i)
 	return c.members[i].node
+}
+
+// TryRestart reopens a stopped node i from its state, as Restart does, but
+// returns Open's error instead of failing the test: for tests of what
+// Open refuses.
+func (c *Cluster) TryRestart(i int) (*kvstore.Node, error) {
+	c.t.Helper()
+	if c.members[i].node != nil {
+		c.t.Fatalf("kvtest: %s is running", c.members[i].peer.ID)
+	}
+	if err := c.open(i); err != nil {
+		return nil, err
+	}
+	return c.members[i].node, nil
+}
+
+// removed reports whether n has learned that it was removed.
+func removed(n *kvstore.Node) bool {
+	select {
+	case <-n.Removed():
+		return true
+	default:
+		return false
+	}
 }
 
 // poll checks cond until it holds or Timeout passes.

@@ -1,0 +1,145 @@
+package kvstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"testing/synctest"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
+	"github.com/kvstore/kvstore/transport"
+)
+
+func TestJoinThroughAFollower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		for _, k := range []string{"a", "b", "c"} {
+			if _, err := c.Leader().Put(ctx, []byte(k), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		i := c.AddNode()
+		n := c.Node(i)
+		follower := c.Address(c.Index(c.Followers()[0]))
+		// An unreachable address first: Join tries the next one.
+		if err := n.Join(ctx, []string{"nowhere", follower}); err != nil {
+			t.Fatal(err)
+		}
+		if got := memberIDs(t, c.Leader()); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+			t.Fatalf("members after Join: %v", got)
+		}
+		// Caught up: a serializable read on the new member sees the data.
+		get, err := n.Get(ctx, []byte(""), kvstore.WithFromKey(), kvstore.WithSerializable())
+		if err != nil || get.Count != 3 {
+			t.Fatalf("new member's local data: %+v %v", get, err)
+		}
+		if err := n.Join(ctx, []string{follower}); err != nil {
+			t.Fatalf("Join of a member: %v", err)
+		}
+		if _, err := n.Put(ctx, []byte("d"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestJoinAsLearnerThenPromote(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		i := c.AddNode()
+		n := c.Node(i)
+		if err := n.Join(ctx, []string{c.Address(0)}, kvstore.JoinAsLearner()); err != nil {
+			t.Fatal(err)
+		}
+		if got := memberIDs(t, n); !slices.Equal(got, []string{"n1", "n2", "n3", "n4(learner)"}) {
+			t.Fatalf("members after Join as learner: %v", got)
+		}
+		// A second Join without JoinAsLearner finishes the promotion.
+		if err := n.Join(ctx, []string{c.Address(0)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := memberIDs(t, n); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+			t.Fatalf("members after the second Join: %v", got)
+		}
+	})
+}
+
+func TestJoinRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		before := memberIDs(t, c.Leader())
+
+		oi := c.AddNode(kvstore.WithClusterToken("another-cluster"))
+		other := c.Node(oi)
+		if err := other.Join(ctx, []string{c.Address(0)}); !errors.Is(err, kvstore.ErrClusterMismatch) {
+			t.Fatalf("Join with another cluster's token: %v, want ErrClusterMismatch", err)
+		}
+		di := c.AddNode()
+		dup := c.Node(di)
+		if err := dup.Join(ctx, []string{"nowhere"}); !errors.Is(err, transport.ErrUnreachable) {
+			t.Fatalf("Join with no reachable member: %v, want ErrUnreachable", err)
+		}
+		if err := dup.Join(ctx, nil); !errors.Is(err, kvstore.ErrInvalidMember) {
+			t.Fatalf("Join without addresses: %v, want ErrInvalidMember", err)
+		}
+		if got := memberIDs(t, c.Leader()); !slices.Equal(got, before) {
+			t.Fatalf("refused joins changed the members: %v", got)
+		}
+		c.Stop(oi) // not members: they hold none of the cluster's data
+		c.Stop(di)
+	})
+}
+
+func TestRemovedMemberClosesAndIsRefusedOnRestart(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) { testRemovedMember(t, kvtest.NewCluster(t, 3)) })
+	})
+	t.Run("disk", func(t *testing.T) { // the removal is recorded in kvstore.meta
+		testRemovedMember(t, kvtest.NewCluster(t, 3, kvtest.WithDisk(kvstore.LogStoreWAL)))
+	})
+}
+
+func testRemovedMember(t *testing.T, c *kvtest.Cluster) {
+	t.Helper()
+	ctx := context.Background()
+	victim := c.Followers()[0]
+	vi := c.Index(victim)
+	if err := c.Leader().RemoveMember(ctx, victim.ID()); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.Removed() // the leader tells it
+	if _, err := victim.Put(ctx, []byte("k"), []byte("v")); !errors.Is(err, kvstore.ErrRemoved) || !errors.Is(err, kvstore.ErrClosed) {
+		t.Fatalf("Put on a removed member: %v, want ErrRemoved", err)
+	}
+	c.Stop(vi)
+	if _, err := c.TryRestart(vi); !errors.Is(err, kvstore.ErrRemoved) {
+		t.Fatalf("restarting a removed member: %v, want ErrRemoved", err)
+	}
+	if _, err := c.Leader().Put(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLeaderRemovingItselfCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		leader := c.Leader()
+		li := c.Index(leader)
+		if err := leader.RemoveMember(ctx, leader.ID()); err != nil {
+			t.Fatal(err)
+		}
+		<-leader.Removed()
+		c.Stop(li)
+		if _, err := c.TryRestart(li); !errors.Is(err, kvstore.ErrRemoved) {
+			t.Fatalf("restarting a removed leader: %v, want ErrRemoved", err)
+		}
+		if got := memberIDs(t, c.WaitLeader()); len(got) != 2 || slices.Contains(got, leader.ID()) {
+			t.Fatalf("members after the leader removed itself: %v", got)
+		}
+	})
+}

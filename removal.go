@@ -1,0 +1,98 @@
+package kvstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// A member removed from its cluster must stop: it holds no vote and gets no
+// more log entries, so whatever it would serve goes stale, and a restart
+// with its old identity would have it campaign against a configuration it
+// is not part of. kvstore makes removal final:
+//
+//   - The leader that commits a removal tells the removed member, best
+//     effort (it may be down or cut off). A leader that removes itself
+//     knows it from its own commit.
+//   - The removed member records the removal in its data dir
+//     (kvstore.meta, or its MemoryStorage) before anything else, closes
+//     [Node.Removed], and closes itself: every call fails with ErrRemoved.
+//   - Open refuses a data dir marked removed with ErrRemoved; the data must
+//     be wiped before the node joins again, under any ID.
+//
+// A member that was down when it was removed never hears of it. When it
+// comes back it is refused votes (raft ignores candidates outside its
+// configuration) and stays leaderless until it is wiped and joined again.
+
+// notifyRemovedTimeout bounds the leader's best-effort message to a member
+// it removed.
+const notifyRemovedTimeout = 2 * time.Second
+
+// Removed returns a channel that is closed when this node learns that it
+// was removed from the cluster. The node closes itself at that moment:
+// calls fail with ErrRemoved (which matches ErrClosed too); its owner
+// should still call Close, which returns once the node has stopped.
+func (n *Node) Removed() <-chan struct{} { return n.removedCh }
+
+// errClosed is the error for a call on a node that no longer serves:
+// ErrRemoved if it was removed, ErrClosed otherwise.
+func (n *Node) errClosed() error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
+	return ErrClosed
+}
+
+// markRemoved makes this node's removal final: recorded in its storage,
+// announced on Removed, and the node closed. It may run on a transport
+// handler or on raft's behalf, so the close runs on its own goroutine
+// (Close waits for handlers; a concurrent Close by the owner waits for
+// this one, so nothing outlives the owner's Close).
+func (n *Node) markRemoved() {
+	n.removeOnce.Do(func() {
+		if err := n.storage.markRemoved(); err != nil {
+			n.logger().Error("recording this node's removal", "err", err)
+		}
+		n.removed.Store(true)
+		close(n.removedCh)
+		n.logger().Warn("this node was removed from the cluster; closing it")
+		go n.Close()
+	})
+}
+
+// notifyRemoved tells the member at addr, just removed by this leader,
+// that it is out. Best effort: it may be down or cut off, in which case it
+// learns nothing (see above).
+func (n *Node) notifyRemoved(id, addr string) {
+	n.goAsync(func() {
+		ctx, cancel := context.WithTimeout(n.closedCtx, notifyRemovedTimeout)
+		defer cancel()
+		req := &rpcRequest{Kind: rpcRemoved, Membership: &wireMembership{Op: memberRemove, ID: id}}
+		reply, err := n.call(ctx, addr, req)
+		if err == nil {
+			err = reply.Err.err()
+		}
+		if err != nil && n.closedCtx.Err() == nil {
+			n.logger().Info("could not tell a removed member it is out", "member", id, "err", err)
+		}
+	})
+}
+
+// serveRemoved answers a leader's notice that this node was removed. The
+// notice comes from an authenticated member of this cluster (the cluster
+// token is checked before any call is served); it must name this node.
+func (n *Node) serveRemoved(m *wireMembership) error {
+	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
+		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
+	}
+	n.markRemoved()
+	return nil
+}
+
+// checkNotRemoved fails Open on storage that records a removal.
+func checkNotRemoved(m *dataMeta) error {
+	if m.Removed {
+		return fmt.Errorf("%w: member %q of cluster %q was removed; wipe its data to join again", ErrRemoved, m.Node, m.Cluster)
+	}
+	return nil
+}
