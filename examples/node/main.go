@@ -211,7 +211,7 @@ func logLeadership(ctx context.Context, node *kvstore.Node, logger *slog.Logger,
 
 // newHTTPServer returns the client API's server, with timeouts that keep a
 // slow or idle client from holding a connection forever. Watch streams
-// lift the read and write deadlines for themselves (watch.go).
+// replace the write deadline with one per write (watch.go).
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,

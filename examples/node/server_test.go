@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kvstore/kvstore"
@@ -72,10 +73,12 @@ func (memAddr) String() string  { return "mem" }
 
 // testServer is the API of one node served over a memListener.
 type testServer struct {
-	t      testing.TB
-	api    *api
-	srv    *http.Server
-	client *http.Client
+	t   testing.TB
+	api *api
+	// inflight counts the requests the server is handling.
+	inflight *atomic.Int64
+	srv      *http.Server
+	client   *http.Client
 }
 
 // serve starts the API of node with opts; t.Cleanup stops it (before the
@@ -84,12 +87,17 @@ func serve(t testing.TB, node *kvstore.Node, opts apiOptions) *testServer {
 	t.Helper()
 	ln := newMemListener()
 	a := newAPI(node, opts)
-	srv := newHTTPServer(a, slog.New(slog.DiscardHandler))
+	inflight := new(atomic.Int64)
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		a.ServeHTTP(w, r)
+	}), slog.New(slog.DiscardHandler))
 	srv.RegisterOnShutdown(a.closeStreams)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	tr := &http.Transport{DialContext: ln.dial}
-	s := &testServer{t: t, api: a, srv: srv, client: &http.Client{Transport: tr}}
+	s := &testServer{t: t, api: a, inflight: inflight, srv: srv, client: &http.Client{Transport: tr}}
 	t.Cleanup(func() {
 		// Shut down as main does: streams end, requests finish, and the
 		// server's connection goroutines are gone before the bubble ends
@@ -132,9 +140,9 @@ func (s *testServer) do(method, path, body string, header ...string) (int, []byt
 
 // call sends a request, checks the status, and decodes the JSON answer
 // into out (if not nil). It returns the body.
-func (s *testServer) call(method, path, body string, wantStatus int, out any) []byte {
+func (s *testServer) call(method, path, body string, wantStatus int, out any, header ...string) []byte {
 	s.t.Helper()
-	status, data := s.do(method, path, body)
+	status, data := s.do(method, path, body, header...)
 	if status != wantStatus {
 		s.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, status, wantStatus, data)
 	}
@@ -151,10 +159,10 @@ func (s *testServer) call(method, path, body string, wantStatus int, out any) []
 
 // callError sends a request that must fail with status and code, and
 // returns the error message.
-func (s *testServer) callError(method, path, body string, wantStatus int, wantCode string) string {
+func (s *testServer) callError(method, path, body string, wantStatus int, wantCode string, header ...string) string {
 	s.t.Helper()
 	var e errorBody
-	s.call(method, path, body, wantStatus, &e)
+	s.call(method, path, body, wantStatus, &e, header...)
 	if e.Code != wantCode {
 		s.t.Fatalf("%s %s: code %q, want %q (error %q)", method, path, e.Code, wantCode, e.Error)
 	}

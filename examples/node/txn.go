@@ -205,7 +205,12 @@ func (c *compareJSON) build() (kvstore.Cmp, error) {
 	}
 	operand, ok := operands[target.operand]
 	if !ok || len(operands) != 1 {
-		return kvstore.Cmp{}, fmt.Errorf("target %s compares the field %q, and only that one", c.Target, target.operand)
+		return kvstore.Cmp{}, fmt.Errorf("target %s takes its operand in %q, and no other operand field", c.Target, target.operand)
+	}
+	if c.Prefix && len(key) == 0 {
+		// Every key, as an empty prefix selects in GET; [\x00, \x00) is
+		// etcd's spelling of it.
+		return kvstore.Compare(target.target([]byte{0}), result, operand).WithRange([]byte{0}), nil
 	}
 	cmp := kvstore.Compare(target.target(key), result, operand)
 	if c.Prefix {

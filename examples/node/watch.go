@@ -208,10 +208,10 @@ func (a *api) errorBody(err error) errorBody {
 }
 
 // eventStream writes server-sent events to one response. Each write gets
-// its own deadline, replacing the server's WriteTimeout (meant for whole
-// responses), and the read deadline is lifted: with http.Server's
-// ReadTimeout the connection's background read would otherwise end the
-// request's context when it expires.
+// its own deadline, replacing the server's WriteTimeout, which is meant for
+// whole responses and would cut every stream off after it. (The server's
+// ReadTimeout does not end a stream: net/http stops enforcing it once the
+// request is read; TestWatchOutlivesServerTimeouts covers both.)
 type eventStream struct {
 	w            http.ResponseWriter
 	rc           *http.ResponseController
@@ -225,9 +225,6 @@ func newEventStream(w http.ResponseWriter, writeTimeout time.Duration) *eventStr
 
 // start sends the headers.
 func (s *eventStream) start() error {
-	if err := s.rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
 	h := s.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
