@@ -256,9 +256,12 @@ func checkAddress(flagName, addr string) error {
 	if strings.Contains(addr, "://") {
 		return usageError("%s %q: give host:port, without a URL scheme", flagName, addr)
 	}
-	_, port, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return usageError("%s %q: want host:port: %v", flagName, addr, err)
+	}
+	if strings.ContainsAny(host, "=,/ \t\n") {
+		return usageError("%s %q: want host:port: %q is not a host name or IP address", flagName, addr, host)
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return usageError("%s %q: port %q is not a number from 0 to 65535", flagName, addr, port)

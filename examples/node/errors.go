@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -86,6 +87,20 @@ func errorStatus(err error) (status int, code string) {
 	return http.StatusInternalServerError, "internal"
 }
 
+// explainTimeout adds ErrNoLeader to a request that ran out of time while
+// this node knows no leader: kvstore waits for a leader until the deadline,
+// and reports the wait as ErrNoLeader on some paths but as the bare
+// deadline on others (a linearizable read whose read-index round was still
+// in flight). Either way the client should hear "no leader, retry" (503),
+// not "timeout" (504).
+func (a *api) explainTimeout(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, kvstore.ErrNoLeader) &&
+		!errors.Is(err, kvstore.ErrOutcomeUnknown) && a.node.Status().LeaderID == "" {
+		return fmt.Errorf("%w: %w", kvstore.ErrNoLeader, err)
+	}
+	return err
+}
+
 // retryable reports codes after which the same request may be sent again
 // once the cluster has a leader: nothing was proposed.
 func retryable(code string) bool {
@@ -95,6 +110,7 @@ func retryable(code string) bool {
 // writeError answers with err's status and JSON body, and logs server-side
 // failures.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = a.explainTimeout(err)
 	status, code := errorStatus(err)
 	body := errorBody{Error: err.Error(), Code: code}
 	if code == "compacted" {
