@@ -38,9 +38,6 @@ type config struct {
 	logLevel               slog.Level
 }
 
-// errUsage reports a bad command line; main exits with status 2.
-var errUsage = errors.New("node: bad command line")
-
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
@@ -121,9 +118,12 @@ func (c *config) validate() error {
 		return err
 	}
 	if c.advertise == "" {
-		host, _, _ := net.SplitHostPort(c.listen)
+		host, port, _ := net.SplitHostPort(c.listen)
 		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 			return usageError("--listen %q binds every interface: give --advertise, the address the other members dial", c.listen)
+		}
+		if port == "0" {
+			return usageError("--listen %q: port 0 cannot be dialled by the other members: give a fixed port", c.listen)
 		}
 		c.advertise = c.listen
 	}

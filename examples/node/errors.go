@@ -11,9 +11,18 @@ import (
 	"github.com/kvstore/kvstore"
 )
 
-// Errors of the HTTP API itself; kvstore's own sentinels (kvstore.ErrXxx)
-// are matched in errorStatus.
+// Errors of the program and of its HTTP API; kvstore's own sentinels
+// (kvstore.ErrXxx) are matched in errorStatus.
 var (
+	// errUsage reports a bad command line; the program exits with status 2.
+	errUsage = errors.New("node: bad command line")
+	// errTransportUnavailable is newTransport's answer until kvstore ships
+	// a TCP transport.
+	errTransportUnavailable = errors.New("node: TCP transport not yet available")
+	// errJoinUnavailable is join's answer until kvstore ships Join.
+	errJoinUnavailable = errors.New("node: joining a running cluster is not yet available")
+	// errUnhealthy is what /healthz reports when the node cannot serve.
+	errUnhealthy = errors.New("node: unhealthy")
 	// errBadRequest reports input the API could not read: an unknown or
 	// repeated query parameter, a malformed number, a JSON body that does
 	// not decode, a txn that names an unknown compare target.

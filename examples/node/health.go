@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -66,10 +65,7 @@ func (a *api) members(r *http.Request, q *query) (any, error) {
 }
 
 // healthKey is the key /healthz reads; any key does, it need not exist.
-var healthKey = []byte("/healthz")
-
-// errUnhealthy is what /healthz reports when the node cannot serve.
-var errUnhealthy = errors.New("node: unhealthy")
+const healthKey = "/healthz"
 
 // healthz answers 200 "ok" when this node can serve linearizable requests
 // now, else 503 with the reason:
@@ -108,7 +104,7 @@ func (a *api) checkHealth(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.opts.healthTimeout)
 	defer cancel()
-	if _, err := a.node.Get(ctx, healthKey, kvstore.WithCountOnly()); err != nil {
+	if _, err := a.node.Get(ctx, []byte(healthKey), kvstore.WithCountOnly()); err != nil {
 		return fmt.Errorf("%w: linearizable read failed within %v: %w", errUnhealthy, a.opts.healthTimeout, err)
 	}
 	return nil

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/kvstore/kvstore"
 )
-
-// errJoinUnavailable is join's answer until kvstore ships Join.
-var errJoinUnavailable = errors.New("node: joining a running cluster is not yet available")
 
 // join asks the members at cfg.join (peer addresses) to admit node, which
 // was opened without bootstrap and waits to be added: as a learner with

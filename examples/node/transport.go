@@ -1,14 +1,8 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/kvstore/kvstore/transport"
 )
-
-// errTransportUnavailable is newTransport's answer until kvstore ships a
-// TCP transport.
-var errTransportUnavailable = errors.New("node: TCP transport not yet available")
 
 // newTransport builds the peer transport of this member: it listens on
 // cfg.listen, tells raft its address is cfg.advertise, and speaks mutual

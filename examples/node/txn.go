@@ -148,25 +148,38 @@ func buildOps(path string, ops []opJSON) ([]kvstore.Op, error) {
 	return out, nil
 }
 
-// compare targets and results by their JSON names, lower-cased.
-var (
-	compareTargets = map[string]struct {
-		operand string
-		target  func([]byte) kvstore.Cmp
-	}{
-		"value":           {"value", kvstore.Value},
-		"version":         {"version", kvstore.Version},
-		"create":          {"create_revision", kvstore.CreateRevision},
-		"create_revision": {"create_revision", kvstore.CreateRevision},
-		"mod":             {"mod_revision", kvstore.ModRevision},
-		"mod_revision":    {"mod_revision", kvstore.ModRevision},
-		"lease":           {"lease", kvstore.LeaseValue},
+// compareTarget maps a target's JSON name (any case) to the name of its
+// operand field and its kvstore target.
+func compareTarget(name string) (operand string, target func([]byte) kvstore.Cmp, ok bool) {
+	switch strings.ToLower(name) {
+	case "value":
+		return "value", kvstore.Value, true
+	case "version":
+		return "version", kvstore.Version, true
+	case "create", "create_revision":
+		return "create_revision", kvstore.CreateRevision, true
+	case "mod", "mod_revision":
+		return "mod_revision", kvstore.ModRevision, true
+	case "lease":
+		return "lease", kvstore.LeaseValue, true
 	}
-	compareResults = map[string]string{
-		"=": "=", "equal": "=", "!=": "!=", "not_equal": "!=",
-		">": ">", "greater": ">", "<": "<", "less": "<",
+	return "", nil, false
+}
+
+// compareResult maps a result's JSON name (any case) to kvstore.Compare's.
+func compareResult(name string) (string, bool) {
+	switch strings.ToLower(name) {
+	case "=", "equal":
+		return "=", true
+	case "!=", "not_equal":
+		return "!=", true
+	case ">", "greater":
+		return ">", true
+	case "<", "less":
+		return "<", true
 	}
-)
+	return "", false
+}
 
 func (c *compareJSON) build() (kvstore.Cmp, error) {
 	key, ok, err := requestBytes("key", c.Key, c.KeyBase64)
@@ -175,11 +188,11 @@ func (c *compareJSON) build() (kvstore.Cmp, error) {
 	} else if !ok {
 		return kvstore.Cmp{}, fmt.Errorf("no key")
 	}
-	target, ok := compareTargets[strings.ToLower(c.Target)]
+	operandField, target, ok := compareTarget(c.Target)
 	if !ok {
 		return kvstore.Cmp{}, fmt.Errorf("target %q: want value, version, create, mod or lease", c.Target)
 	}
-	result, ok := compareResults[strings.ToLower(c.Result)]
+	result, ok := compareResult(c.Result)
 	if !ok {
 		return kvstore.Cmp{}, fmt.Errorf("result %q: want =, !=, > or <", c.Result)
 	}
@@ -203,16 +216,16 @@ func (c *compareJSON) build() (kvstore.Cmp, error) {
 	if c.Lease != nil {
 		operands["lease"] = int64(*c.Lease)
 	}
-	operand, ok := operands[target.operand]
+	operand, ok := operands[operandField]
 	if !ok || len(operands) != 1 {
-		return kvstore.Cmp{}, fmt.Errorf("target %s takes its operand in %q, and no other operand field", c.Target, target.operand)
+		return kvstore.Cmp{}, fmt.Errorf("target %s takes its operand in %q, and no other operand field", c.Target, operandField)
 	}
 	if c.Prefix && len(key) == 0 {
 		// Every key, as an empty prefix selects in GET; [\x00, \x00) is
 		// etcd's spelling of it.
-		return kvstore.Compare(target.target([]byte{0}), result, operand).WithRange([]byte{0}), nil
+		return kvstore.Compare(target([]byte{0}), result, operand).WithRange([]byte{0}), nil
 	}
-	cmp := kvstore.Compare(target.target(key), result, operand)
+	cmp := kvstore.Compare(target(key), result, operand)
 	if c.Prefix {
 		cmp = cmp.WithPrefix()
 	}

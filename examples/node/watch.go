@@ -27,7 +27,8 @@ import (
 // progress notifications) carry an SSE id, the header revision: every event
 // up to it was delivered, so a client that reconnects with the standard
 // Last-Event-ID header (browsers' EventSource do) resumes exactly where it
-// left off. Comment lines (": keep-alive") keep idle streams open.
+// left off (a rev parameter takes precedence over the header). Comment
+// lines (": keep-alive") keep idle streams open.
 //
 // Query: prefix, from_key, rev (start revision; default the next one),
 // prev_kv, progress_notify, encoding. A start revision already compacted
