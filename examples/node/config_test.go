@@ -127,3 +127,32 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseInitialCluster checks that the parser never panics, that what
+// it accepts is well formed, and that printing it back parses the same.
+func FuzzParseInitialCluster(f *testing.F) {
+	f.Add("n1=127.0.0.1:2380,n2=127.0.0.1:2381")
+	f.Add(" a = [::1]:1 ,b=host:2")
+	f.Add("n1=a=b:1")
+	f.Add(",")
+	f.Fuzz(func(t *testing.T, s string) {
+		peers, err := parseInitialCluster(s)
+		if err != nil {
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("%q: untyped error %v", s, err)
+			}
+			return
+		}
+		var parts []string
+		for _, p := range peers {
+			if p.ID == "" || p.Address == "" || strings.ContainsAny(p.ID, "=,") {
+				t.Fatalf("%q: accepted %+v", s, p)
+			}
+			parts = append(parts, p.ID+"="+p.Address)
+		}
+		again, err := parseInitialCluster(strings.Join(parts, ","))
+		if err != nil || !reflect.DeepEqual(again, peers) {
+			t.Fatalf("%q: %v reparsed as %v, %v", s, peers, again, err)
+		}
+	})
+}

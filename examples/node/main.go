@@ -107,7 +107,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithID(cfg.id),
 		kvstore.WithTransport(tr),
 		kvstore.WithClusterToken(cfg.clusterToken),
-		kvstore.WithLogger(logger.With("component", "kvstore")),
+		kvstore.WithLogger(logger), // kvstore names its parts in a component attribute
 	}
 	if len(cfg.initialCluster) > 0 {
 		opts = append(opts, kvstore.WithBootstrap(cfg.initialCluster...))
@@ -201,6 +201,8 @@ func logLeadership(ctx context.Context, node *kvstore.Node, logger *slog.Logger,
 		switch {
 		case info.IsLeader:
 			logger.Info("leading", "term", info.Term)
+		case info.LeaderID == node.ID():
+			logger.Debug("elected, applying earlier terms' entries before serving", "term", info.Term)
 		case info.LeaderID != "":
 			logger.Info("following", "leader", info.LeaderID, "leader_addr", info.LeaderAddress, "term", info.Term)
 		default:

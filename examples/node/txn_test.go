@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -154,6 +156,25 @@ func TestTxnErrors(t *testing.T) {
 		msg := s.callError("POST", "/v1/txn", `{"success":[{"get":{"key":"k"}},{"txn":{"failure":[{"put":{}}]}}]}`, 400, "bad_request")
 		if !strings.Contains(msg, "success[1].txn.failure[0]") {
 			t.Fatalf("error does not locate the op: %s", msg)
+		}
+	})
+}
+
+// FuzzTxnBody checks that any body decodes and builds into kvstore ops
+// without panicking, and that what it refuses is a bad request.
+func FuzzTxnBody(f *testing.F) {
+	f.Add(`{"compare":[{"key":"k","target":"value","result":"=","value":"v"}],"success":[{"put":{"key":"k","value":"v2"}}],"failure":[{"get":{"key":"k"}}]}`)
+	f.Add(`{"compare":[{"key":"","prefix":true,"target":"LEASE","result":"NOT_EQUAL","lease":"5"}],"success":[{"txn":{"success":[{"delete":{"key_base64":"AP8=","prefix":true}}]}}]}`)
+	f.Add(`{"success":[{"get":{"key":"k","rev":-1}}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var req txnRequest
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&req) != nil {
+			return
+		}
+		if _, _, _, err := req.build(""); err != nil && !errors.Is(err, errBadRequest) {
+			t.Fatalf("%s: %v is not a bad request", body, err)
 		}
 	})
 }
