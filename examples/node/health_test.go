@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,4 +149,50 @@ func TestStatusAndMembers(t *testing.T) {
 		}
 		c.WaitApplied()
 	})
+}
+
+// TestWriteToIsolatedMember checks what a client hears from a member cut
+// off from the others, leader or follower: never success, never 500, but
+// "no leader", "outcome unknown" or "timeout" (503/504), each of which the
+// README tells the client how to handle.
+func TestWriteToIsolatedMember(t *testing.T) {
+	for _, isolate := range []string{"leader", "follower"} {
+		t.Run(isolate, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := kvtest.NewCluster(t, 3)
+				leader := c.WaitLeader()
+				c.WaitApplied()
+				i := c.Index(leader)
+				if isolate == "follower" {
+					i = (i + 1) % 3
+				}
+				s := serve(t, c.Node(i), apiOptions{requestTimeout: 2 * time.Second})
+				c.Isolate(i)
+				for _, req := range []struct{ method, path, body string }{
+					{"PUT", "/v1/kv/k", "v"},
+					{"GET", "/v1/kv/k", ""},
+					{"DELETE", "/v1/kv/k", ""},
+					{"POST", "/v1/txn", `{"success":[{"put":{"key":"k","value":"v"}}]}`},
+					{"POST", "/v1/lease", `{"ttl":10}`},
+				} {
+					status, body := s.do(req.method, req.path, req.body)
+					var e errorBody
+					if err := json.Unmarshal(body, &e); err != nil {
+						t.Fatalf("%s %s: %d %s", req.method, req.path, status, body)
+					}
+					switch {
+					case status == 503 && (e.Code == "no_leader" || e.Code == "outcome_unknown"):
+					case status == 504 && e.Code == "timeout":
+					default:
+						t.Fatalf("%s %s on an isolated %s: %d %s", req.method, req.path, isolate, status, body)
+					}
+					t.Logf("%s %s: %d %s", req.method, req.path, status, e.Code)
+				}
+				// A serializable read is served locally all the same.
+				s.call("GET", "/v1/kv/k?serializable=1", "", http.StatusOK, nil)
+				c.Heal()
+				c.WaitLeader()
+			})
+		})
+	}
 }
