@@ -71,7 +71,8 @@ type wiring struct {
 	nodeOptions []kvstore.Option
 	// api configures the HTTP API; its zero value gives the defaults.
 	api apiOptions
-	// ready, if set, receives the client API's address once it serves.
+	// ready, if set, receives the client API's address once it serves; it
+	// must have room for one value, or run blocks until it is read.
 	ready chan<- net.Addr
 }
 
