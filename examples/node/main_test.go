@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -203,6 +205,55 @@ func TestRunJoin(t *testing.T) {
 		p.cancel()
 		if code := p.wait(); code != 0 {
 			t.Fatalf("exit %d\n%s", code, p.stderr.String())
+		}
+	})
+}
+
+// TestRunThreeMembers starts the README's three commands (on the
+// in-memory network), writes through one member, reads through the
+// others, stops one with the signal and checks the other two serve on.
+func TestRunThreeMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		network := transport.NewNetwork()
+		const cluster = "n1=127.0.0.1:2380,n2=127.0.0.1:22380,n3=127.0.0.1:32380"
+		var programs []*program
+		var clients []*testServer
+		for i, peer := range []string{"127.0.0.1:2380", "127.0.0.1:22380", "127.0.0.1:32380"} {
+			id := fmt.Sprint("n", i+1)
+			p := startProgram(t, network, []string{"--id", id, "--data-dir", filepath.Join(t.TempDir(), id), "--listen", peer,
+				"--client-listen", strings.Replace(peer, "80", "79", 1), "--initial-cluster", cluster}, join)
+			<-p.ready
+			programs, clients = append(programs, p), append(clients, p.client())
+		}
+		for _, s := range clients {
+			eventually(t, time.Minute, "every member to be healthy", func() bool {
+				ok, _ := s.healthy()
+				return ok
+			})
+		}
+		clients[0].call("PUT", "/v1/kv/greeting", "v1", http.StatusOK, nil)
+		for _, s := range clients[1:] {
+			var get getResponse
+			s.call("GET", "/v1/kv/greeting", "", http.StatusOK, &get)
+			if get.Count != 1 || str(get.KVs[0].Value) != "v1" {
+				t.Fatalf("read on another member: %+v", get)
+			}
+		}
+		programs[0].cancel()
+		if code := programs[0].wait(); code != 0 {
+			t.Fatalf("n1 exit %d\n%s", code, programs[0].stderr.String())
+		}
+		for _, s := range clients[1:] {
+			eventually(t, time.Minute, "the other two to serve on", func() bool {
+				ok, _ := s.healthy()
+				return ok
+			})
+		}
+		clients[1].call("PUT", "/v1/kv/greeting", "v2", http.StatusOK, nil)
+		var get getResponse
+		clients[2].call("GET", "/v1/kv/greeting", "", http.StatusOK, &get)
+		if str(get.KVs[0].Value) != "v2" {
+			t.Fatalf("after n1 stopped: %+v", get)
 		}
 	})
 }
