@@ -1,0 +1,272 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/kvstore/kvstore"
+)
+
+// config is the validated command line of one node.
+type config struct {
+	id      string
+	dataDir string
+	// listen is the peer (raft) address the transport binds; advertise is
+	// the address the other members dial, listen unless --advertise.
+	listen    string
+	advertise string
+	// clientListen is the HTTP API's address.
+	clientListen string
+	// initialCluster, when set, founds a new cluster of these members on an
+	// empty data dir (kvstore.WithBootstrap); join, when set, names members
+	// of a running cluster to ask for admission. At most one is set; with
+	// neither, the node restarts from its data dir (or waits to be added).
+	initialCluster []kvstore.Peer
+	join           []string
+	learner        bool
+	clusterToken   string
+	// tlsCert, tlsKey and tlsCA are the peer transport's mutual TLS files:
+	// all three or none.
+	tlsCert, tlsKey, tlsCA string
+	logLevel               slog.Level
+}
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// parseFlags parses and validates args (without the program name). Help
+// (-h) is returned as flag.ErrHelp; every other problem wraps errUsage and
+// says which flag is wrong. Usage text goes to output.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(output)
+	var (
+		cfg            config
+		initialCluster string
+		join           string
+		logLevel       string
+	)
+	fs.StringVar(&cfg.id, "id", "", "this member's ID, unique in the cluster (required)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory of this member's state (required; created if missing)")
+	fs.StringVar(&cfg.listen, "listen", "", "peer address to listen on for raft traffic, host:port (required)")
+	fs.StringVar(&cfg.advertise, "advertise", "", "peer address the other members dial, host:port (default --listen)")
+	fs.StringVar(&cfg.clientListen, "client-listen", "127.0.0.1:2379", "address of the HTTP JSON API, host:port")
+	fs.StringVar(&initialCluster, "initial-cluster", "", "found a new cluster of these members: id=host:port,id=host:port,...")
+	fs.StringVar(&join, "join", "", "join a running cluster through these members' peer addresses: host:port,host:port,...")
+	fs.BoolVar(&cfg.learner, "learner", false, "with --join: join as a non-voting learner")
+	fs.StringVar(&cfg.clusterToken, "cluster-token", kvstore.DefaultClusterToken, "cluster name; a data dir or peer of another cluster is refused")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "peer TLS certificate (PEM); with --tls-key and --tls-ca")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "peer TLS private key (PEM)")
+	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle (PEM) that peer certificates must chain to")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, err
+		}
+		return config{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return config{}, usageError("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return config{}, usageError("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	var err error
+	if initialCluster != "" {
+		if cfg.initialCluster, err = parseInitialCluster(initialCluster); err != nil {
+			return config{}, err
+		}
+	}
+	if join != "" {
+		if cfg.join, err = parseAddressList("--join", join); err != nil {
+			return config{}, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+// validate checks what no single flag can check alone, and fills in
+// defaults that depend on other flags.
+func (c *config) validate() error {
+	switch {
+	case c.id == "":
+		return usageError("--id is required")
+	case strings.ContainsAny(c.id, "=, \t\n"):
+		return usageError("--id %q: must not contain '=', ',' or white space", c.id)
+	case c.dataDir == "":
+		return usageError("--data-dir is required")
+	case c.listen == "":
+		return usageError("--listen is required (this member's peer address, host:port)")
+	case c.clusterToken == "":
+		return usageError("--cluster-token must not be empty")
+	}
+	if err := checkAddress("--listen", c.listen); err != nil {
+		return err
+	}
+	if err := checkAddress("--client-listen", c.clientListen); err != nil {
+		return err
+	}
+	if c.advertise == "" {
+		host, port, _ := net.SplitHostPort(c.listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return usageError("--listen %q binds every interface: give --advertise, the address the other members dial", c.listen)
+		}
+		if port == "0" {
+			return usageError("--listen %q: port 0 cannot be dialled by the other members: give a fixed port", c.listen)
+		}
+		c.advertise = c.listen
+	}
+	if err := checkAddress("--advertise", c.advertise); err != nil {
+		return err
+	}
+	if host, _, _ := net.SplitHostPort(c.advertise); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		return usageError("--advertise %q: needs a host the other members can dial", c.advertise)
+	}
+	switch {
+	case len(c.initialCluster) > 0 && len(c.join) > 0:
+		return usageError("--initial-cluster and --join exclude each other: found a new cluster, or join a running one")
+	case c.learner && len(c.join) == 0:
+		return usageError("--learner needs --join (the members of a new cluster all vote)")
+	}
+	if len(c.initialCluster) > 0 {
+		var self *kvstore.Peer
+		for i := range c.initialCluster {
+			if c.initialCluster[i].ID == c.id {
+				self = &c.initialCluster[i]
+			}
+		}
+		switch {
+		case self == nil:
+			return usageError("--initial-cluster does not list this member's --id %q", c.id)
+		case self.Address != c.advertise:
+			return usageError("--initial-cluster lists %s at %s, but its advertised peer address is %s", c.id, self.Address, c.advertise)
+		}
+	}
+	for _, a := range c.join {
+		if a == c.advertise {
+			return usageError("--join lists this member's own address %s: name members of the running cluster", a)
+		}
+	}
+	return c.validateTLS()
+}
+
+// validateTLS checks that the TLS files are given all together, or not at
+// all, and that each exists; reading them is the transport's job.
+func (c *config) validateTLS() error {
+	files := []struct{ flag, path string }{{"--tls-cert", c.tlsCert}, {"--tls-key", c.tlsKey}, {"--tls-ca", c.tlsCA}}
+	var given, missing []string
+	for _, f := range files {
+		if f.path == "" {
+			missing = append(missing, f.flag)
+		} else {
+			given = append(given, f.flag)
+		}
+	}
+	if len(given) > 0 && len(missing) > 0 {
+		return usageError("mutual TLS needs --tls-cert, --tls-key and --tls-ca together: %s given without %s",
+			strings.Join(given, ", "), strings.Join(missing, ", "))
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err != nil {
+			return usageError("%s: %v", f.flag, err)
+		} else if st.IsDir() {
+			return usageError("%s %s: is a directory", f.flag, f.path)
+		}
+	}
+	return nil
+}
+
+// tls reports whether the peer transport uses mutual TLS.
+func (c *config) tls() bool { return c.tlsCert != "" }
+
+// parseInitialCluster parses --initial-cluster: comma-separated id=host:port
+// entries, as etcd's --initial-cluster (without the URL scheme). IDs and
+// addresses must be unique; white space around entries is ignored.
+func parseInitialCluster(s string) ([]kvstore.Peer, error) {
+	var peers []kvstore.Peer
+	ids, addrs := map[string]bool{}, map[string]string{}
+	for i, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			return nil, usageError("--initial-cluster: entry %d is empty (want id=host:port,...)", i+1)
+		}
+		id, addr, ok := strings.Cut(entry, "=")
+		id, addr = strings.TrimSpace(id), strings.TrimSpace(addr)
+		switch {
+		case !ok:
+			return nil, usageError("--initial-cluster: entry %q: want id=host:port", entry)
+		case id == "":
+			return nil, usageError("--initial-cluster: entry %q has no ID", entry)
+		case strings.ContainsAny(id, " \t\n="):
+			return nil, usageError("--initial-cluster: ID %q must not contain '=' or white space", id)
+		case ids[id]:
+			return nil, usageError("--initial-cluster: ID %q is listed twice", id)
+		}
+		if err := checkAddress("--initial-cluster: "+id, addr); err != nil {
+			return nil, err
+		}
+		if other, dup := addrs[addr]; dup {
+			return nil, usageError("--initial-cluster: %s and %s share the address %s", other, id, addr)
+		}
+		ids[id], addrs[addr] = true, id
+		peers = append(peers, kvstore.Peer{ID: id, Address: addr})
+	}
+	return peers, nil
+}
+
+// parseAddressList parses a comma-separated list of host:port addresses,
+// each once.
+func parseAddressList(flagName, s string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for i, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			return nil, usageError("%s: entry %d is empty (want host:port,...)", flagName, i+1)
+		}
+		if err := checkAddress(flagName, a); err != nil {
+			return nil, err
+		}
+		if seen[a] {
+			return nil, usageError("%s: %s is listed twice", flagName, a)
+		}
+		seen[a] = true
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// checkAddress checks that addr is host:port with a numeric port (0 is
+// allowed: the system picks one). The host may be empty (every interface).
+func checkAddress(flagName, addr string) error {
+	if strings.Contains(addr, "://") {
+		return usageError("%s %q: give host:port, without a URL scheme", flagName, addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError("%s %q: want host:port: %v", flagName, addr, err)
+	}
+	if strings.ContainsAny(host, "=,/ \t\n") {
+		return usageError("%s %q: want host:port: %q is not a host name or IP address", flagName, addr, host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return usageError("%s %q: port %q is not a number from 0 to 65535", flagName, addr, port)
+	} else if n == 0 && flagName != "--client-listen" && flagName != "--listen" {
+		return usageError("%s %q: port 0 cannot be dialled", flagName, addr)
+	}
+	return nil
+}

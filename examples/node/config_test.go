@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kvstore/kvstore"
+)
+
+func TestParseInitialCluster(t *testing.T) {
+	good := []struct {
+		in   string
+		want []kvstore.Peer
+	}{
+		{"n1=127.0.0.1:2380", []kvstore.Peer{{ID: "n1", Address: "127.0.0.1:2380"}}},
+		{"n1=10.0.0.1:2380,n2=10.0.0.2:2380, n3 = db3.example.com:2380 ", []kvstore.Peer{
+			{ID: "n1", Address: "10.0.0.1:2380"}, {ID: "n2", Address: "10.0.0.2:2380"}, {ID: "n3", Address: "db3.example.com:2380"}}},
+		{"a=[::1]:2380,b=[::1]:2381", []kvstore.Peer{{ID: "a", Address: "[::1]:2380"}, {ID: "b", Address: "[::1]:2381"}}},
+	}
+	for _, tc := range good {
+		got, err := parseInitialCluster(tc.in)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q: %v %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+	bad := []struct{ in, why string }{
+		{"", "entry 1 is empty"},
+		{"n1=127.0.0.1:2380,", "entry 2 is empty"},
+		{"n1", "want id=host:port"},
+		{"=127.0.0.1:2380", "has no ID"},
+		{"n1=", "want host:port"},
+		{"n1=127.0.0.1", "want host:port"},
+		{"n1=http://127.0.0.1:2380", "without a URL scheme"},
+		{"n1=127.0.0.1:http", "not a number"},
+		{"n1=127.0.0.1:70000", "not a number"},
+		{"n1=127.0.0.1:0", "port 0"},
+		{"n1=127.0.0.1:2380,n1=127.0.0.1:2381", `ID "n1" is listed twice`},
+		{"n1=127.0.0.1:2380,n2=127.0.0.1:2380", "share the address"},
+		{"n 1=127.0.0.1:2380", "white space"},
+		{"n1=a=b:1", "want host:port"},
+	}
+	for _, tc := range bad {
+		_, err := parseInitialCluster(tc.in)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.why) {
+			t.Errorf("%q: error %v, want one saying %q", tc.in, err, tc.why)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	dir := t.TempDir()
+	pem := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("not checked here"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cert, key, ca := pem("cert.pem"), pem("key.pem"), pem("ca.pem")
+	base := []string{"--id", "n1", "--data-dir", dir, "--listen", "127.0.0.1:2380"}
+	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
+
+	cfg, err := parseFlags(with("--initial-cluster", "n1=127.0.0.1:2380,n2=127.0.0.1:2381"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.advertise != "127.0.0.1:2380" || cfg.clientListen != "127.0.0.1:2379" || cfg.clusterToken != kvstore.DefaultClusterToken ||
+		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	cfg, err = parseFlags(with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
+		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.advertise != "10.0.0.1:2380" || !reflect.DeepEqual(cfg.join, []string{"10.0.0.2:2380", "10.0.0.3:2380"}) || !cfg.learner ||
+		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" {
+		t.Fatalf("every flag: %+v", cfg)
+	}
+	// Neither --initial-cluster nor --join: a restart from the data dir.
+	if _, err := parseFlags(base, io.Discard); err != nil {
+		t.Fatalf("restart flags: %v", err)
+	}
+	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+
+	bad := []struct {
+		args []string
+		why  string
+	}{
+		{[]string{"--data-dir", dir, "--listen", "127.0.0.1:2380"}, "--id is required"},
+		{[]string{"--id", "n1", "--listen", "127.0.0.1:2380"}, "--data-dir is required"},
+		{[]string{"--id", "n1", "--data-dir", dir}, "--listen is required"},
+		{with("--id", "n=1"), "must not contain"},
+		{with("--listen", "2380"), "want host:port"},
+		{with("--listen", ":2380"), "give --advertise"},
+		{with("--listen", "[::]:2380"), "give --advertise"},
+		{with("--advertise", "0.0.0.0:2380"), "needs a host"},
+		{with("--listen", "127.0.0.1:0"), "port 0 cannot be dialled"},
+		{with("--client-listen", "localhost"), "--client-listen"},
+		{with("--initial-cluster", "n2=127.0.0.1:2381"), "does not list this member"},
+		{with("--initial-cluster", "n1=127.0.0.1:9999"), "advertised peer address is 127.0.0.1:2380"},
+		{with("--initial-cluster", "n1=127.0.0.1:2380", "--join", "127.0.0.1:2381"), "exclude each other"},
+		{with("--learner"), "--learner needs --join"},
+		{with("--join", "127.0.0.1:2380"), "own address"},
+		{with("--join", "127.0.0.1:2381,127.0.0.1:2381"), "listed twice"},
+		{with("--join", "127.0.0.1:2381,"), "entry 2 is empty"},
+		{with("--cluster-token", ""), "--cluster-token"},
+		{with("--tls-cert", cert), "--tls-key, --tls-ca"},
+		{with("--tls-cert", cert, "--tls-key", key, "--tls-ca", filepath.Join(dir, "missing.pem")), "--tls-ca"},
+		{with("--tls-cert", dir, "--tls-key", key, "--tls-ca", ca), "is a directory"},
+		{with("--log-level", "loud"), "--log-level"},
+		{with("--bogus"), "flag provided but not defined"},
+		{with("extra"), `unexpected argument "extra"`},
+	}
+	for _, tc := range bad {
+		_, err := parseFlags(tc.args, io.Discard)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.why) {
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.why)
+		}
+	}
+}
+
+// FuzzParseInitialCluster checks that the parser never panics, that what
+// it accepts is well formed, and that printing it back parses the same.
+func FuzzParseInitialCluster(f *testing.F) {
+	f.Add("n1=127.0.0.1:2380,n2=127.0.0.1:2381")
+	f.Add(" a = [::1]:1 ,b=host:2")
+	f.Add("n1=a=b:1")
+	f.Add(",")
+	f.Fuzz(func(t *testing.T, s string) {
+		peers, err := parseInitialCluster(s)
+		if err != nil {
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("%q: untyped error %v", s, err)
+			}
+			return
+		}
+		var parts []string
+		for _, p := range peers {
+			if p.ID == "" || p.Address == "" || strings.ContainsAny(p.ID, "=,") {
+				t.Fatalf("%q: accepted %+v", s, p)
+			}
+			parts = append(parts, p.ID+"="+p.Address)
+		}
+		again, err := parseInitialCluster(strings.Join(parts, ","))
+		if err != nil || !reflect.DeepEqual(again, peers) {
+			t.Fatalf("%q: %v reparsed as %v, %v", s, peers, again, err)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/kvstore/kvstore"
+)
+
+// Errors of the program and of its HTTP API; kvstore's own sentinels
+// (kvstore.ErrXxx) are matched in errorStatus.
+var (
+	// errUsage reports a bad command line; the program exits with status 2.
+	errUsage = errors.New("node: bad command line")
+	// errTransportUnavailable is newTransport's answer until kvstore ships
+	// a TCP transport.
+	errTransportUnavailable = errors.New("node: TCP transport not yet available")
+	// errJoinUnavailable is join's answer until kvstore ships Join.
+	errJoinUnavailable = errors.New("node: joining a running cluster is not yet available")
+	// errUnhealthy is what /healthz reports when the node cannot serve.
+	errUnhealthy = errors.New("node: unhealthy")
+	// errBadRequest reports input the API could not read: an unknown or
+	// repeated query parameter, a malformed number, a JSON body that does
+	// not decode, a txn that names an unknown compare target.
+	errBadRequest = errors.New("node: bad request")
+	// errShuttingDown ends watch streams when the server shuts down.
+	errShuttingDown = errors.New("node: server shutting down")
+)
+
+// errorBody is the JSON body of every error answer: a message for people
+// and a stable code for programs.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	// CompactRevision is the store's compact revision, for code
+	// "compacted" on a watch.
+	CompactRevision int64 `json:"compact_revision,omitempty"`
+}
+
+// errorStatus maps err to an HTTP status and a code. The order matters
+// where an error could match two rows: the most specific comes first.
+func errorStatus(err error) (status int, code string) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig), errors.Is(err, kvstore.ErrRequestTooLarge):
+		return http.StatusRequestEntityTooLarge, "request_too_large"
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, "bad_request"
+	case errors.Is(err, kvstore.ErrEmptyKey):
+		return http.StatusBadRequest, "empty_key"
+	case errors.Is(err, kvstore.ErrDuplicateKey):
+		return http.StatusBadRequest, "duplicate_key"
+	case errors.Is(err, kvstore.ErrTooManyOps):
+		return http.StatusBadRequest, "too_many_ops"
+	case errors.Is(err, kvstore.ErrInvalidOpOption), errors.Is(err, kvstore.ErrInvalidCompare),
+		errors.Is(err, kvstore.ErrInvalidOp), errors.Is(err, kvstore.ErrTxnOrder),
+		errors.Is(err, kvstore.ErrInvalidSortOption), errors.Is(err, kvstore.ErrInvalidWatchRange),
+		errors.Is(err, kvstore.ErrNegativeWatchRevision), errors.Is(err, kvstore.ErrKeyNotFound),
+		errors.Is(err, kvstore.ErrValueProvided), errors.Is(err, kvstore.ErrLeaseProvided),
+		errors.Is(err, kvstore.ErrInvalidMember):
+		return http.StatusBadRequest, "invalid_argument"
+	case errors.Is(err, kvstore.ErrInvalidLeaseID):
+		return http.StatusBadRequest, "invalid_lease_id"
+	case errors.Is(err, kvstore.ErrTTLTooLarge):
+		return http.StatusBadRequest, "ttl_too_large"
+	case errors.Is(err, kvstore.ErrFutureRevision):
+		return http.StatusBadRequest, "future_revision"
+	case errors.Is(err, kvstore.ErrCompacted):
+		return http.StatusGone, "compacted"
+	case errors.Is(err, kvstore.ErrLeaseNotFound):
+		return http.StatusNotFound, "lease_not_found"
+	case errors.Is(err, kvstore.ErrMemberNotFound):
+		return http.StatusNotFound, "member_not_found"
+	case errors.Is(err, kvstore.ErrLeaseExists):
+		return http.StatusConflict, "lease_exists"
+	case errors.Is(err, kvstore.ErrMemberExists):
+		return http.StatusConflict, "member_exists"
+	case errors.Is(err, kvstore.ErrOutcomeUnknown):
+		// The write may have committed: the code tells programs not to
+		// retry it blindly, whatever the status invites.
+		return http.StatusServiceUnavailable, "outcome_unknown"
+	case errors.Is(err, kvstore.ErrNoLeader), errors.Is(err, kvstore.ErrNotLeader):
+		return http.StatusServiceUnavailable, "no_leader"
+	case errors.Is(err, kvstore.ErrClosed), errors.Is(err, kvstore.ErrWatchClosed), errors.Is(err, errShuttingDown):
+		return http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, context.DeadlineExceeded):
+		// A write that timed out may still commit, as kvstore documents.
+		return http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "canceled"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// explainTimeout adds ErrNoLeader to a request that ran out of time while
+// this node knows no leader: kvstore waits for a leader until the deadline,
+// and reports the wait as ErrNoLeader on some paths but as the bare
+// deadline on others (a linearizable read whose read-index round was still
+// in flight). Either way the client should hear "no leader, retry" (503),
+// not "timeout" (504).
+func (a *api) explainTimeout(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, kvstore.ErrNoLeader) &&
+		!errors.Is(err, kvstore.ErrOutcomeUnknown) && a.node.Status().LeaderID == "" {
+		return fmt.Errorf("%w: %w", kvstore.ErrNoLeader, err)
+	}
+	return err
+}
+
+// retryable reports codes after which the same request may be sent again
+// once the cluster has a leader: nothing was proposed.
+func retryable(code string) bool {
+	return code == "no_leader" || code == "unavailable"
+}
+
+// writeError answers with err's status and JSON body, and logs server-side
+// failures.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = a.explainTimeout(err)
+	status, code := errorStatus(err)
+	body := errorBody{Error: err.Error(), Code: code}
+	if code == "compacted" {
+		body.CompactRevision = a.node.Status().CompactRevision
+	}
+	if retryable(code) {
+		w.Header().Set("Retry-After", "1")
+	}
+	level := slog.LevelDebug
+	if status >= 500 && code != "canceled" {
+		level = slog.LevelWarn
+	}
+	a.opts.logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "code", code, "err", err)
+	writeJSON(w, status, body)
+}
+
+// writeJSON answers with status and v as JSON (one line, HTML characters
+// left as they are, so that curl shows values verbatim).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a failed write means the client went away
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/kvstore/kvstore"
+)
+
+// The cluster endpoints: GET /v1/status, GET /v1/members and GET /healthz.
+
+// statusResponse is kvstore.Status in JSON: this node's view, local only.
+type statusResponse struct {
+	ID              string `json:"id"`
+	LeaderID        string `json:"leader_id"`
+	IsLeader        bool   `json:"is_leader"`
+	RaftState       string `json:"raft_state"`
+	RaftTerm        uint64 `json:"raft_term"`
+	CommitIndex     uint64 `json:"commit_index"`
+	AppliedIndex    uint64 `json:"applied_index"`
+	Revision        int64  `json:"revision"`
+	CompactRevision int64  `json:"compact_revision"`
+	Keys            int    `json:"keys"`
+	StoreSize       int64  `json:"store_size"`
+}
+
+func (a *api) status(r *http.Request, q *query) (any, error) {
+	if err := q.done(); err != nil {
+		return nil, err
+	}
+	s := a.node.Status()
+	return &statusResponse{
+		ID: s.ID, LeaderID: s.LeaderID, IsLeader: s.IsLeader, RaftState: s.RaftState, RaftTerm: s.RaftTerm,
+		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, Revision: s.Revision,
+		CompactRevision: s.CompactRevision, Keys: s.Keys, StoreSize: s.StoreSize,
+	}, nil
+}
+
+// membersResponse answers GET /v1/members: the configuration in this
+// node's log, which may not be committed yet.
+type membersResponse struct {
+	Members []memberJSON `json:"members"`
+}
+
+type memberJSON struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Learner bool   `json:"learner"`
+}
+
+func (a *api) members(r *http.Request, q *query) (any, error) {
+	if err := q.done(); err != nil {
+		return nil, err
+	}
+	ms, err := a.node.Members(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := &membersResponse{Members: make([]memberJSON, len(ms))}
+	for i, m := range ms {
+		out.Members[i] = memberJSON{ID: m.ID, Address: m.Address, Learner: m.Learner}
+	}
+	return out, nil
+}
+
+// healthKey is the key /healthz reads; any key does, it need not exist.
+const healthKey = "/healthz"
+
+// healthz answers 200 "ok" when this node can serve linearizable requests
+// now, else 503 with the reason:
+//
+//  1. it knows a leader (Status().LeaderID); and
+//  2. a linearizable read of one key, count only, succeeds within
+//     healthTimeout.
+//
+// The read is the check that matters: it is the path every client request
+// takes, and it needs exactly what a healthy member has — a leader that
+// still holds a quorum (the read-index round confirms leadership with a
+// heartbeat to a majority, or, on a follower, asks the leader, which does),
+// and this node's state machine caught up to the leader's commit index.
+// Comparing Status's AppliedIndex with CommitIndex was the alternative, but
+// both are local: a member cut off from the others keeps the commit index
+// it last heard, so it would look caught up while it cannot serve; and
+// raft's no-op and barrier entries never reach the state machine, so a
+// healthy node's gap is not even zero. The cost is one read-index round per
+// check, shared with concurrent reads.
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.RawQuery) > 0 {
+		a.writeError(w, r, fmt.Errorf("%w: /healthz takes no query parameters", errBadRequest))
+		return
+	}
+	if err := a.checkHealth(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), Code: "unhealthy"})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (a *api) checkHealth(ctx context.Context) error {
+	if a.node.Status().LeaderID == "" {
+		return fmt.Errorf("%w: no leader", errUnhealthy)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.healthTimeout)
+	defer cancel()
+	if _, err := a.node.Get(ctx, []byte(healthKey), kvstore.WithCountOnly()); err != nil {
+		return fmt.Errorf("%w: linearizable read failed within %v: %w", errUnhealthy, a.opts.healthTimeout, err)
+	}
+	return nil
+}

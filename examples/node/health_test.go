@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
+	"github.com/kvstore/kvstore/transport"
+)
+
+// healthy reads /healthz: true for 200 "ok", false for 503; anything else
+// fails the test. It returns the 503's reason.
+func (s *testServer) healthy() (bool, string) {
+	s.t.Helper()
+	status, body := s.do("GET", "/healthz", "")
+	switch {
+	case status == http.StatusOK && string(body) == "ok\n":
+		return true, ""
+	case status == http.StatusServiceUnavailable && strings.Contains(string(body), `"code":"unhealthy"`):
+		return false, string(body)
+	}
+	s.t.Fatalf("/healthz: %d %s", status, body)
+	return false, ""
+}
+
+// TestHealthzIsolated checks /healthz on each member of a 3-node cluster,
+// then on a member cut off from the other two: it goes 503 (whether it led
+// or followed), and 200 again once the network heals.
+func TestHealthzIsolated(t *testing.T) {
+	for _, isolate := range []string{"leader", "follower"} {
+		t.Run(isolate, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := kvtest.NewCluster(t, 3)
+				leader := c.WaitLeader()
+				c.WaitApplied()
+				servers := make([]*testServer, 3)
+				for i := range servers {
+					servers[i] = serve(t, c.Node(i), apiOptions{})
+					if ok, reason := servers[i].healthy(); !ok {
+						t.Fatalf("member %d unhealthy in a healthy cluster: %s", i, reason)
+					}
+				}
+				i := c.Index(leader)
+				if isolate == "follower" {
+					i = (i + 1) % 3
+				}
+				c.Isolate(i)
+				var reason string
+				eventually(t, time.Minute, "the isolated member to report unhealthy", func() bool {
+					var ok bool
+					ok, reason = servers[i].healthy()
+					return !ok
+				})
+				t.Logf("isolated %s: %s", isolate, reason)
+				// The other two elect a leader (if they lost theirs) and stay
+				// healthy.
+				for j := range servers {
+					if j != i {
+						eventually(t, time.Minute, "the majority to be healthy", func() bool {
+							ok, _ := servers[j].healthy()
+							return ok
+						})
+					}
+				}
+				c.Heal()
+				eventually(t, time.Minute, "the healed member to report healthy", func() bool {
+					ok, _ := servers[i].healthy()
+					return ok
+				})
+			})
+		})
+	}
+}
+
+// TestHealthzNoLeader checks a node that belongs to no cluster yet (opened
+// without bootstrap, waiting to be added): 503, no leader.
+func TestHealthzNoLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr, err := transport.NewNetwork().Join("lonely")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := kvstore.Open("", kvstore.WithID("lonely"), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		s := serve(t, n, apiOptions{requestTimeout: time.Second})
+		if ok, reason := s.healthy(); ok || !strings.Contains(reason, "no leader") {
+			t.Fatalf("healthz of a node without a cluster: %v %s", ok, reason)
+		}
+		// Requests wait for a leader until their deadline: 503, retry later.
+		s.callError("PUT", "/v1/kv/k", "v", http.StatusServiceUnavailable, "no_leader")
+		s.callError("GET", "/v1/kv/k", "", http.StatusServiceUnavailable, "no_leader")
+		// A serializable read needs no leader.
+		var get getResponse
+		s.call("GET", "/v1/kv/k?serializable=1", "", http.StatusOK, &get)
+		if get.Count != 0 || get.Header.Revision != 1 {
+			t.Fatalf("serializable read: %+v", get)
+		}
+		_, body := s.do("PUT", "/v1/kv/k", "v")
+		t.Logf("PUT without a leader: %s", body)
+	})
+}
+
+func TestStatusAndMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		leader := c.WaitLeader()
+		c.WaitApplied()
+		s := serve(t, leader, apiOptions{})
+		s.call("PUT", "/v1/kv/k", "v", http.StatusOK, nil)
+		var st statusResponse
+		s.call("GET", "/v1/status", "", http.StatusOK, &st)
+		if st.ID != leader.ID() || st.LeaderID != leader.ID() || !st.IsLeader || st.RaftState != "Leader" ||
+			st.RaftTerm == 0 || st.CommitIndex == 0 || st.AppliedIndex == 0 || st.AppliedIndex > st.CommitIndex ||
+			st.Revision != 2 || st.CompactRevision != 0 || st.Keys != 1 || st.StoreSize == 0 {
+			t.Fatalf("status: %+v", st)
+		}
+		var ms membersResponse
+		s.call("GET", "/v1/members", "", http.StatusOK, &ms)
+		if len(ms.Members) != 3 {
+			t.Fatalf("members: %+v", ms)
+		}
+		for i, m := range ms.Members {
+			if m.ID != c.ID(i) || m.Address != c.Address(i) || m.Learner {
+				t.Errorf("member %d: %+v", i, m)
+			}
+		}
+		s.callError("GET", "/v1/status?verbose=1", "", http.StatusBadRequest, "bad_request")
+		s.callError("GET", "/healthz?x=1", "", http.StatusBadRequest, "bad_request")
+
+		// A learner shows as one.
+		i := c.AddNode()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := leader.AddLearner(ctx, c.ID(i), c.Address(i)); err != nil {
+			t.Fatal(err)
+		}
+		s.call("GET", "/v1/members", "", http.StatusOK, &ms)
+		if len(ms.Members) != 4 || !ms.Members[3].Learner || ms.Members[3].ID != c.ID(i) {
+			t.Fatalf("members with a learner: %+v", ms)
+		}
+		c.WaitApplied()
+	})
+}
+
+// TestWriteToIsolatedMember checks what a client hears from a member cut
+// off from the others, leader or follower: never success, never 500, but
+// "no leader", "outcome unknown" or "timeout" (503/504), each of which the
+// README tells the client how to handle.
+func TestWriteToIsolatedMember(t *testing.T) {
+	for _, isolate := range []string{"leader", "follower"} {
+		t.Run(isolate, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := kvtest.NewCluster(t, 3)
+				leader := c.WaitLeader()
+				c.WaitApplied()
+				i := c.Index(leader)
+				if isolate == "follower" {
+					i = (i + 1) % 3
+				}
+				s := serve(t, c.Node(i), apiOptions{requestTimeout: 2 * time.Second})
+				c.Isolate(i)
+				for _, req := range []struct{ method, path, body string }{
+					{"PUT", "/v1/kv/k", "v"},
+					{"GET", "/v1/kv/k", ""},
+					{"DELETE", "/v1/kv/k", ""},
+					{"POST", "/v1/txn", `{"success":[{"put":{"key":"k","value":"v"}}]}`},
+					{"POST", "/v1/lease", `{"ttl":10}`},
+				} {
+					status, body := s.do(req.method, req.path, req.body)
+					var e errorBody
+					if err := json.Unmarshal(body, &e); err != nil {
+						t.Fatalf("%s %s: %d %s", req.method, req.path, status, body)
+					}
+					switch {
+					case status == 503 && (e.Code == "no_leader" || e.Code == "outcome_unknown"):
+					case status == 504 && e.Code == "timeout":
+					default:
+						t.Fatalf("%s %s on an isolated %s: %d %s", req.method, req.path, isolate, status, body)
+					}
+					t.Logf("%s %s: %d %s", req.method, req.path, status, e.Code)
+				}
+				// A serializable read is served locally all the same.
+				s.call("GET", "/v1/kv/k?serializable=1", "", http.StatusOK, nil)
+				c.Heal()
+				c.WaitLeader()
+			})
+		})
+	}
+}
