@@ -91,6 +91,9 @@ func TestLeaseMassExpirySoak(t *testing.T) {
 			t.Fatal(err)
 		}
 		latencies = append(latencies, time.Since(began))
+		if d := time.Since(began); d > 5*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "OUTLIER %v at %v (wall %s)\n", d, time.Since(start).Round(time.Millisecond), began.Format("15:04:05.000"))
+		}
 		if os.Getenv("KVSTORE_SOAK_NO_COMPACTION") == "" && len(latencies)%10_000 == 0 {
 			// As a deployment would (etcd's auto-compaction): without it the
 			// writer's one key holds millions of versions, whose slice

@@ -19,8 +19,6 @@ var (
 	// errTransportUnavailable is newTransport's answer until kvstore ships
 	// a TCP transport.
 	errTransportUnavailable = errors.New("node: TCP transport not yet available")
-	// errJoinUnavailable is join's answer until kvstore ships Join.
-	errJoinUnavailable = errors.New("node: joining a running cluster is not yet available")
 	// errUnhealthy is what /healthz reports when the node cannot serve.
 	errUnhealthy = errors.New("node: unhealthy")
 	// errBadRequest reports input the API could not read: an unknown or

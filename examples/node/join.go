@@ -7,16 +7,16 @@ import (
 )
 
 // join asks the members at cfg.join (peer addresses) to admit node, which
-// was opened without bootstrap and waits to be added: as a learner with
-// cfg.learner, else as a voter (added as a learner first and promoted once
-// it has caught up, so that a new member never weakens the quorum while it
-// copies the log). It returns once this member is in the configuration, or
-// ctx's error; a member that refuses (another cluster token, an ID or
-// address already taken) is an error that names it.
-//
-// This is the one place kvstore's Join is wired in; until it exists it
-// returns errJoinUnavailable and the program exits with status 1.
+// was opened without bootstrap: as a learner with cfg.learner, else as a
+// voter (kvstore adds it as a learner first and promotes it once it has
+// caught up, so a new member never weakens the quorum while it copies the
+// log). On a restarted member it finishes what an earlier join left undone
+// and otherwise does nothing. A member that refuses (another cluster
+// token, an ID or address already taken) is an error that names it.
 func join(ctx context.Context, node *kvstore.Node, cfg config) error {
-	_, _, _ = ctx, node, cfg
-	return errJoinUnavailable
+	var opts []kvstore.JoinOption
+	if cfg.learner {
+		opts = append(opts, kvstore.JoinAsLearner())
+	}
+	return node.Join(ctx, cfg.join, opts...)
 }

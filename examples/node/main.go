@@ -162,6 +162,9 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		case serr := <-serveErr:
 			served, running = true, false
 			err = fmt.Errorf("client API: %w", serr)
+		case <-node.Removed():
+			err = errors.New("this member was removed from the cluster; wipe its data dir to join again")
+			running = false
 		case jerr := <-joinErr:
 			joinErr = nil // received; a nil channel is never ready
 			if jerr != nil {
