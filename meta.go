@@ -117,16 +117,17 @@ func syncDir(dir string) error {
 // touching the disk. It is meant for tests (kvtest uses it). One node at a
 // time may use it; it is safe for concurrent use.
 type MemoryStorage struct {
-	mu    sync.Mutex
-	inUse bool
-	meta  *dataMeta
-	logs  *raft.InmemStore
-	snaps *memSnapshotStore
+	mu     sync.Mutex
+	inUse  bool
+	meta   *dataMeta
+	logs   *memLogStore
+	stable *raft.InmemStore
+	snaps  *memSnapshotStore
 }
 
 // NewMemoryStorage returns an empty MemoryStorage.
 func NewMemoryStorage() *MemoryStorage {
-	return &MemoryStorage{logs: raft.NewInmemStore()}
+	return &MemoryStorage{logs: &memLogStore{}, stable: raft.NewInmemStore()}
 }
 
 // open claims the storage for a node configured by cfg.
@@ -157,5 +158,5 @@ func (m *MemoryStorage) open(cfg *config) (*storage, error) {
 		m.meta.Removed = true
 		return nil
 	}
-	return &storage{logs: m.logs, stable: m.logs, snaps: m.snaps, close: release, markRemoved: markRemoved}, nil
+	return &storage{logs: m.logs, stable: m.stable, snaps: m.snaps, close: release, markRemoved: markRemoved}, nil
 }
