@@ -107,6 +107,9 @@ func (f *fsm) checkLease(id int64) error {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	for i, l := range logs {
+		if l.Index <= f.applied.get() {
+			continue // already applied: see Restore, after an older snapshot
+		}
 		if l.Type == raft.LogCommand {
 			out[i] = f.applyCommand(l.Data)
 		}

@@ -35,7 +35,8 @@ func (a *applier) apply(c *command) *applyResult {
 	}
 	a.index++
 	out := a.f.ApplyBatch([]*raft.Log{{Index: a.index, Type: raft.LogCommand, Data: data}})
-	return out[0].(*applyResult)
+	r, _ := out[0].(*applyResult) // nil for an entry applied before
+	return r
 }
 
 func putCmd(key, value string, leaseID int64) *command {
@@ -108,6 +109,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if err := b.f.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
+	b.index = b.f.applied.get() // raft continues after the snapshot
 	if b.f.kv.Revision() != 3 {
 		t.Fatalf("restored revision %d, want 3", b.f.kv.Revision())
 	}
@@ -122,14 +124,48 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatalf("revoke after restore: %+v / %+v", ra, rb)
 	}
 	// A corrupt snapshot leaves the state alone.
-	before, _ := b.f.kv.Hash(0)
+	c := newApplier(t)
+	c.apply(putCmd("kept", "x", 0))
+	before, _ := c.f.kv.Hash(0)
 	bad := bytes.Clone(buf.Bytes())
 	bad[len(bad)-10] ^= 1
-	if err := b.f.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, errBadSnapshot) {
+	if err := c.f.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, errBadSnapshot) {
 		t.Fatalf("corrupt snapshot: %v", err)
 	}
-	if after, _ := b.f.kv.Hash(0); after != before || b.f.leases.Exists(1) {
+	if after, _ := c.f.kv.Hash(0); after != before || c.f.leases.Exists(1) || c.f.applied.get() != 1 {
 		t.Fatal("a failed restore changed the state")
+	}
+}
+
+// TestFSMKeepsNewerStateOverAnOlderSnapshot pins what happens when raft
+// installs a snapshot older than the state (a follower whose log had a
+// conflicting suffix): the state stays, reads never go back, and the
+// entries raft hands over again are not applied twice.
+func TestFSMKeepsNewerStateOverAnOlderSnapshot(t *testing.T) {
+	a := newApplier(t)
+	a.apply(putCmd("k", "1", 0))
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	a.apply(putCmd("k", "2", 0))
+	a.apply(putCmd("k", "3", 0))
+	if err := a.f.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if rev := a.f.kv.Revision(); rev != 4 {
+		t.Fatalf("revision after restoring an older snapshot: %d, want 4 (kept)", rev)
+	}
+	a.index = 1 // raft re-delivers entries 2 and 3, then 4
+	if a.apply(putCmd("k", "2", 0)) != nil || a.apply(putCmd("k", "3", 0)) != nil {
+		t.Fatal("an entry applied before was applied again")
+	}
+	if r := a.apply(putCmd("k", "4", 0)); r.Err != nil || r.Revision != 5 {
+		t.Fatalf("first new entry after the re-delivered ones: %+v, want revision 5", r)
 	}
 }
 

@@ -92,6 +92,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, v)
 	}
 	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
+	if applied <= f.applied.get() {
+		// raft installs the leader's latest snapshot whenever the entries
+		// a follower needs are gone from the leader's log, even when this
+		// node has applied past it (its log had a conflicting suffix, so
+		// the leader walked back below its own first entry). Going back to
+		// the snapshot would make this node's reads go backwards. Its
+		// state is the snapshot plus committed entries, so it is kept, and
+		// ApplyBatch skips the entries raft hands over again.
+		return nil
+	}
 	leases := lease.NewTable(f.minTTL)
 	if _, err := leases.ReadFrom(rc); err != nil {
 		return fmt.Errorf("%w: leases: %w", errBadSnapshot, err)
