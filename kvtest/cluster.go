@@ -67,6 +67,9 @@ type member struct {
 	storage *kvstore.MemoryStorage
 	dir     string
 	node    *kvstore.Node // nil while stopped
+	// faults are the member's injected clock offset and apply delay; they
+	// outlive restarts (faults.go).
+	faults memberFaults
 }
 
 type clusterConfig struct {
@@ -145,6 +148,7 @@ func (c *Cluster) start(i int, extra ...kvstore.Option) {
 		opts := []kvstore.Option{
 			kvstore.WithID(m.peer.ID), kvstore.WithTransport(tr),
 			kvstore.WithRaftTiming(heartbeat, election, lease, commit),
+			kvstore.WithTestHooks(m.faults.hooks()),
 		}
 		if c.cfg.disk {
 			opts = append(opts, kvstore.WithLogStore(c.cfg.logStore))
