@@ -163,6 +163,11 @@ func (n *Node) Close() error {
 		close(n.closed)
 		n.cancelClosed()
 		err := n.raft.Shutdown().Error()
+		// raft closes the transport in Shutdown, unless raft shut itself
+		// down before (a leader that committed its own removal, with
+		// raft's ShutdownOnRemove): then nobody would, and the address
+		// would stay taken. Closing a transport twice is harmless.
+		err = errors.Join(err, n.cfg.transport.Close())
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
 	})
