@@ -1,0 +1,173 @@
+package robustness
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// History records what the clients did. Timestamps come from one logical
+// clock shared by every client, the nemesis and the watchers: an operation
+// whose return was stamped before another's call really did end before
+// the other began, which is all linearizability needs (virtual time
+// would stamp most operations of a synctest bubble with the same instant).
+// Safe for concurrent use.
+type History struct {
+	clock atomic.Int64
+
+	mu    sync.Mutex
+	ops   []porcupine.Operation
+	reads []SerializableRead
+}
+
+// unknownReturn is the return time of an operation whose outcome is
+// unknown: after everything, so that it may be linearized anywhere after
+// its call (at the very end meaning "never happened").
+const unknownReturn = math.MaxInt64 / 2
+
+// Now returns the next logical timestamp.
+func (h *History) Now() int64 { return h.clock.Add(1) }
+
+// Add records an operation of client; a Response with Unknown set gets an
+// infinite return time.
+func (h *History) Add(client int, req Request, call int64, resp Response, ret int64) {
+	if resp.Unknown {
+		ret = unknownReturn
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: req, Call: call, Output: resp, Return: ret})
+}
+
+// SerializableRead is a serializable Get of keys [From, End) on one node.
+type SerializableRead struct {
+	Client int
+	// Node and Incarnation name the node instance that answered: a node
+	// restarted from its storage is a new incarnation, which may start
+	// from an older state.
+	Node, Incarnation int
+	Revision          int64
+	From, End         int
+	KVs               [NumKeys]KV
+	// Call and Return are the read's logical timestamps (History.Now).
+	Call, Return int64
+}
+
+// AddRead records a serializable read.
+func (h *History) AddRead(r SerializableRead) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reads = append(h.reads, r)
+}
+
+// Operations returns the recorded operations.
+func (h *History) Operations() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops)
+}
+
+// Reads returns the recorded serializable reads.
+func (h *History) Reads() []SerializableRead {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.reads)
+}
+
+// Counts summarizes the history: operations, how many had an unknown
+// outcome, and serializable reads.
+func (h *History) Counts() (ops, unknown, reads int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, op := range h.ops {
+		if op.Output.(Response).Unknown {
+			unknown++
+		}
+	}
+	return len(h.ops), unknown, len(h.reads)
+}
+
+// CheckSerializable checks every serializable read against the committed
+// states (states[r] is the state at revision r, from the replay of the
+// watched revisions; valid up to len(states)-1): it must return exactly
+// the state of the revision it reports, and one node incarnation never
+// goes back to an older revision. Reads of a revision beyond the replay
+// are counted in skipped, not checked.
+func CheckSerializable(reads []SerializableRead, states []State) (skipped int, errs []error) {
+	for i, a := range reads {
+		// Monotonic: a read that began after another ended on the same
+		// node incarnation sees at least its revision.
+		for _, b := range reads[i+1:] {
+			first, second := a, b
+			if b.Return < a.Call {
+				first, second = b, a
+			} else if a.Return >= b.Call {
+				continue // concurrent
+			}
+			if first.Node == second.Node && first.Incarnation == second.Incarnation && second.Revision < first.Revision {
+				errs = append(errs, fmt.Errorf("serializable reads on node %d went back from revision %d to %d", first.Node, first.Revision, second.Revision))
+			}
+		}
+		if a.Revision < 1 || a.Revision >= int64(len(states)) {
+			skipped++
+			continue
+		}
+		want := states[a.Revision].Keys
+		for k := a.From; k < a.End; k++ {
+			if a.KVs[k] != want[k] {
+				errs = append(errs, fmt.Errorf("serializable read on node %d at revision %d: %s is %+v, the committed state has %+v",
+					a.Node, a.Revision, KeyName(k), a.KVs[k], want[k]))
+			}
+		}
+	}
+	return skipped, errs
+}
+
+// Patch resolves operations with an unknown outcome from the committed
+// revisions, as etcd's robustness suite does: every put, CAS and multi
+// writes a value no other operation writes, so if the value was committed
+// the operation took effect at that revision (and in that branch), and if
+// it was not, the operation changed nothing and is dropped. This keeps
+// porcupine's search small (an unknown operation may otherwise be
+// linearized anywhere after its call). It needs the reference complete up
+// to its final revision; with a revision missing it changes nothing.
+// Deletes, lease operations and compactions keep their unknown outcome.
+func Patch(ops []porcupine.Operation, ref *Reference) []porcupine.Operation {
+	if int64(len(ref.States)) <= ref.Final {
+		return ops
+	}
+	committed := map[string]WatchEvent{}
+	for _, events := range ref.Events {
+		for _, e := range events {
+			if !e.Delete {
+				committed[e.KV.Value] = e
+			}
+		}
+	}
+	out := make([]porcupine.Operation, 0, len(ops))
+	for _, op := range ops {
+		req, resp := op.Input.(Request), op.Output.(Response)
+		if !resp.Unknown || (req.Kind != OpPut && req.Kind != OpCAS && req.Kind != OpMulti) {
+			out = append(out, op)
+			continue
+		}
+		e, ok := committed[req.Value]
+		if !ok {
+			continue // never committed: it changed nothing
+		}
+		patched := Response{Revision: e.Revision}
+		switch req.Kind {
+		case OpCAS:
+			patched.Succeeded = true
+		case OpMulti:
+			patched.Succeeded = e.Key == req.Key2
+		}
+		op.Output = patched
+		out = append(out, op)
+	}
+	return out
+}
