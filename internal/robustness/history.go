@@ -171,3 +171,46 @@ func Patch(ops []porcupine.Operation, ref *Reference) []porcupine.Operation {
 	}
 	return out
 }
+
+// Explain looks for the operations that make a history illegal, to help
+// read a porcupine failure: an operation that reports a revision older
+// than one acknowledged before it began (a stale read or a write that went
+// back in time), and a read whose keys differ from the committed state at
+// the revision it reports. It finds the usual culprits, not all of them;
+// porcupine's verdict stands either way.
+func Explain(ops []porcupine.Operation, ref *Reference) []string {
+	var out []string
+	sorted := slices.Clone(ops)
+	slices.SortFunc(sorted, func(a, b porcupine.Operation) int { return int(a.Return - b.Return) })
+	for _, op := range ops {
+		req, resp := op.Input.(Request), op.Output.(Response)
+		if resp.Unknown || resp.Err != "" {
+			continue
+		}
+		var newest int64
+		var newestOp porcupine.Operation
+		for _, before := range sorted {
+			if before.Return >= op.Call {
+				break
+			}
+			if r := before.Output.(Response); !r.Unknown && r.Err == "" && r.Revision > newest {
+				newest, newestOp = r.Revision, before
+			}
+		}
+		if resp.Revision < newest {
+			out = append(out, fmt.Sprintf("client %d: %s [%d,%d] reports revision %d, but client %d's %s returned at %d, before it began",
+				op.ClientId, describe(req, resp), op.Call, op.Return, resp.Revision,
+				newestOp.ClientId, describe(newestOp.Input.(Request), newestOp.Output.(Response)), newestOp.Return))
+		}
+		if req.Kind == OpGet && resp.Revision < int64(len(ref.States)) {
+			want := ref.States[resp.Revision].Keys
+			for k := req.Key; k < req.End; k++ {
+				if resp.KVs[k] != want[k] {
+					out = append(out, fmt.Sprintf("client %d: %s [%d,%d]: %s at revision %d was %+v",
+						op.ClientId, describe(req, resp), op.Call, op.Return, KeyName(k), resp.Revision, want[k]))
+				}
+			}
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package robustness_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -211,12 +212,26 @@ func check(t *testing.T, seed uint64, res *runResult) {
 	if err == nil {
 		err = porcupine.VisualizePath(robustness.Model, info, path)
 	}
+	if err == nil {
+		// The history itself, to re-check offline (raft's interleaving
+		// makes a seed replay the schedule, not the same history).
+		var data []byte
+		if data, err = json.Marshal(ops); err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d.json", seed)), data, 0o644)
+		}
+	}
 	if err != nil {
 		path = fmt.Sprintf("(could not write the visualization: %v)", err)
 	}
 	switch result {
 	case porcupine.Illegal:
 		t.Errorf("the history is not linearizable; porcupine's visualization: %s", path)
+		for i, line := range robustness.Explain(ops, ref) {
+			if i == 10 {
+				break
+			}
+			t.Log("  suspect:", line)
+		}
 	default:
 		t.Errorf("porcupine could not decide linearizability in time (%v); visualization: %s", result, path)
 	}
