@@ -114,6 +114,11 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
 	reply, err := n.call(ctx, addr, &rpcRequest{Kind: rpcReadIndex})
+	if err == nil {
+		// The leader's own refusal (no longer leader, not ready) comes in
+		// the reply: its empty index is no answer.
+		err = reply.Err.err()
+	}
 	if err != nil {
 		return 0, err
 	}
