@@ -35,12 +35,18 @@ func (h *History) Now() int64 { return h.clock.Add(1) }
 // Add records an operation of client; a Response with Unknown set gets an
 // infinite return time.
 func (h *History) Add(client int, req Request, call int64, resp Response, ret int64) {
+	h.AddWithNote(client, req, call, resp, ret, "")
+}
+
+// AddWithNote is Add with a note on how the operation was served (shown
+// by Explain and in the visualization).
+func (h *History) AddWithNote(client int, req Request, call int64, resp Response, ret int64, note string) {
 	if resp.Unknown {
 		ret = unknownReturn
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: req, Call: call, Output: resp, Return: ret})
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: req, Call: call, Output: resp, Return: ret, Metadata: note})
 }
 
 // SerializableRead is a serializable Get of keys [From, End) on one node.
@@ -198,9 +204,9 @@ func Explain(ops []porcupine.Operation, ref *Reference) []string {
 			}
 		}
 		if resp.Revision < newest {
-			out = append(out, fmt.Sprintf("client %d: %s [%d,%d] reports revision %d, but client %d's %s returned at %d, before it began",
-				op.ClientId, describe(req, resp), op.Call, op.Return, resp.Revision,
-				newestOp.ClientId, describe(newestOp.Input.(Request), newestOp.Output.(Response)), newestOp.Return))
+			out = append(out, fmt.Sprintf("client %d: %s [%d,%d] (%v) reports revision %d, but client %d's %s returned at %d, before it began (%v)",
+				op.ClientId, describe(req, resp), op.Call, op.Return, op.Metadata, resp.Revision,
+				newestOp.ClientId, describe(newestOp.Input.(Request), newestOp.Output.(Response)), newestOp.Return, newestOp.Metadata))
 		}
 		if req.Kind == OpGet && resp.Revision < int64(len(ref.States)) {
 			want := ref.States[resp.Revision].Keys

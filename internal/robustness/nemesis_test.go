@@ -95,7 +95,7 @@ type nemesis struct {
 }
 
 func (n *nemesis) logf(format string, args ...any) {
-	n.log = append(n.log, fmt.Sprintf("%v ", time.Now().Format("15:04:05.000"))+fmt.Sprintf(format, args...))
+	n.log = append(n.log, fmt.Sprintf("%v @%d ", time.Now().Format("15:04:05.000"), n.hist.Now())+fmt.Sprintf(format, args...))
 }
 
 // refresh publishes the cluster's current nodes to the traffic.

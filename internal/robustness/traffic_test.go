@@ -160,11 +160,14 @@ func writeOutcome(err error) robustness.Response {
 	return robustness.Response{Unknown: true}
 }
 
-func (c *client) record(req robustness.Request, call int64, resp robustness.Response) {
+func (c *client) record(req robustness.Request, call int64, resp robustness.Response, n *kvstore.Node) {
 	if resp.Revision > c.lastRev {
 		c.lastRev = resp.Revision
 	}
-	c.hist.Add(c.id, req, call, resp, c.hist.Now())
+	ret := c.hist.Now()
+	st := n.Status()
+	note := fmt.Sprintf("%s %s term %d leader %s commit %d applied %d", st.ID, st.RaftState, st.RaftTerm, st.LeaderID, st.CommitIndex, st.AppliedIndex)
+	c.hist.AddWithNote(c.id, req, call, resp, ret, note)
 }
 
 func leaseID(idx int) int64 { return int64(robustness.LeaseBase + idx) }
@@ -197,7 +200,7 @@ func (c *client) put(ctx context.Context, n *kvstore.Node, key, lease int) {
 		out.Revision = resp.Header.Revision
 		c.mods[key] = resp.Header.Revision
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 func (c *client) get(ctx context.Context, n *kvstore.Node, from, end int) {
@@ -213,7 +216,7 @@ func (c *client) get(ctx context.Context, n *kvstore.Node, from, end int) {
 		out.KVs[k] = modelKV(&resp.KVs[i])
 		c.mods[k] = resp.KVs[i].ModRevision
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 func (c *client) serializableGet(ctx context.Context, n *kvstore.Node, inc, from, end int) {
@@ -238,7 +241,7 @@ func (c *client) delete(ctx context.Context, n *kvstore.Node, key int) {
 	if err == nil {
 		out.Revision, out.Deleted = resp.Header.Revision, resp.Deleted
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 // cas: If(ModRevision(key) == the last mod revision this client saw, or
@@ -268,7 +271,7 @@ func (c *client) cas(ctx context.Context, n *kvstore.Node, key int) {
 			}
 		}
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 // multi: If(Version(key) > 0) Then(Put(k2), Delete(k3)) Else(Put(k3)).
@@ -285,7 +288,7 @@ func (c *client) multi(ctx context.Context, n *kvstore.Node, key, k2, k3 int) {
 	if err == nil {
 		out.Revision, out.Succeeded = resp.Header.Revision, resp.Succeeded
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 func (c *client) grant(ctx context.Context, n *kvstore.Node, lease int) {
@@ -296,7 +299,7 @@ func (c *client) grant(ctx context.Context, n *kvstore.Node, lease int) {
 	if err == nil {
 		out.Revision = resp.Header.Revision
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 func (c *client) revoke(ctx context.Context, n *kvstore.Node, lease int) {
@@ -307,7 +310,7 @@ func (c *client) revoke(ctx context.Context, n *kvstore.Node, lease int) {
 	if err == nil {
 		out.Revision = resp.Header.Revision
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 // compact compacts some way behind the newest revision the client saw.
@@ -323,7 +326,7 @@ func (c *client) compact(ctx context.Context, n *kvstore.Node) {
 	if err == nil {
 		out.Revision = resp.Header.Revision
 	}
-	c.record(req, call, out)
+	c.record(req, call, out, n)
 }
 
 func newClientRand(seed uint64, id int) *rand.Rand {
