@@ -165,9 +165,13 @@ func (c *client) record(req robustness.Request, call int64, resp robustness.Resp
 		c.lastRev = resp.Revision
 	}
 	ret := c.hist.Now()
+	c.hist.AddWithNote(c.id, req, call, resp, ret, statusNote(n))
+}
+
+// statusNote describes how node n stands, for the history.
+func statusNote(n *kvstore.Node) string {
 	st := n.Status()
-	note := fmt.Sprintf("%s %s term %d leader %s commit %d applied %d", st.ID, st.RaftState, st.RaftTerm, st.LeaderID, st.CommitIndex, st.AppliedIndex)
-	c.hist.AddWithNote(c.id, req, call, resp, ret, note)
+	return fmt.Sprintf("%s %s term %d leader %s commit %d applied %d revision %d", st.ID, st.RaftState, st.RaftTerm, st.LeaderID, st.CommitIndex, st.AppliedIndex, st.Revision)
 }
 
 func leaseID(idx int) int64 { return int64(robustness.LeaseBase + idx) }
@@ -230,6 +234,7 @@ func (c *client) serializableGet(ctx context.Context, n *kvstore.Node, inc, from
 		r.KVs[keyIndex(resp.KVs[i].Key)] = modelKV(&resp.KVs[i])
 	}
 	r.Return = c.hist.Now()
+	r.Note, r.Applied = statusNote(n), n.Status().AppliedIndex
 	c.hist.AddRead(r)
 }
 

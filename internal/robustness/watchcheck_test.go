@@ -120,13 +120,19 @@ func TestCheckSerializable(t *testing.T) {
 	}
 	r3 := read(3, 1, map[int]KV{0: kvAt("a", 2, 2, 1), 1: kvAt("b", 3, 3, 1)})
 	r4 := read(4, 3, map[int]KV{0: kvAt("c", 4, 2, 2)})
-	if _, errs := CheckSerializable([]SerializableRead{r3, r4}, ref.States); len(errs) > 0 {
+	if _, _, errs := CheckSerializable([]SerializableRead{r3, r4}, ref.States); len(errs) > 0 {
 		t.Fatalf("correct reads fail: %v", errs)
 	}
 	stale := read(3, 5, map[int]KV{0: kvAt("a", 2, 2, 1), 1: kvAt("b", 3, 3, 1)})
-	_, errs := CheckSerializable([]SerializableRead{r4, stale}, ref.States)
+	_, _, errs := CheckSerializable([]SerializableRead{r4, stale}, ref.States)
 	wantError(t, "going back", errs, "went back")
+	r4.Applied, stale.Applied = 10, 9 // the state machine was restored to an older snapshot
+	_, rollbacks, errs := CheckSerializable([]SerializableRead{r4, stale}, ref.States)
+	if len(errs) > 0 {
+		t.Errorf("a rollback counted as an error: %v", errs)
+	}
+	wantError(t, "rollback", rollbacks, "went back")
 	wrong := read(4, 1, map[int]KV{0: kvAt("a", 2, 2, 1)})
-	_, errs = CheckSerializable([]SerializableRead{wrong}, ref.States)
+	_, _, errs = CheckSerializable([]SerializableRead{wrong}, ref.States)
 	wantError(t, "a state that never was", errs, "committed state")
 }
