@@ -20,9 +20,16 @@ import (
 	"github.com/kvstore/kvstore/kvtest"
 )
 
-// ciSeeds run on every `go test ./...`. Together they cover every fault
-// kind several times (each seed injects every kind once, in its own order).
-var ciSeeds = []uint64{1, 2, 3, 4, 5, 6}
+// ciSeeds run on every `go test ./...`: seeds 1…100, about a minute with
+// -race on two cores. Each seed injects every fault kind once (and two
+// kinds twice), in its own order and timing.
+var ciSeeds = func() []uint64 {
+	var seeds []uint64
+	for s := range uint64(100) {
+		seeds = append(seeds, s+1)
+	}
+	return seeds
+}()
 
 // Environment variables for longer runs:
 //
@@ -211,7 +218,7 @@ func check(t *testing.T, seed uint64, res *runResult) {
 		}
 	}
 	start := time.Now()
-	result, info := porcupine.CheckOperationsVerbose(robustness.Model, ops, 2*time.Minute)
+	result, info := porcupine.CheckOperationsVerbose(robustness.Model, ops, time.Minute)
 	t.Logf("porcupine: %v in %v for %d operations (unknown outcome after patching: %v)", result, time.Since(start).Round(time.Millisecond), len(ops), unknown)
 	if result == porcupine.Ok {
 		return
