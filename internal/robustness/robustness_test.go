@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -100,11 +102,13 @@ func runSeed(t *testing.T, seed uint64) {
 
 // execute runs the traffic, the watchers and the nemesis on a new cluster.
 func execute(t *testing.T, sched schedule) *runResult {
+	events := &raftEvents{}
 	c := kvtest.NewCluster(t, sched.Nodes, kvtest.WithNodeOptions(
 		// Few trailing logs: a follower that falls behind a snapshot must
 		// install it.
 		kvstore.WithTrailingLogs(16),
 		kvstore.WithWatchProgressInterval(250*time.Millisecond),
+		kvstore.WithLogger(slog.New(events)),
 	))
 	c.WaitLeader()
 	reg := &registry{nodes: make([]*kvstore.Node, sched.Nodes), inc: make([]int, sched.Nodes)}
@@ -168,14 +172,15 @@ func execute(t *testing.T, sched schedule) *runResult {
 	stopWatches()
 	wg.Wait()
 	ops, unknown, reads := hist.Counts()
-	nem.logf("final revision %d; %d operations (%d unknown outcome), %d serializable reads, %d watch segments",
-		final, ops, unknown, reads, len(ws.segs))
+	nem.logf("final revision %d; %d operations (%d unknown outcome), %d serializable reads, %d watch segments; raft: %s",
+		final, ops, unknown, reads, len(ws.segs), events)
 	return &runResult{hist: hist, segs: ws.segs, lastSegs: ws.lastSegs, final: final, faultLog: nem.log}
 }
 
 // check verifies the recorded history: linearizability, the watches, the
 // serializable reads.
 func check(t *testing.T, seed uint64, res *runResult) {
+	t.Log(res.faultLog[len(res.faultLog)-1]) // the run's summary
 	ops := res.hist.Operations()
 	compactRevs := map[int64]bool{}
 	for _, op := range ops {
@@ -338,4 +343,33 @@ func watchEvent(e kvstore.Event) robustness.WatchEvent {
 		out.PrevKV = &prev
 	}
 	return out
+}
+
+// raftEvents counts the raft log messages that show a fault took effect
+// (a snapshot installed, a leader elected), for the run's summary.
+type raftEvents struct {
+	mu               sync.Mutex
+	installs, leader int
+}
+
+func (e *raftEvents) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (e *raftEvents) WithAttrs([]slog.Attr) slog.Handler           { return e }
+func (e *raftEvents) WithGroup(string) slog.Handler                { return e }
+
+func (e *raftEvents) Handle(_ context.Context, r slog.Record) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case strings.Contains(r.Message, "Installed remote snapshot"):
+		e.installs++
+	case strings.Contains(r.Message, "entering leader state"):
+		e.leader++
+	}
+	return nil
+}
+
+func (e *raftEvents) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fmt.Sprintf("%d snapshots installed, %d leaders elected", e.installs, e.leader)
 }
