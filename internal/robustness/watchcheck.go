@@ -213,7 +213,12 @@ func CheckWatches(segs []WatchSegment, lastSegs []WatchSegment, ref *Reference) 
 				fail(seg, "%s %d: delivered revisions %v, committed %v", what, upTo, delivered, want)
 			}
 		}
-		for _, resp := range seg.Responses {
+		for ri, resp := range seg.Responses {
+			prevDesc := "none"
+			if ri > 0 {
+				p := seg.Responses[ri-1]
+				prevDesc = fmt.Sprintf("#%d rev %d progress=%v events=%d", ri-1, p.Revision, p.Progress, len(p.Events))
+			}
 			if resp.Canceled {
 				if resp.CompactRevision > 0 {
 					maxCancel = max(maxCancel, resp.CompactRevision)
@@ -240,7 +245,7 @@ func CheckWatches(segs []WatchSegment, lastSegs []WatchSegment, ref *Reference) 
 			for _, group := range byRevision(resp.Events) {
 				rev := group[0].Revision
 				if rev <= last {
-					fail(seg, "revision %d delivered after revision or bookmark %d", rev, last)
+					fail(seg, "revision %d delivered after revision or bookmark %d (response #%d rev %d; previous response %s)", rev, last, ri, resp.Revision, prevDesc)
 					continue
 				}
 				last = rev
