@@ -25,6 +25,15 @@
 // On-disk storage ([WithDisk]) does real file I/O and is better run outside
 // a bubble.
 //
+// # Faults
+//
+// Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
+// a Cluster injects the faults of kvstore's robustness suite (faults.go):
+// [Cluster.SetClockOffset] (a member's lease clock jumps),
+// [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
+// (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
+// [Cluster.RemoveAndReAdd].
+//
 // # Threading
 //
 // A Cluster's methods are meant for the test goroutine; the nodes they

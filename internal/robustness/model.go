@@ -96,9 +96,9 @@ type Response struct {
 	KVs [NumKeys]KV
 }
 
-// Step applies req to s. It returns the state after it and the response
-// the operation must have given, with the ok false for a request the
-// model cannot apply (never for the traffic's requests).
+// Step applies req to s and returns the state after it and the response
+// the operation must have given. A rejected request (Err set) leaves the
+// state as it was. It is a pure function: s is a value.
 func Step(s State, req Request) (State, Response) {
 	var r Response
 	bump := func() { s.Revision++ }
