@@ -223,7 +223,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 	case rpcJoin:
 		reply.Index, err = n.serveJoin(ctx, req.Membership)
 	case rpcRemoved:
-		err = n.serveRemoved(req.Membership)
+		err = n.serveRemoved(ctx, req.Membership)
 	case rpcLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)

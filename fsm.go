@@ -3,7 +3,6 @@ package kvstore
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -47,6 +46,11 @@ type fsm struct {
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
 	watches *watch.Hub
+
+	// hooks are the node's test seams: the lease clock (read for the
+	// leader's deadlines only, never for what apply writes) and a hook run
+	// before each entry is applied.
+	hooks TestHooks
 }
 
 // applyResult is what applying one command returns through raft's
@@ -110,6 +114,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		if l.Index <= f.applied.get() {
 			continue // already applied: see Restore, after an older snapshot
 		}
+		f.hooks.beforeApply(l.Index)
 		if l.Type == raft.LogCommand {
 			out[i] = f.applyCommand(l.Data)
 		}
@@ -150,7 +155,7 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)
 		if res.Err == nil {
 			// The leader's local clock, for its deadline only.
-			f.expirer.Add(lease.ID(c.LeaseID), res.LeaseTTL, time.Now())
+			f.expirer.Add(lease.ID(c.LeaseID), res.LeaseTTL, f.hooks.now())
 		}
 	case cmdLeaseRevoke:
 		var keys []string

@@ -3,7 +3,6 @@ package kvstore
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -101,7 +100,7 @@ func (n *Node) runLeadership() {
 func (n *Node) promoteLeases() {
 	n.fsm.leaseMu.RLock()
 	defer n.fsm.leaseMu.RUnlock()
-	n.fsm.expirer.Promote(time.Now(), n.fsm.leases.Leases(), n.cfg.electionTimeout)
+	n.fsm.expirer.Promote(n.cfg.hooks.now(), n.fsm.leases.Leases(), n.cfg.electionTimeout)
 }
 
 func (n *Node) publishLeadership(term uint64, ready bool) {

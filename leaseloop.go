@@ -89,7 +89,7 @@ func (n *Node) leaseLocal(ctx context.Context, req *wireLeaseRequest) (*wireLeas
 // with the checkpoints.
 func (n *Node) renew(ctx context.Context, id lease.ID) (int64, error) {
 	n.leaseOrder.Lock()
-	ttl, clear, err := n.fsm.expirer.Renew(id, time.Now())
+	ttl, clear, err := n.fsm.expirer.Renew(id, n.cfg.hooks.now())
 	var f raft.ApplyFuture
 	if err == nil && clear {
 		f, err = n.applyCheckpoints([]lease.Checkpoint{{ID: id, Remaining: 0}})
@@ -129,7 +129,7 @@ func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wir
 		return reply, nil
 	}
 	reply.GrantedTTL, reply.TTL = l.TTL, l.TTL
-	if left, tracked := n.fsm.expirer.Remaining(id, time.Now()); tracked {
+	if left, tracked := n.fsm.expirer.Remaining(id, n.cfg.hooks.now()); tracked {
 		reply.TTL = int64((left + time.Second - 1) / time.Second)
 	}
 	for _, k := range keys {
@@ -163,7 +163,7 @@ func (n *Node) applyCheckpoints(cps []lease.Checkpoint) (raft.ApplyFuture, error
 // is reported again by the Expirer after its retry interval.
 func (n *Node) runLeases() {
 	limiter := lease.NewRateLimiter(lease.DefaultRevokesPerSecond, lease.DefaultRevokesPerSecond)
-	nextCheckpoint := time.Now().Add(n.cfg.leaseCheckpointInterval)
+	nextCheckpoint := n.cfg.hooks.now().Add(n.cfg.leaseCheckpointInterval)
 	timer := time.NewTimer(leaseTick)
 	defer timer.Stop()
 	for {
@@ -172,7 +172,7 @@ func (n *Node) runLeases() {
 		case <-n.closed:
 			return
 		}
-		now := time.Now()
+		now := n.cfg.hooks.now()
 		if n.fsm.expirer.Leading() {
 			ids := n.fsm.expirer.Expired(now, limiter.Available(now))
 			limiter.Take(now, len(ids))

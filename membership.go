@@ -169,7 +169,7 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 		if m.ID == n.cfg.id {
 			n.markRemoved() // raft, having committed its own removal, shuts down
 		} else {
-			n.notifyRemoved(m.ID, string(found.Address))
+			n.notifyRemoved(m.ID, string(found.Address), f.Index())
 		}
 	}
 	return f.Index(), nil

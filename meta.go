@@ -53,7 +53,9 @@ func claimDir(dir string, cfg *config) error {
 	if err == nil {
 		var m dataMeta
 		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("kvstore: reading %s: %w", path, err)
+			// A corrupt identity cannot prove the dir is this node's:
+			// refused like a foreign one (Invariant 6: a typed error).
+			return fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
 		}
 		return m.check(cfg)
 	}

@@ -97,6 +97,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
+	f.hooks = cfg.hooks
 	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
 	if err != nil {
 		st.close()

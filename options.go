@@ -45,6 +45,9 @@ type config struct {
 
 	leaseCheckpointInterval time.Duration
 	watchProgressInterval   time.Duration
+
+	// hooks are the test seams of WithTestHooks (hooks.go).
+	hooks TestHooks
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are

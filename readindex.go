@@ -114,6 +114,11 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
 	reply, err := n.call(ctx, addr, &rpcRequest{Kind: rpcReadIndex})
+	if err == nil {
+		// The leader's own refusal (no longer leader, not ready) comes in
+		// the reply: its empty index is no answer.
+		err = reply.Err.err()
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -184,10 +189,14 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 // lastFSMIndex returns the index of the last entry at or below commit that
 // raft hands to the state machine. raft never passes no-op entries (one
 // starts every term) or barriers to the FSM, so waiting for the commit index
-// itself could wait forever. An entry no longer in the log is covered by a
-// snapshot the state machine already holds: nothing to wait for. The answer
-// for the latest commit index is cached, as consecutive rounds usually ask
-// for the same one.
+// itself could wait forever. When the walk reaches an entry no longer in
+// the log, every entry it passed was a no-op or a barrier and the last
+// command is inside a snapshot this node's state machine holds: its applied
+// index covers it (and is an index every member's state machine reaches).
+// Answering 0 there, as this did, let a lagging follower read its stale
+// state (a new leader's no-op and barrier after a snapshot that truncated
+// the last command). The answer for the latest commit index is cached, as
+// consecutive rounds usually ask for the same one.
 func (n *Node) lastFSMIndex(commit uint64) uint64 {
 	n.fsmIndexCache.Lock()
 	defer n.fsmIndexCache.Unlock()
@@ -198,6 +207,7 @@ func (n *Node) lastFSMIndex(commit uint64) uint64 {
 	for i := commit; i > 0; i-- {
 		var l raft.Log
 		if err := n.storage.logs.GetLog(i, &l); err != nil {
+			index = n.fsm.applied.get()
 			break
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {

@@ -63,11 +63,11 @@ func (n *Node) markRemoved() {
 // notifyRemoved tells the member at addr, just removed by this leader,
 // that it is out. Best effort: it may be down or cut off, in which case it
 // learns nothing (see above).
-func (n *Node) notifyRemoved(id, addr string) {
+func (n *Node) notifyRemoved(id, addr string, index uint64) {
 	n.goAsync(func() {
 		ctx, cancel := context.WithTimeout(n.closedCtx, notifyRemovedTimeout)
 		defer cancel()
-		req := &rpcRequest{Kind: rpcRemoved, Membership: &wireMembership{Op: memberRemove, ID: id}}
+		req := &rpcRequest{Kind: rpcRemoved, Membership: &wireMembership{Op: memberRemove, ID: id, Index: index}}
 		reply, err := n.call(ctx, addr, req)
 		if err == nil {
 			err = reply.Err.err()
@@ -78,14 +78,29 @@ func (n *Node) notifyRemoved(id, addr string) {
 	})
 }
 
-// serveRemoved answers a leader's notice that this node was removed. The
-// notice comes from an authenticated member of this cluster (the cluster
-// token is checked before any call is served); it must name this node.
-func (n *Node) serveRemoved(m *wireMembership) error {
+// serveRemoved answers a leader's notice that this node was removed by the
+// configuration at m.Index. The notice comes from an authenticated member
+// of this cluster (the cluster token is checked before any call is
+// served) and must name this node. It may arrive late, after an operator
+// wiped this node and added it again under the same ID and address, so it
+// is acted on only if this node's configuration is the one that removal
+// replaced: one that still lists this node and is older than the removal,
+// or the removal itself.
+func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
 	}
-	n.markRemoved()
+	cf := n.raft.GetConfiguration()
+	if err := n.waitFuture(ctx, cf); err != nil {
+		return err
+	}
+	listed := false
+	for _, s := range cf.Configuration().Servers {
+		listed = listed || string(s.ID) == n.cfg.id
+	}
+	if (listed && cf.Index() < m.Index) || (!listed && cf.Index() >= m.Index) {
+		n.markRemoved()
+	}
 	return nil
 }
 

@@ -81,6 +81,9 @@ type wireMembership struct {
 	Op      membershipOp `codec:"o"`
 	ID      string       `codec:"id,omitempty"`
 	Address string       `codec:"a,omitempty"`
+	// Index is, in a removal notice (rpcRemoved), the index of the
+	// configuration that removed the member.
+	Index uint64 `codec:"ix,omitempty"`
 }
 
 // wireError is an error as it crosses the network: the code of the

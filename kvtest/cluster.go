@@ -25,6 +25,15 @@
 // On-disk storage ([WithDisk]) does real file I/O and is better run outside
 // a bubble.
 //
+// # Faults
+//
+// Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
+// a Cluster injects the faults of kvstore's robustness suite (faults.go):
+// [Cluster.SetClockOffset] (a member's lease clock jumps),
+// [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
+// (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
+// [Cluster.RemoveAndReAdd].
+//
 // # Threading
 //
 // A Cluster's methods are meant for the test goroutine; the nodes they
@@ -68,6 +77,9 @@ type member struct {
 	dir     string
 	node    *kvstore.Node // nil while stopped
 	options []kvstore.Option
+	// faults are the member's injected clock offset and apply delay; they
+	// outlive restarts (faults.go).
+	faults memberFaults
 }
 
 type clusterConfig struct {
@@ -153,6 +165,7 @@ func (c *Cluster) open(i int, extra ...kvstore.Option) error {
 		opts := []kvstore.Option{
 			kvstore.WithID(m.peer.ID), kvstore.WithTransport(tr),
 			kvstore.WithRaftTiming(heartbeat, election, lease, commit),
+			kvstore.WithTestHooks(m.faults.hooks()),
 		}
 		if c.cfg.disk {
 			opts = append(opts, kvstore.WithLogStore(c.cfg.logStore))

@@ -1,0 +1,177 @@
+package kvstore
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/watch"
+)
+
+// Fuzz targets for the decoders that read bytes from disk or the network
+// (besides FuzzDecodeCommand in command_test.go, and the lease and mvcc
+// snapshot formats fuzzed in their packages): the FSM snapshot, node-to-
+// node messages, and kvstore.meta. Each must reject garbage with its typed
+// error, never panic, and change nothing when it rejects.
+
+// snapshotBytes returns the FSM snapshot of a small state with leases,
+// attached keys, history and a compaction.
+func snapshotBytes(t testing.TB) []byte {
+	f := newFSM(5, 0, watch.Config{})
+	defer f.close()
+	apply := func(c *command) {
+		data, err := encodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.applyCommand(data)
+	}
+	apply(&command{Kind: cmdLeaseGrant, LeaseID: 1, TTL: 60})
+	apply(putCmd("a", "1", 1))
+	apply(putCmd("b", "2", 0))
+	apply(putCmd("a", "3", 0))
+	apply(&command{Kind: cmdDelete, Delete: &wireDelete{Key: []byte("b")}})
+	apply(&command{Kind: cmdCompact, Revision: 3})
+	apply(&command{Kind: cmdLeaseCheckpoint, Checkpoints: []wireCheckpoint{{ID: 1, Remaining: 30}}})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// FuzzFSMRestore: any bytes restore into a consistent state or fail with
+// errBadSnapshot leaving the state as it was.
+func FuzzFSMRestore(f *testing.F) {
+	good := snapshotBytes(f)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte(fsmSnapshotMagic))
+	f.Add(append([]byte(fsmSnapshotMagic), 2))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := newFSM(5, 0, watch.Config{})
+		defer s.close()
+		put, _ := encodeCommand(putCmd("before", "x", 0))
+		s.applyCommand(put)
+		hash, _ := s.kv.Hash(0)
+		err := s.Restore(io.NopCloser(bytes.NewReader(data)))
+		if err != nil {
+			if !errors.Is(err, errBadSnapshot) {
+				t.Fatalf("error %v is not errBadSnapshot", err)
+			}
+			if after, _ := s.kv.Hash(0); after != hash || s.kv.Revision() != 2 {
+				t.Fatal("a rejected snapshot changed the state")
+			}
+			return
+		}
+		// An accepted snapshot is a working state: it snapshots again and
+		// accepts writes.
+		if _, err := s.Snapshot(); err != nil {
+			t.Fatalf("snapshot of a restored state: %v", err)
+		}
+		if _, err := s.kv.Hash(0); err != nil {
+			t.Fatalf("hash of a restored state: %v", err)
+		}
+		s.applyCommand(put)
+	})
+}
+
+// FuzzDecodeRPC: any bytes decode into a request or reply or fail with
+// ErrBadRPC; what decodes survives a re-encode, and its parts convert
+// (results, errors) without panicking.
+func FuzzDecodeRPC(f *testing.F) {
+	cmd, _ := encodeCommand(putCmd("k", "v", 0))
+	for _, v := range []any{
+		&rpcRequest{Kind: rpcPropose, Cluster: "c", Command: cmd},
+		&rpcRequest{Kind: rpcReadIndex, Cluster: "c"},
+		&rpcRequest{Kind: rpcMembership, Cluster: "c", Membership: &wireMembership{Op: memberAddVoter, ID: "n4", Address: "a4"}},
+		&rpcRequest{Kind: rpcLease, Cluster: "c", Lease: &wireLeaseRequest{Op: leaseTimeToLive, ID: 7, Keys: true}},
+		&rpcReply{Index: 9, Result: &wireResult{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
+		&rpcReply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
+		&rpcReply{Err: &wireError{Code: 1 << 20, Message: "from the future"}},
+		&rpcReply{Lease: &wireLeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
+	} {
+		data, err := encodeRPC(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req rpcRequest
+		if err := decodeRPC(data, &req); err != nil {
+			if !errors.Is(err, ErrBadRPC) {
+				t.Fatalf("request: error %v is not ErrBadRPC", err)
+			}
+		} else {
+			roundTrip(t, &req, &rpcRequest{})
+			if req.Membership != nil {
+				req.Membership.check()
+			}
+		}
+		var reply rpcReply
+		if err := decodeRPC(data, &reply); err != nil {
+			if !errors.Is(err, ErrBadRPC) {
+				t.Fatalf("reply: error %v is not ErrBadRPC", err)
+			}
+			return
+		}
+		roundTrip(t, &reply, &rpcReply{})
+		reply.Result.result()
+		if err := reply.Err.err(); err != nil {
+			_ = err.Error()
+		}
+	})
+}
+
+// roundTrip re-encodes v and decodes it into fresh, which must then equal v.
+func roundTrip[T any](t *testing.T, v *T, fresh *T) {
+	t.Helper()
+	again, err := encodeRPC(v)
+	if err != nil {
+		t.Fatalf("re-encoding a decoded message: %v", err)
+	}
+	if err := decodeRPC(again, fresh); err != nil {
+		t.Fatalf("decoding a re-encoded message: %v", err)
+	}
+	if !reflect.DeepEqual(v, fresh) {
+		t.Fatalf("re-encoded message differs:\n%+v\n%+v", v, fresh)
+	}
+}
+
+// FuzzMeta: any kvstore.meta either names this node of this cluster or is
+// refused with ErrClusterMismatch, and is never rewritten.
+func FuzzMeta(f *testing.F) {
+	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"}`))
+	f.Add([]byte(`{"format":1,"cluster":"other","node":"n1"}`))
+	f.Add([]byte(`{"format":2,"cluster":"kvstore","node":"n1"}`))
+	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n2"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"`))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, metaFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := defaultConfig()
+		cfg.id = "n1"
+		err := claimDir(dir, &cfg)
+		if err != nil && !errors.Is(err, ErrClusterMismatch) {
+			t.Fatalf("error %v is not ErrClusterMismatch", err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+			t.Fatal("claimDir rewrote an existing kvstore.meta")
+		}
+	})
+}

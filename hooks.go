@@ -1,0 +1,49 @@
+package kvstore
+
+import "time"
+
+// TestHooks are fault-injection seams for tests of kvstore itself and of
+// the programs that embed it, like etcd's failpoints: kvtest and the
+// robustness suite (internal/robustness) use them to jump a leader's clock
+// and to slow one member's apply. A nil field means the real behaviour.
+// Production code has no reason to set them.
+//
+// The hooks are called from the node's own goroutines: Now from the
+// leadership, lease and apply goroutines and from callers of the lease
+// API, concurrently; BeforeApply from raft's FSM goroutine only. Both must
+// be safe for concurrent use with whatever else the test does, and must
+// not call back into the node.
+type TestHooks struct {
+	// Now replaces time.Now for the node's lease clock: the deadlines the
+	// leader keeps, its renewals, TimeToLive, and its expiry and checkpoint
+	// loop. It never influences what apply writes (Invariant 1), only
+	// when the leader decides a lease has expired. Raft's own timers are
+	// not affected.
+	Now func() time.Time
+	// BeforeApply is called before the FSM applies each log entry (of any
+	// type) at index; a hook that sleeps makes this member apply slowly.
+	BeforeApply func(index uint64)
+}
+
+// WithTestHooks installs fault-injection hooks (see TestHooks). For tests.
+func WithTestHooks(h TestHooks) Option {
+	return func(c *config) error {
+		c.hooks = h
+		return nil
+	}
+}
+
+// now is the node's lease clock: time.Now unless a test hook replaces it.
+func (h TestHooks) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// beforeApply runs the BeforeApply hook, if any.
+func (h TestHooks) beforeApply(index uint64) {
+	if h.BeforeApply != nil {
+		h.BeforeApply(index)
+	}
+}

@@ -1,0 +1,129 @@
+package kvtest
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/kvstore/kvstore"
+)
+
+// Fault injection beyond the network's (Partition, Isolate, Cut, Heal) and
+// Stop/Restart: leadership transfer, membership churn, forced snapshots, a
+// slow apply and a jumped clock on one member. The robustness suite
+// (internal/robustness) draws its faults from these; they are ordinary
+// exported methods so that users' tests can do the same.
+//
+// The clock offset and the apply delay are installed in every node through
+// kvstore.WithTestHooks; a test that passes its own WithTestHooks through
+// WithNodeOptions replaces them.
+
+// memberFaults is one member's clock offset and apply delay, read by its
+// node's hooks on the node's goroutines, set from the test goroutine.
+type memberFaults struct {
+	clockOffset atomic.Int64 // nanoseconds added to the lease clock
+	applyDelay  atomic.Int64 // nanoseconds slept before each applied entry
+}
+
+func (f *memberFaults) hooks() kvstore.TestHooks {
+	return kvstore.TestHooks{
+		Now: func() time.Time { return time.Now().Add(time.Duration(f.clockOffset.Load())) },
+		BeforeApply: func(uint64) {
+			if d := time.Duration(f.applyDelay.Load()); d > 0 {
+				time.Sleep(d)
+			}
+		},
+	}
+}
+
+// SetClockOffset makes member i's lease clock run d ahead of the real (or
+// virtual) clock, from now on and across restarts; 0 puts it back. A
+// leader whose clock jumps forward past a lease's deadline revokes the
+// lease early, as an etcd leader would. Raft's timers are not affected.
+func (c *Cluster) SetClockOffset(i int, d time.Duration) {
+	c.members[i].faults.clockOffset.Store(int64(d))
+}
+
+// SetApplyDelay makes member i sleep d before applying each log entry,
+// from now on and across restarts; 0 puts it back. The member falls behind
+// the others without being cut off from them.
+func (c *Cluster) SetApplyDelay(i int, d time.Duration) {
+	c.members[i].faults.applyDelay.Store(int64(d))
+}
+
+// Snapshot makes node i take a raft snapshot now and truncate its log
+// (kvstore.Node.Snapshot). With WithNodeOptions(kvstore.WithTrailingLogs(n))
+// for a small n, a follower that lags by more than n entries must then
+// install the leader's snapshot.
+func (c *Cluster) Snapshot(i int) error {
+	m := c.members[i]
+	if m.node == nil {
+		return fmt.Errorf("kvtest: %s is stopped", m.peer.ID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	return m.node.Snapshot(ctx)
+}
+
+// TransferLeader asks the cluster, through any running member, to hand
+// leadership to node i, and returns once the transfer is done or failed.
+func (c *Cluster) TransferLeader(i int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	via := c.runningOther(-1)
+	if via == nil {
+		return fmt.Errorf("kvtest: no running member")
+	}
+	return via.TransferLeadership(ctx, c.members[i].peer.ID)
+}
+
+// RemoveAndReAdd removes member i from the cluster (through another
+// running member), stops it, wipes its state, starts it again empty and
+// adds it back as a voter under the same ID and address, as an operator
+// replaces a failed machine. The member catches up from the leader's log
+// or snapshot. Network faults are left as they are.
+func (c *Cluster) RemoveAndReAdd(i int) error {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	m := c.members[i]
+	via := c.runningOther(i)
+	if via == nil {
+		return fmt.Errorf("kvtest: no other running member to remove %s through", m.peer.ID)
+	}
+	if err := via.RemoveMember(ctx, m.peer.ID); err != nil {
+		return fmt.Errorf("kvtest: removing %s: %w", m.peer.ID, err)
+	}
+	if m.node != nil {
+		c.Stop(i)
+	}
+	m.storage = kvstore.NewMemoryStorage()
+	if c.cfg.disk {
+		m.dir = filepath.Join(c.t.TempDir(), m.peer.ID)
+	}
+	c.start(i)
+	if err := via.AddVoter(ctx, m.peer.ID, m.peer.Address); err != nil {
+		return fmt.Errorf("kvtest: adding %s back: %w", m.peer.ID, err)
+	}
+	return nil
+}
+
+// runningOther returns a running node other than member skip, preferring
+// the leader as this node knows it; nil if there is none.
+func (c *Cluster) runningOther(skip int) *kvstore.Node {
+	var any *kvstore.Node
+	for j, m := range c.members {
+		if j == skip || m.node == nil {
+			continue
+		}
+		if m.node.IsLeader() {
+			return m.node
+		}
+		if any == nil {
+			any = m.node
+		}
+	}
+	return any
+}
