@@ -84,13 +84,10 @@ func TestMemLogStoreAgainstMap(t *testing.T) {
 	}
 }
 
-func TestMemLogStoreRefusesGaps(t *testing.T) {
+func TestMemLogStoreRefusesHoles(t *testing.T) {
 	s := &memLogStore{}
 	if err := s.StoreLogs([]*raft.Log{{Index: 5}, {Index: 6}, {Index: 7}}); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.StoreLog(&raft.Log{Index: 9}); err == nil {
-		t.Fatal("an append leaving a gap was accepted")
 	}
 	if err := s.StoreLog(&raft.Log{Index: 3}); err == nil {
 		t.Fatal("an append before the first entry was accepted")
@@ -100,5 +97,15 @@ func TestMemLogStoreRefusesGaps(t *testing.T) {
 	}
 	if l, _ := s.LastIndex(); l != 7 {
 		t.Fatalf("refused changes changed the log: last %d", l)
+	}
+	// An append past a gap (after a snapshot) starts the log afresh.
+	if err := s.StoreLog(&raft.Log{Index: 20}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := s.FirstIndex()
+	l, _ := s.LastIndex()
+	var log raft.Log
+	if f != 20 || l != 20 || !errors.Is(s.GetLog(7, &log), raft.ErrLogNotFound) {
+		t.Fatalf("after an append past a gap: first %d last %d", f, l)
 	}
 }
