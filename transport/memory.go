@@ -132,8 +132,9 @@ func (t *MemTransport) SetHandler(h Handler) {
 // Transport.Call for the errors. The request and reply are copied. The handler's context
 // carries ctx's deadline and is cancelled when Call returns early (ctx done, t closed) or the
 // target closes. If the reply direction is cut when the handler returns, the handler's work
-// stands and Call returns ErrUnreachable.
-func (t *MemTransport) Call(ctx context.Context, target raft.ServerAddress, request []byte) ([]byte, error) {
+// stands and Call returns ErrUnreachable. The peer's id is not checked: an in-memory network
+// has no impostors.
+func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.ServerAddress, request []byte) ([]byte, error) {
 	if t.ctx.Err() != nil {
 		return nil, ErrClosed
 	}

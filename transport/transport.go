@@ -64,11 +64,14 @@ type Transport interface {
 	raft.WithPreVote
 	raft.WithClose
 
-	// Call sends one request to the node at target and waits for its reply. It honours ctx
-	// (deadline/cancel) and returns ErrUnreachable (wrapped, with the target named) when the
-	// target is unknown, closed or cut off, ErrClosed when this transport is closed,
-	// ErrNoHandler when the target has no handler installed.
-	Call(ctx context.Context, target raft.ServerAddress, request []byte) ([]byte, error)
+	// Call sends one request to the node at target and waits for its reply. id is the raft
+	// server ID the caller expects at target, or empty when it does not know it; a transport
+	// that authenticates its peers (the TCP transport with WithServerIDCheck) refuses a target
+	// whose identity is not id, others ignore it. Call honours ctx (deadline/cancel) and
+	// returns ErrUnreachable (wrapped, with the target named) when the target is unknown,
+	// closed or cut off, ErrClosed when this transport is closed, ErrNoHandler when the
+	// target has no handler installed.
+	Call(ctx context.Context, id raft.ServerID, target raft.ServerAddress, request []byte) ([]byte, error)
 
 	// SetHandler installs the function that answers Calls arriving at this transport. Calls run
 	// concurrently, each on its own goroutine; the ctx handed to the handler is cancelled when
