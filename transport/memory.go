@@ -12,10 +12,6 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ErrAddressInUse reports a Join with an address that a live transport of the same Network
-// already holds.
-var ErrAddressInUse = errors.New("transport: address in use")
-
 // Network is an in-memory fabric joining the MemTransports of one cluster, with fault
 // injection. Networks are independent of each other: many may live in one process. All methods
 // are safe for concurrent use. The zero value is not usable; call NewNetwork.
@@ -79,11 +75,6 @@ func (n *Network) leave(t *MemTransport) {
 	if n.nodes[t.addr] == t {
 		delete(n.nodes, t.addr)
 	}
-}
-
-// unreachable builds an error wrapping ErrUnreachable that names the peer and the reason.
-func unreachable(addr raft.ServerAddress, why string) error {
-	return fmt.Errorf("%w: %s (%s)", ErrUnreachable, addr, why)
 }
 
 // MemTransport is a Transport on a Network, created by Network.Join. Raft RPCs are delivered to

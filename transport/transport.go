@@ -51,7 +51,9 @@ package transport
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
+	"log/slog"
+	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -85,17 +87,6 @@ type Transport interface {
 // gives up or either transport closes; a handler must return promptly after that.
 type Handler func(ctx context.Context, request []byte) []byte
 
-var (
-	// ErrUnreachable reports that a message could not be delivered to, or its reply could not
-	// be received from, a peer: the peer is unknown, closed, or cut off by a fault. Errors
-	// wrapping it name the peer.
-	ErrUnreachable = errors.New("transport: peer unreachable")
-	// ErrClosed reports an operation on, or interrupted by the closing of, the local transport.
-	ErrClosed = errors.New("transport: closed")
-	// ErrNoHandler reports a Call to a peer that has not installed a Handler.
-	ErrNoHandler = errors.New("transport: no handler")
-)
-
 // DefaultRPCTimeout bounds one raft RPC (enqueueing it at the peer and waiting for its
 // response) when no [WithRPCTimeout] option is given.
 const DefaultRPCTimeout = time.Second
@@ -107,14 +98,29 @@ const snapshotTimeoutFactor = 10
 // Option configures a transport created by this package.
 type Option func(*config)
 
-// config is the set of knobs an Option may turn.
+// config is the set of knobs an Option may turn. The fields after rpcTimeout concern only the
+// TCP transport (tcp_options.go); they are recorded as given and validated by NewTCP.
 type config struct {
 	rpcTimeout time.Duration
+
+	listener         net.Listener
+	advertise        raft.ServerAddress
+	tls              *tls.Config
+	serverIDCheck    bool
+	dialTimeout      time.Duration
+	handshakeTimeout time.Duration
+	maxMessageSize   int
+	logger           *slog.Logger
 }
 
 // newConfig applies opts over the defaults.
 func newConfig(opts []Option) config {
-	c := config{rpcTimeout: DefaultRPCTimeout}
+	c := config{
+		rpcTimeout:       DefaultRPCTimeout,
+		dialTimeout:      DefaultDialTimeout,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		maxMessageSize:   DefaultMaxMessageSize,
+	}
 	for _, o := range opts {
 		o(&c)
 	}
