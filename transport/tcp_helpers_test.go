@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -131,4 +132,13 @@ func withFilesTLS(t testing.TB, ca *testcerts.CA, names ...string) transport.Opt
 		t.Fatal(err)
 	}
 	return transport.WithTLS(cfg)
+}
+
+// copyFile replaces dst with a copy of src.
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o600)
 }

@@ -33,7 +33,7 @@ import (
 //
 // It fails if the files do not load now.
 func LoadTLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
-	r := &tlsFiles{paths: [3]string{certFile, keyFile, caFile}}
+	r := &tlsFiles{paths: [3]string{certFile, keyFile, caFile}, interval: reloadInterval}
 	if err := r.load(time.Now()); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,8 @@ func LoadTLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 
 // tlsFiles holds the loaded contents of a certificate, key and CA file, reloaded on change.
 type tlsFiles struct {
-	paths [3]string // certificate, key, CA
+	paths    [3]string     // certificate, key, CA
+	interval time.Duration // between looks at the files
 
 	mu        sync.Mutex // guards the fields below
 	stamps    [3]fileStamp
@@ -126,7 +127,7 @@ func (r *tlsFiles) load(now time.Time) error {
 func (r *tlsFiles) current() (*tls.Certificate, *x509.CertPool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := time.Now(); now.Sub(r.checked) >= reloadInterval {
+	if now := time.Now(); now.Sub(r.checked) >= r.interval {
 		r.checked = now
 		if r.changed() {
 			_ = r.load(now) // on failure keep the previous set; the next look retries
