@@ -19,9 +19,9 @@ import (
 // listener carries both raft's RPCs and Calls: every connection opens with a preamble naming
 // the protocol it carries.
 //
-//   - Raft RPCs run on hashicorp/raft's NetworkTransport (connection pooling, pipelined
-//     AppendEntries, InstallSnapshot streaming, the heartbeat fast path) over a stream layer
-//     fed by this transport's listener and dialer.
+//   - Raft RPCs run on hashicorp/raft's NetworkTransport (connection pooling, InstallSnapshot
+//     streaming, the heartbeat fast path) over a stream layer fed by this transport's listener
+//     and dialer. Its AppendEntries pipelining is turned off (see AppendEntriesPipeline).
 //   - Calls are framed (length-prefixed, with request IDs) and pipelined: many Calls are in
 //     flight on one connection, replies matched by ID, over a few pooled connections per peer.
 //     The caller's remaining time travels with the request and becomes the handler's deadline;
@@ -115,10 +115,11 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.stream = &streamLayer{t: t, accepted: make(chan *trackedConn), done: make(chan struct{})}
 	t.net = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  t.stream,
-		MaxPool: raftPoolSize,
-		Timeout: cfg.rpcTimeout,
-		Logger:  newRaftNetLogger(cfg.logger),
+		Stream:          t.stream,
+		MaxPool:         raftPoolSize,
+		MaxRPCsInFlight: 1, // no pipelining: see AppendEntriesPipeline
+		Timeout:         cfg.rpcTimeout,
+		Logger:          newRaftNetLogger(cfg.logger),
 	})
 	t.spawn(t.acceptLoop)
 	return t, nil

@@ -75,10 +75,15 @@ func (t *TCPTransport) Consumer() <-chan raft.RPC { return t.net.Consumer() }
 // goroutine instead of going through Consumer.
 func (t *TCPTransport) SetHeartbeatHandler(cb func(rpc raft.RPC)) { t.net.SetHeartbeatHandler(cb) }
 
-// AppendEntriesPipeline opens a pipeline of AppendEntries RPCs to target on one connection.
-func (t *TCPTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	p, err := t.net.AppendEntriesPipeline(id, dialTarget(id, target))
-	return p, t.rpcError("AppendEntriesPipeline", target, err)
+// AppendEntriesPipeline is not supported: raft falls back to one AppendEntries at a time per
+// follower. hashicorp/raft v1.7.3's pipeline over NetworkTransport can deadlock a leader's
+// replication to a follower for good (and with it raft's Shutdown): when the follower answers
+// a pipelined append with a failure, raft's decoding goroutine returns while its sending loop
+// may still push one more request into an unbuffered channel that nobody reads any more. It
+// happened in this package's tests, around a leadership transfer. hashicorp measured the
+// pipeline's gain at its default depth as small (raft PR #541).
+func (t *TCPTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 // AppendEntries sends an AppendEntries RPC to target and waits for its response.

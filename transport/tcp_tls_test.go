@@ -155,12 +155,12 @@ func TestTCPSilentClientDropped(t *testing.T) {
 			t.Parallel()
 			const timeout = 200 * time.Millisecond
 			tr := newTCP(t, append(tc.opts, transport.WithHandshakeTimeout(timeout))...)
+			start := time.Now() // before the server can accept, so before its deadline starts
 			conn, err := net.Dial("tcp", string(tr.LocalAddr()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			start := time.Now()
 			_, _ = conn.Write([]byte(tc.send))
 			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 			if _, err := io.ReadAll(conn); err != nil {
