@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,17 +23,22 @@ import (
 //	uint64 request ID (chosen by the caller, unique per connection)
 //	body:  request: int64 remaining time in ns (0: no deadline), then the request bytes
 //	       reply:   byte status, then the reply bytes (or an error text for replyTooLarge)
-//	       cancel:  empty
+//	       cancel, ping, pong: empty
 //
 // The caller sends requests and cancels, the server replies, in any order: many Calls are in
 // flight on one connection. The deadline travels as a duration, not a time, because the two
-// machines' clocks need not agree. A frame longer than the message size limit (plus the fixed
+// machines' clocks need not agree. The caller pings a connection on which nothing arrived for a
+// while and gives the connection up when the pong does not follow: TCP's own keep-alive is
+// suspended while a request is unacknowledged, so it would not notice a peer that vanished
+// with Calls pending. A frame longer than the message size limit (plus the fixed
 // fields) is a protocol violation and ends the connection.
 
 const (
 	frameRequest byte = 1
 	frameReply   byte = 2
 	frameCancel  byte = 3
+	framePing    byte = 4
+	framePong    byte = 5
 
 	replyOK        byte = 0
 	replyNoHandler byte = 1
@@ -79,8 +85,8 @@ func (w *frameWriter) send(frame []byte) {
 	}
 }
 
-// run writes queued frames until done is closed or a write fails (within the write timeout per
-// batch), and returns the write error, if any.
+// run writes queued frames until done is closed or a write fails (a batch must be written
+// within scaledTimeout), and returns the write error, if any.
 func (w *frameWriter) run(done <-chan struct{}) error {
 	bw := bufio.NewWriterSize(w.conn, 64<<10)
 	var batch [][]byte
@@ -96,7 +102,11 @@ func (w *frameWriter) run(done <-chan struct{}) error {
 		w.mu.Lock()
 		batch, w.queue = w.queue, batch[:0]
 		w.mu.Unlock()
-		_ = w.conn.raw.SetWriteDeadline(time.Now().Add(w.timeout))
+		size := 0
+		for _, f := range batch {
+			size += len(f)
+		}
+		_ = w.conn.raw.SetWriteDeadline(time.Now().Add(scaledTimeout(w.timeout, size)))
 		for i, f := range batch {
 			if _, err := bw.Write(f); err != nil {
 				return err
@@ -107,6 +117,12 @@ func (w *frameWriter) run(done <-chan struct{}) error {
 			return err
 		}
 	}
+}
+
+// scaledTimeout is the time allowed to move size bytes: the RPC timeout per started 256 KiB,
+// raft's rule for snapshots (at the default 1 s, a floor of 256 KiB/s).
+func scaledTimeout(timeout time.Duration, size int) time.Duration {
+	return timeout * time.Duration(1+size/(256<<10))
 }
 
 // encodeFrame builds a frame whose body is fixed followed by payload. The payload is copied:
@@ -127,7 +143,7 @@ type frameReader struct {
 	conn    *trackedConn
 	r       *bufio.Reader
 	maxBody int
-	timeout time.Duration // for the rest of a frame once its header arrived, per 256 KiB
+	timeout time.Duration // for the rest of a frame once its header arrived (scaledTimeout)
 }
 
 // errFrameTooLarge and errBadFrame are protocol violations; they end the connection.
@@ -139,6 +155,27 @@ var (
 // read returns the next frame. It waits for a header without a deadline (an idle connection is
 // fine; keep-alive probes notice a vanished peer); the body must follow within the timeout.
 func (fr *frameReader) read() (typ byte, id uint64, body []byte, err error) {
+	return fr.readWithin(0)
+}
+
+// errIdle is what readWithin reports when no frame started in time; the connection stays
+// usable.
+var errIdle = errors.New("no frame")
+
+// readWithin is read, but if wait is positive and no frame starts within it, it fails with
+// errIdle.
+func (fr *frameReader) readWithin(wait time.Duration) (typ byte, id uint64, body []byte, err error) {
+	if wait > 0 && fr.r.Buffered() == 0 {
+		_ = fr.conn.raw.SetReadDeadline(time.Now().Add(wait))
+		_, err := fr.r.Peek(1) // consumes nothing: a timeout leaves no half-read header
+		_ = fr.conn.raw.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, 0, nil, errIdle
+		}
+		if err != nil {
+			return 0, 0, nil, err
+		}
+	}
 	var h [frameHeaderLen]byte
 	if _, err := io.ReadFull(fr.r, h[:]); err != nil {
 		return 0, 0, nil, err
@@ -154,7 +191,7 @@ func (fr *frameReader) read() (typ byte, id uint64, body []byte, err error) {
 	}
 	body = make([]byte, n)
 	if fr.r.Buffered() < len(body) {
-		_ = fr.conn.raw.SetReadDeadline(time.Now().Add(fr.timeout * time.Duration(1+n/(256<<10))))
+		_ = fr.conn.raw.SetReadDeadline(time.Now().Add(scaledTimeout(fr.timeout, int(n))))
 		defer func() { _ = fr.conn.raw.SetReadDeadline(time.Time{}) }()
 	}
 	if _, err := io.ReadFull(fr.r, body); err != nil {
@@ -216,6 +253,10 @@ func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.S
 		return nil, fmt.Errorf("%w: call to %s interrupted", ErrClosed, target)
 	}
 }
+
+// pingAfter is how long a caller's connection may stay silent before it is pinged: twice the
+// RPC timeout (the pong must then come within one RPC timeout).
+func pingAfter(rpcTimeout time.Duration) time.Duration { return 2 * rpcTimeout }
 
 // callPool holds the Call connections of a transport, callConnsPerPeer per (peer ID, address).
 type callPool struct {
@@ -337,10 +378,27 @@ func (t *TCPTransport) dialCall(id raft.ServerID, addr raft.ServerAddress) (*cal
 // Calls still pending.
 func (c *callConn) readReplies() {
 	fr := frameReader{conn: c.conn, r: bufio.NewReaderSize(c.conn, 64<<10), maxBody: c.t.cfg.maxMessageSize + replyFixed, timeout: c.t.cfg.rpcTimeout}
+	awaitingPong := false
 	for {
-		typ, id, body, err := fr.read()
+		wait := pingAfter(c.t.cfg.rpcTimeout)
+		if awaitingPong {
+			wait = c.t.cfg.rpcTimeout
+		}
+		typ, id, body, err := fr.readWithin(wait)
+		if err == errIdle && !awaitingPong {
+			c.w.send(encodeFrame(framePing, 0, nil, nil))
+			awaitingPong = true
+			continue
+		}
+		if err == nil && typ == framePong {
+			awaitingPong = false
+			continue
+		}
 		if err == nil && (typ != frameReply || len(body) < replyFixed) {
 			err = fmt.Errorf("%w: type %d from the server", errBadFrame, typ)
+		}
+		if err == errIdle {
+			err = fmt.Errorf("no answer to a ping within %v", c.t.cfg.rpcTimeout)
 		}
 		if err != nil {
 			if c.t.ctx.Err() == nil && !errors.Is(err, io.EOF) {
@@ -349,6 +407,7 @@ func (c *callConn) readReplies() {
 			c.fail(unreachableErr(c.addr, fmt.Errorf("connection lost: %w", err)))
 			return
 		}
+		awaitingPong = false // any frame shows the peer is alive
 		c.mu.Lock()
 		ch, ok := c.pending[id]
 		delete(c.pending, id)
@@ -451,6 +510,8 @@ func (t *TCPTransport) serveCalls(c *trackedConn) {
 			return
 		}
 		switch typ {
+		case framePing:
+			w.send(encodeFrame(framePong, id, nil, nil))
 		case frameCancel:
 			mu.Lock()
 			cancel := running[id]

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -357,8 +359,16 @@ func TestTCPConcurrentClose(t *testing.T) {
 // Close leaves no goroutine behind: accept loops, connection servers, call readers and
 // writers, handlers, raft's connection handlers.
 func TestTCPCloseLeavesNoGoroutines(t *testing.T) {
+	ca := newCA(t, "cluster CA")
+	t.Run("plain", func(t *testing.T) { closeLeavesNoGoroutines(t, nil, nil) })
+	t.Run("tls", func(t *testing.T) {
+		closeLeavesNoGoroutines(t, []transport.Option{withFilesTLS(t, ca, "a")}, []transport.Option{withFilesTLS(t, ca, "b")})
+	})
+}
+
+func closeLeavesNoGoroutines(t *testing.T, aOpts, bOpts []transport.Option) {
 	noLeaks(t, func() {
-		a, b := newTCP(t), newTCP(t)
+		a, b := newTCP(t, aOpts...), newTCP(t, bOpts...)
 		serveEcho(a)
 		blocked := make(chan struct{})
 		b.SetHandler(func(ctx context.Context, req []byte) []byte {
@@ -397,4 +407,51 @@ func TestTCPCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A peer that accepted the connection and then went silent (a machine that vanished, a
+// blackholed link) fails a Call that has no deadline: the caller pings the connection and
+// gives it up when no pong comes. A slow handler on a live peer is not mistaken for that.
+func TestTCPCallSilentPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, err := io.ReadFull(conn, make([]byte, 5)); err != nil {
+			return
+		}
+		_, _ = conn.Write([]byte{0}) // preamble accepted; then silence
+		<-release
+	}()
+	const rpcTimeout = 50 * time.Millisecond
+	a := newTCP(t, transport.WithRPCTimeout(rpcTimeout))
+	start := time.Now()
+	_, err = a.Call(context.Background(), "", raft.ServerAddress(ln.Addr().String()), []byte("x"))
+	if !errors.Is(err, transport.ErrUnreachable) || !strings.Contains(err.Error(), "ping") {
+		t.Fatalf("err = %v, want ErrUnreachable after an unanswered ping", err)
+	}
+	if d := time.Since(start); d < 3*rpcTimeout || d > 10*time.Second {
+		t.Fatalf("failed after %v, want about 3 RPC timeouts (ping after 2, pong within 1)", d)
+	}
+
+	b := newTCP(t, transport.WithRPCTimeout(rpcTimeout))
+	b.SetHandler(func(ctx context.Context, req []byte) []byte {
+		select {
+		case <-time.After(10 * rpcTimeout): // slow work, through several pings
+		case <-ctx.Done():
+		}
+		return req
+	})
+	if reply, err := a.Call(context.Background(), "", b.LocalAddr(), []byte("slow")); err != nil || string(reply) != "slow" {
+		t.Fatalf("slow handler: %q, %v", reply, err)
+	}
 }
