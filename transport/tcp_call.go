@@ -215,10 +215,6 @@ func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.S
 	if len(request) > t.cfg.maxMessageSize {
 		return nil, fmt.Errorf("%w: call to %s: request of %d bytes, limit %d", ErrTooLarge, target, len(request), t.cfg.maxMessageSize)
 	}
-	var remaining int64
-	if dl, ok := ctx.Deadline(); ok {
-		remaining = max(1, int64(time.Until(dl)))
-	}
 	c, err := t.calls.conn(ctx, t, id, target)
 	if err != nil {
 		return nil, err
@@ -227,6 +223,10 @@ func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.S
 	reqID, err := c.register(replyCh)
 	if err != nil {
 		return nil, err
+	}
+	var remaining int64 // measured as late as possible: a dial may have taken a while
+	if dl, ok := ctx.Deadline(); ok {
+		remaining = max(1, int64(time.Until(dl)))
 	}
 	var fixed [requestFixed]byte
 	binary.BigEndian.PutUint64(fixed[:], uint64(remaining))
