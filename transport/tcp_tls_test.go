@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -107,7 +108,9 @@ func TestTLSForeignCA(t *testing.T) {
 // handshake.
 func TestTLSRefusesPlaintext(t *testing.T) {
 	ca := newCA(t, "cluster CA")
-	secure := newTCP(t, withFilesTLS(t, ca, "secure"), transport.WithHandshakeTimeout(time.Minute))
+	var logs syncBuffer
+	secure := newTCP(t, withFilesTLS(t, ca, "secure"), transport.WithHandshakeTimeout(time.Minute),
+		transport.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	serveEcho(secure)
 	plain := newTCP(t)
 	if _, err := plain.Call(context.Background(), "", secure.LocalAddr(), []byte("x")); !errors.Is(err, transport.ErrUnreachable) {
@@ -131,6 +134,9 @@ func TestTLSRefusesPlaintext(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("connection closed after %v, want at once (well before the 1 min handshake timeout)", d)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "refused connection") || !strings.Contains(got, "tls") {
+		t.Fatalf("the refusal was not logged as a TLS warning:\n%s", got)
 	}
 	// So is a TLS client against a plaintext transport.
 	if _, err := secure.Call(context.Background(), "", plain.LocalAddr(), []byte("x")); !errors.Is(err, transport.ErrUnreachable) {
