@@ -61,7 +61,8 @@ type TCPTransport struct {
 var _ Transport = (*TCPTransport)(nil)
 
 // NewTCP returns a transport listening on bind ("host:port"; port 0 picks a free port), or on
-// the listener given with [WithListener] (then bind must be ""). Options: [WithAdvertiseAddr],
+// the listener given with [WithListener] (then bind must be ""). A transport listening on all
+// interfaces (":7000", "0.0.0.0:7000") needs [WithAdvertiseAddr]. Options: [WithAdvertiseAddr],
 // [WithTLS], [WithServerIDCheck], [WithRPCTimeout], [WithDialTimeout],
 // [WithHandshakeTimeout], [WithMaxMessageSize], [WithLogger]. A bad option fails with an
 // error wrapping [ErrInvalidOption] and leaves nothing open (a listener given with
@@ -110,7 +111,14 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 	}
 	t.advertise = cfg.advertise
 	if t.advertise == "" {
-		t.advertise = raft.ServerAddress(t.ln.Addr().String())
+		addr := t.ln.Addr().String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				_ = t.ln.Close()
+				return nil, invalid("WithAdvertiseAddr", "required when listening on all interfaces (%s): peers cannot dial that", addr)
+			}
+		}
+		t.advertise = raft.ServerAddress(addr)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.stream = &streamLayer{t: t, accepted: make(chan *trackedConn), done: make(chan struct{})}

@@ -32,7 +32,8 @@ func WithListener(ln net.Listener) Option {
 
 // WithAdvertiseAddr sets the address peers dial to reach this transport, which LocalAddr
 // returns and raft records in its configuration: "host:port", reachable from the other nodes.
-// It defaults to the listener's address, which is wrong when binding to 0.0.0.0 or behind NAT.
+// It defaults to the listener's address, which is wrong behind NAT and is refused when the
+// listener listens on all interfaces (0.0.0.0, ::).
 func WithAdvertiseAddr(addr string) Option {
 	return func(c *config) { c.advertise = raft.ServerAddress(addr) }
 }

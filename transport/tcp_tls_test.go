@@ -273,6 +273,11 @@ func TestTCPOptionsValidated(t *testing.T) {
 		t.Fatalf("listener not closed after a refused NewTCP: %v", err)
 	}
 
+	// Listening on all interfaces without saying where peers should dial.
+	if _, err := transport.NewTCP(":0"); !errors.Is(err, transport.ErrInvalidOption) || !strings.Contains(err.Error(), "WithAdvertiseAddr") {
+		t.Fatalf("all interfaces, no advertise address: err = %v, want ErrInvalidOption naming WithAdvertiseAddr", err)
+	}
+
 	// A bind address and an advertise address.
 	tr, err := transport.NewTCP("127.0.0.1:0", transport.WithAdvertiseAddr("node1.example:7000"))
 	if err != nil {
