@@ -309,7 +309,12 @@ func (t *TCPTransport) acceptLoop() {
 func (t *TCPTransport) serveConn(c *trackedConn) {
 	kind, err := t.serverHandshake(c)
 	if err != nil {
-		if t.ctx.Err() == nil {
+		switch {
+		case t.ctx.Err() != nil:
+		case errors.Is(err, io.EOF):
+			// Connected and left without a word: a port probe or health check.
+			t.logger.Debug("transport: connection closed before its preamble", "remote", c.raw.RemoteAddr().String())
+		default:
 			t.logger.Warn("transport: refused connection", "remote", c.raw.RemoteAddr().String(), "error", err)
 		}
 		_ = c.Close()

@@ -51,8 +51,8 @@ func (s *streamLayer) Close() error {
 // Addr returns the transport's listen address.
 func (s *streamLayer) Addr() net.Addr { return s.t.ln.Addr() }
 
-// Dial connects to a dial target made by dialTarget. NetworkTransport passes its RPC timeout,
-// which bounds the connect together with the transport's own dial timeout.
+// Dial connects to a dial target made by dialTarget. The timeout NetworkTransport passes (its
+// RPC timeout) is not used: the transport's dial and handshake timeouts bound a dial.
 func (s *streamLayer) Dial(target raft.ServerAddress, _ time.Duration) (net.Conn, error) {
 	addr, id := splitDialTarget(target)
 	return s.t.dial(id, addr, kindRaft)
