@@ -32,7 +32,7 @@ func kvstoreCluster(t *testing.T, ca *testcerts.CA) {
 	var nodes []*kvstore.Node
 	for i, id := range ids {
 		n, err := kvstore.Open("", kvstore.WithID(id), kvstore.WithTransport(trs[i]), kvstore.WithBootstrap(peers...),
-			kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond))
+			kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
 		if err != nil {
 			t.Fatalf("Open %s: %v", id, err)
 		}

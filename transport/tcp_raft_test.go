@@ -247,12 +247,29 @@ func tcpLeader(t *testing.T, nodes []*tcpNode) *tcpNode {
 	return leader
 }
 
-func tcpApply(t *testing.T, leader *tcpNode, cmds ...string) {
+// onLeader runs op on the current leader, again on the next leader if the leadership moved
+// before op took effect (raft.ErrNotLeader: nothing was appended), for up to 20 s.
+func onLeader(t *testing.T, nodes []*tcpNode, what string, op func(leader *tcpNode) error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		leader := tcpLeader(t, nodes)
+		err := op(leader)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, raft.ErrNotLeader) || time.Now().After(deadline) {
+			t.Fatalf("%s on %s: %v", what, leader.id, err)
+		}
+	}
+}
+
+func tcpApply(t *testing.T, nodes []*tcpNode, cmds ...string) {
 	t.Helper()
 	for _, c := range cmds {
-		if err := leader.raft.Apply([]byte(c), 5*time.Second).Error(); err != nil {
-			t.Fatalf("apply %q on %s: %v", c, leader.id, err)
-		}
+		onLeader(t, nodes, fmt.Sprintf("apply %q", c), func(leader *tcpNode) error {
+			return leader.raft.Apply([]byte(c), 5*time.Second).Error()
+		})
 	}
 }
 
@@ -275,31 +292,32 @@ func raftClusterOverTCP(t *testing.T, opts func(id raft.ServerID) []transport.Op
 		trs = append(trs, newTCP(t, opts(raft.ServerID(fmt.Sprintf("n%d", i+1)))...))
 	}
 	nodes := startTCPCluster(t, trs...)
-	leader := tcpLeader(t, nodes)
 	want := []string{"a", "b", "c"}
-	tcpApply(t, leader, want...)
+	tcpApply(t, nodes, want...)
 	tcpWaitEntries(t, nodes, want)
 
-	if err := leader.raft.Snapshot().Error(); err != nil {
-		t.Fatalf("snapshot: %v", err)
+	// Every member compacts its log, so whoever leads must send the new node a snapshot.
+	for _, nd := range nodes {
+		if err := nd.raft.Snapshot().Error(); err != nil {
+			t.Fatalf("snapshot on %s: %v", nd.id, err)
+		}
 	}
 	n4 := startTCPNode(t, "n4", newTCP(t, opts("n4")...), nil)
-	if err := leader.raft.AddVoter(n4.id, n4.trans.LocalAddr(), 0, 10*time.Second).Error(); err != nil {
-		t.Fatalf("AddVoter: %v", err)
-	}
-	tcpApply(t, leader, "d")
-	want = append(want, "d")
+	onLeader(t, nodes, "AddVoter", func(leader *tcpNode) error {
+		return leader.raft.AddVoter(n4.id, n4.trans.LocalAddr(), 0, 10*time.Second).Error()
+	})
 	nodes = append(nodes, n4)
+	tcpApply(t, nodes, "d")
+	want = append(want, "d")
 	tcpWaitEntries(t, nodes, want)
 	if _, restores := n4.fsm.state(); restores == 0 {
 		t.Fatal("the new node caught up without installing a snapshot")
 	}
 
-	if err := leader.raft.LeadershipTransfer().Error(); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
-	leader = tcpLeader(t, nodes)
-	tcpApply(t, leader, "e")
+	onLeader(t, nodes, "leadership transfer", func(leader *tcpNode) error {
+		return leader.raft.LeadershipTransfer().Error()
+	})
+	tcpApply(t, nodes, "e")
 	tcpWaitEntries(t, nodes, append(want, "e"))
 }
 
