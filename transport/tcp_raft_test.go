@@ -161,15 +161,17 @@ type tcpNode struct {
 	trans *transport.TCPTransport
 }
 
-// tcpRaftConfig is raft's configuration for a test node: fast timing (loopback), snapshots
+// tcpRaftConfig is raft's configuration for a test node: quick timing (loopback), snapshots
 // only when the test asks, everything a snapshot covers compacted.
 func tcpRaftConfig(id raft.ServerID) *raft.Config {
 	conf := raft.DefaultConfig()
 	conf.LocalID = id
 	conf.Logger = hclog.NewNullLogger()
-	conf.HeartbeatTimeout = 100 * time.Millisecond
-	conf.ElectionTimeout = 100 * time.Millisecond
-	conf.LeaderLeaseTimeout = 50 * time.Millisecond
+	// Fast, but not so fast that a loaded CI machine under -race changes leaders mid-test (at
+	// 100 ms it did: an apply then ends in ErrLeadershipLost, its outcome unknown).
+	conf.HeartbeatTimeout = 300 * time.Millisecond
+	conf.ElectionTimeout = 300 * time.Millisecond
+	conf.LeaderLeaseTimeout = 150 * time.Millisecond
 	conf.CommitTimeout = 5 * time.Millisecond
 	conf.SnapshotThreshold = 1 << 30
 	conf.TrailingLogs = 0
