@@ -97,7 +97,8 @@ func (w *frameWriter) run(done <-chan struct{}) error {
 			return nil
 		}
 		// Let the goroutines that are ready to queue a frame do so first: under load this turns
-		// many small writes into one (measured: BenchmarkTCPCall, in DESIGN.md).
+		// many small writes into one (BenchmarkTCPCall, 64 callers: ~11 µs per Call without, ~2 µs
+		// with; DESIGN.md).
 		runtime.Gosched()
 		w.mu.Lock()
 		batch, w.queue = w.queue, batch[:0]
