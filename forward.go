@@ -141,13 +141,20 @@ func (n *Node) notLeader() error {
 
 // call sends req to the member at addr and decodes its reply. Transport
 // failures are returned as they are; the reply's own error is left in it.
+// Every call goes to the leader, so the transport is told the leader's ID
+// when addr is still the leader's address (a transport that authenticates
+// peers checks it); otherwise the ID is left empty, unknown.
 func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
 	req.Cluster = n.cfg.clusterToken
 	data, err := encodeRPC(req)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := n.cfg.transport.Call(ctx, raft.ServerAddress(addr), data)
+	id, leaderAddr := n.Leader()
+	if leaderAddr != addr {
+		id = ""
+	}
+	raw, err := n.cfg.transport.Call(ctx, raft.ServerID(id), raft.ServerAddress(addr), data)
 	if err != nil {
 		return nil, err
 	}

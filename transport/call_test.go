@@ -37,7 +37,7 @@ func TestCallCopiesRequestAndReply(t *testing.T) {
 			return shared
 		})
 		req := []byte("request")
-		reply, err := a.Call(context.Background(), "b", req)
+		reply, err := a.Call(context.Background(), "", "b", req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestCallUnknownAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := transport.NewNetwork()
 		a := join(t, n, "a")
-		_, err := a.Call(context.Background(), "nobody", []byte("x"))
+		_, err := a.Call(context.Background(), "", "nobody", []byte("x"))
 		if !errors.Is(err, transport.ErrUnreachable) {
 			t.Fatalf("err = %v, want ErrUnreachable", err)
 		}
@@ -70,7 +70,7 @@ func TestCallClosedAddress(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
-		_, err := a.Call(context.Background(), "b", []byte("x"))
+		_, err := a.Call(context.Background(), "", "b", []byte("x"))
 		if !errors.Is(err, transport.ErrUnreachable) || !strings.Contains(err.Error(), "b") {
 			t.Fatalf("err = %v, want ErrUnreachable naming b", err)
 		}
@@ -81,13 +81,13 @@ func TestCallNoHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := transport.NewNetwork()
 		a, b := join(t, n, "a"), join(t, n, "b")
-		if _, err := a.Call(context.Background(), "b", nil); !errors.Is(err, transport.ErrNoHandler) {
+		if _, err := a.Call(context.Background(), "", "b", nil); !errors.Is(err, transport.ErrNoHandler) {
 			t.Fatalf("err = %v, want ErrNoHandler", err)
 		}
 		serve(b)
 		callOK(t, a, "b")
 		b.SetHandler(nil)
-		if _, err := a.Call(context.Background(), "b", nil); !errors.Is(err, transport.ErrNoHandler) {
+		if _, err := a.Call(context.Background(), "", "b", nil); !errors.Is(err, transport.ErrNoHandler) {
 			t.Fatalf("after SetHandler(nil): err = %v, want ErrNoHandler", err)
 		}
 	})
@@ -115,7 +115,7 @@ func TestCallDeadlineWithSlowHandler(t *testing.T) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		reply, err := a.Call(ctx, "b", []byte("x"))
+		reply, err := a.Call(ctx, "", "b", []byte("x"))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Call = %q, %v; want DeadlineExceeded", reply, err)
 		}
@@ -147,7 +147,7 @@ func TestCallHandlerContextCancelledWhenCallerGivesUp(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		callErr := make(chan error, 1)
 		go func() {
-			_, err := a.Call(ctx, "b", []byte("x"))
+			_, err := a.Call(ctx, "", "b", []byte("x"))
 			callErr <- err
 		}()
 		<-started
@@ -174,7 +174,7 @@ func TestCallAlreadyCancelledContext(t *testing.T) {
 		c := serve(b)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := a.Call(ctx, "b", nil); !errors.Is(err, context.Canceled) {
+		if _, err := a.Call(ctx, "", "b", nil); !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 		if c.n.Load() != 0 {
@@ -205,11 +205,11 @@ func TestCallsRunConcurrently(t *testing.T) {
 		defer cancel()
 		firstErr := make(chan error, 1)
 		go func() {
-			_, err := a.Call(ctx, "b", []byte("first"))
+			_, err := a.Call(ctx, "", "b", []byte("first"))
 			firstErr <- err
 		}()
 		synctest.Wait() // the first handler is blocked
-		if _, err := a.Call(ctx, "b", []byte("second")); err != nil {
+		if _, err := a.Call(ctx, "", "b", []byte("second")); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-firstErr; err != nil {

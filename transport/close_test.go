@@ -54,7 +54,7 @@ func TestClose(t *testing.T) {
 		}
 
 		// Calls and RPCs from a closed transport fail with ErrClosed.
-		if _, err := a.Call(context.Background(), "b", nil); !errors.Is(err, transport.ErrClosed) {
+		if _, err := a.Call(context.Background(), "", "b", nil); !errors.Is(err, transport.ErrClosed) {
 			t.Fatalf("Call from closed: err = %v, want ErrClosed", err)
 		}
 		var vote raft.RequestVoteResponse
@@ -87,8 +87,8 @@ func TestCloseFailsPendingAndWaitsForHandlers(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
 		errs := make(chan error, 2)
-		go func() { _, err := a.Call(ctx, "b", nil); errs <- err }() // from a
-		go func() { _, err := b.Call(ctx, "a", nil); errs <- err }() // to a
+		go func() { _, err := a.Call(ctx, "", "b", nil); errs <- err }() // from a
+		go func() { _, err := b.Call(ctx, "", "a", nil); errs <- err }() // to a
 		var rpcErr error
 		rpcDone := make(chan struct{})
 		go func() { // a raft RPC from a that b's raft never takes
@@ -137,7 +137,7 @@ func TestCloseWaitsForHandler(t *testing.T) {
 			finished.Store(true)
 			return nil
 		})
-		go func() { _, _ = a.Call(context.Background(), "b", nil) }()
+		go func() { _, _ = a.Call(context.Background(), "", "b", nil) }()
 		synctest.Wait()
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
@@ -159,7 +159,7 @@ func TestConcurrentClose(t *testing.T) {
 			finished.Store(true)
 			return nil
 		})
-		go func() { _, _ = a.Call(context.Background(), "b", nil) }()
+		go func() { _, _ = a.Call(context.Background(), "", "b", nil) }()
 		synctest.Wait()
 		var wg sync.WaitGroup
 		for range 3 {

@@ -117,7 +117,7 @@ func TestCutReplyDirection(t *testing.T) {
 		})
 
 		n.Cut("b", "a")
-		reply, err := a.Call(context.Background(), "b", []byte("write-1"))
+		reply, err := a.Call(context.Background(), "", "b", []byte("write-1"))
 		if !errors.Is(err, transport.ErrUnreachable) || reply != nil {
 			t.Fatalf("Call = %q, %v; want ErrUnreachable", reply, err)
 		}
@@ -126,7 +126,7 @@ func TestCutReplyDirection(t *testing.T) {
 		}
 
 		n.Heal()
-		if reply, err := a.Call(context.Background(), "b", []byte("write-2")); err != nil || string(reply) != "done" {
+		if reply, err := a.Call(context.Background(), "", "b", []byte("write-2")); err != nil || string(reply) != "done" {
 			t.Fatalf("after Heal: Call = %q, %v", reply, err)
 		}
 	})

@@ -44,7 +44,7 @@ func serve(tr *transport.MemTransport) *counter {
 // callOK calls to from from and fails the test unless the echo reply comes back.
 func callOK(t *testing.T, from *transport.MemTransport, to raft.ServerAddress) {
 	t.Helper()
-	reply, err := from.Call(context.Background(), to, []byte("ping"))
+	reply, err := from.Call(context.Background(), "", to, []byte("ping"))
 	if err != nil {
 		t.Fatalf("Call %s→%s: %v", from.LocalAddr(), to, err)
 	}
@@ -56,7 +56,7 @@ func callOK(t *testing.T, from *transport.MemTransport, to raft.ServerAddress) {
 // callLost calls to from from and fails the test unless it fails with ErrUnreachable.
 func callLost(t *testing.T, from *transport.MemTransport, to raft.ServerAddress) {
 	t.Helper()
-	reply, err := from.Call(context.Background(), to, []byte("ping"))
+	reply, err := from.Call(context.Background(), "", to, []byte("ping"))
 	if !errors.Is(err, transport.ErrUnreachable) {
 		t.Fatalf("Call %s→%s: reply %q, err %v; want ErrUnreachable", from.LocalAddr(), to, reply, err)
 	}

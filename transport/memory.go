@@ -12,10 +12,6 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ErrAddressInUse reports a Join with an address that a live transport of the same Network
-// already holds.
-var ErrAddressInUse = errors.New("transport: address in use")
-
 // Network is an in-memory fabric joining the MemTransports of one cluster, with fault
 // injection. Networks are independent of each other: many may live in one process. All methods
 // are safe for concurrent use. The zero value is not usable; call NewNetwork.
@@ -81,11 +77,6 @@ func (n *Network) leave(t *MemTransport) {
 	}
 }
 
-// unreachable builds an error wrapping ErrUnreachable that names the peer and the reason.
-func unreachable(addr raft.ServerAddress, why string) error {
-	return fmt.Errorf("%w: %s (%s)", ErrUnreachable, addr, why)
-}
-
 // MemTransport is a Transport on a Network, created by Network.Join. Raft RPCs are delivered to
 // the target's Consumer channel (or its heartbeat handler, for heartbeats) and bounded by the
 // RPC timeout; Calls run the target's Handler on a goroutine owned by the target. All methods
@@ -132,8 +123,9 @@ func (t *MemTransport) SetHandler(h Handler) {
 // Transport.Call for the errors. The request and reply are copied. The handler's context
 // carries ctx's deadline and is cancelled when Call returns early (ctx done, t closed) or the
 // target closes. If the reply direction is cut when the handler returns, the handler's work
-// stands and Call returns ErrUnreachable.
-func (t *MemTransport) Call(ctx context.Context, target raft.ServerAddress, request []byte) ([]byte, error) {
+// stands and Call returns ErrUnreachable. The peer's id is not checked: an in-memory network
+// has no impostors.
+func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.ServerAddress, request []byte) ([]byte, error) {
 	if t.ctx.Err() != nil {
 		return nil, ErrClosed
 	}

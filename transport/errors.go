@@ -1,0 +1,48 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+var (
+	// ErrUnreachable reports that a message could not be delivered to, or its reply could not
+	// be received from, a peer: the peer is unknown, closed, cut off by a fault, cannot be
+	// dialled, refused the connection (TLS handshake included) or dropped it. Errors wrapping
+	// it name the peer.
+	ErrUnreachable = errors.New("transport: peer unreachable")
+	// ErrClosed reports an operation on, or interrupted by the closing of, the local transport.
+	ErrClosed = errors.New("transport: closed")
+	// ErrNoHandler reports a Call to a peer that has not installed a Handler.
+	ErrNoHandler = errors.New("transport: no handler")
+	// ErrAddressInUse reports a Join with an address that a live transport of the same Network
+	// already holds.
+	ErrAddressInUse = errors.New("transport: address in use")
+	// ErrPeerIdentity reports a TLS peer whose certificate does not name the raft server ID the
+	// caller expected (see [WithServerIDCheck]). It is always wrapped together with
+	// [ErrUnreachable]: the intended peer was not reached.
+	ErrPeerIdentity = errors.New("transport: peer certificate does not name the expected server")
+	// ErrTooLarge reports a Call request or reply over the transport's message size limit (see
+	// [WithMaxMessageSize]). Nothing is sent for an oversized request.
+	ErrTooLarge = errors.New("transport: message too large")
+	// ErrInvalidOption reports an option or option combination that [NewTCP] refuses; the
+	// error names the option.
+	ErrInvalidOption = errors.New("transport: invalid option")
+)
+
+// unreachable builds an error wrapping ErrUnreachable that names the peer and the reason.
+func unreachable(addr raft.ServerAddress, why string) error {
+	return fmt.Errorf("%w: %s (%s)", ErrUnreachable, addr, why)
+}
+
+// unreachableErr builds an error wrapping ErrUnreachable and cause, naming the peer.
+func unreachableErr(addr raft.ServerAddress, cause error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, cause)
+}
+
+// invalid builds an error wrapping ErrInvalidOption that names the option.
+func invalid(option, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,427 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// TCPTransport is a [Transport] over TCP, optionally with mutual TLS, created by [NewTCP]. One
+// listener carries both raft's RPCs and Calls: every connection opens with a preamble naming
+// the protocol it carries.
+//
+//   - Raft RPCs run on hashicorp/raft's NetworkTransport (connection pooling, InstallSnapshot
+//     streaming, the heartbeat fast path) over a stream layer fed by this transport's listener
+//     and dialer. Its AppendEntries pipelining is turned off (see AppendEntriesPipeline).
+//   - Calls are framed (length-prefixed, with request IDs) and pipelined: many Calls are in
+//     flight on one connection, replies matched by ID, over a few pooled connections per peer.
+//     The caller's remaining time travels with the request and becomes the handler's deadline;
+//     a caller that gives up sends a cancel, and a lost connection cancels every handler it
+//     fed.
+//
+// All methods are safe for concurrent use.
+type TCPTransport struct {
+	cfg       config
+	ln        net.Listener
+	advertise raft.ServerAddress
+	serverTLS *tls.Config // nil without TLS
+	clientTLS *tls.Config // nil without TLS
+	logger    *slog.Logger
+	dialer    net.Dialer
+
+	net    *raft.NetworkTransport // raft's RPCs, over stream
+	stream *streamLayer
+
+	handler atomic.Pointer[Handler]
+	calls   callPool
+
+	// ctx is cancelled by Close; it parents every connection, dial and handler context.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards closed, conns and wg.Add against Close; never held while blocking
+	closed bool
+	conns  map[*trackedConn]struct{} // open connections, both directions, closed by Close
+	// wg counts every goroutine the transport started (accept loop, connection servers, call
+	// readers and writers, dials, handlers) and every inbound raft connection until raft's
+	// NetworkTransport closes it.
+	wg        sync.WaitGroup
+	closeDone chan struct{}
+}
+
+var _ Transport = (*TCPTransport)(nil)
+
+// NewTCP returns a transport listening on bind ("host:port"; port 0 picks a free port), or on
+// the listener given with [WithListener] (then bind must be ""). A transport listening on all
+// interfaces (":7000", "0.0.0.0:7000") needs [WithAdvertiseAddr]. Options: [WithAdvertiseAddr],
+// [WithTLS], [WithServerIDCheck], [WithRPCTimeout], [WithDialTimeout],
+// [WithHandshakeTimeout], [WithMaxMessageSize], [WithLogger]. A bad option fails with an
+// error wrapping [ErrInvalidOption] and leaves nothing open (a listener given with
+// WithListener is closed).
+//
+// The transport serves from the moment NewTCP returns: raft RPCs wait in its Consumer
+// channel, Calls fail with ErrNoHandler until SetHandler.
+func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
+	cfg := newConfig(opts)
+	fail := func(err error) (*TCPTransport, error) {
+		if cfg.listener != nil {
+			_ = cfg.listener.Close()
+		}
+		return nil, err
+	}
+	if err := cfg.validateTCP(bind); err != nil {
+		return fail(err)
+	}
+	t := &TCPTransport{
+		cfg:       cfg,
+		logger:    cfg.logger,
+		conns:     make(map[*trackedConn]struct{}),
+		closeDone: make(chan struct{}),
+		dialer:    net.Dialer{KeepAliveConfig: keepAlive},
+	}
+	if t.logger == nil {
+		t.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.tls != nil {
+		var err error
+		if t.serverTLS, err = serverTLSConfig(cfg.tls); err != nil {
+			return fail(err)
+		}
+		if t.clientTLS, err = clientTLSConfig(cfg.tls); err != nil {
+			return fail(err)
+		}
+	}
+	t.ln = cfg.listener
+	if t.ln == nil {
+		lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+		ln, err := lc.Listen(context.Background(), "tcp", bind)
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen on %s: %w", bind, err)
+		}
+		t.ln = ln
+	}
+	t.advertise = cfg.advertise
+	if t.advertise == "" {
+		addr := t.ln.Addr().String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				_ = t.ln.Close()
+				return nil, invalid("WithAdvertiseAddr", "required when listening on all interfaces (%s): peers cannot dial that", addr)
+			}
+		}
+		t.advertise = raft.ServerAddress(addr)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.stream = &streamLayer{t: t, accepted: make(chan *trackedConn), done: make(chan struct{})}
+	t.net = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:          t.stream,
+		MaxPool:         raftPoolSize,
+		MaxRPCsInFlight: 1, // no pipelining: see AppendEntriesPipeline
+		Timeout:         cfg.rpcTimeout,
+		Logger:          newRaftNetLogger(cfg.logger),
+	})
+	t.spawn(t.acceptLoop)
+	return t, nil
+}
+
+// keepAlive probes idle connections so that a peer that vanished without closing them (power
+// loss, partition) is noticed in about 20 s even when no deadline is running.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}
+
+// raftPoolSize is how many idle connections per peer raft's NetworkTransport keeps.
+const raftPoolSize = 3
+
+// LocalAddr returns the address peers dial to reach this transport (see [WithAdvertiseAddr]).
+func (t *TCPTransport) LocalAddr() raft.ServerAddress { return t.advertise }
+
+// ListenAddr returns the address the transport listens on, which differs from LocalAddr when
+// an advertise address was given.
+func (t *TCPTransport) ListenAddr() net.Addr { return t.ln.Addr() }
+
+// SetHandler installs h to answer Calls arriving at t, replacing any previous handler; nil
+// removes it, after which Calls to t fail with ErrNoHandler. Calls already running keep the
+// handler they started with.
+func (t *TCPTransport) SetHandler(h Handler) {
+	if h == nil {
+		t.handler.Store(nil)
+		return
+	}
+	t.handler.Store(&h)
+}
+
+// spawn runs f on a goroutine that Close waits for. It reports false, without running f, if t
+// is closed.
+func (t *TCPTransport) spawn(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Close stops listening, fails pending and future operations (raft RPCs and Calls, in both
+// directions), closes every connection, and returns once every goroutine the transport started
+// has ended, handlers included (their contexts are cancelled). It is idempotent and returns
+// nil; concurrent calls all return after the first has finished.
+//
+// raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
+// let anyone wait for: it ends right after its Accept fails, which Close makes happen.
+func (t *TCPTransport) Close() error {
+	t.mu.Lock()
+	first := !t.closed
+	t.closed = true
+	t.mu.Unlock()
+	if first {
+		t.cancel()
+		_ = t.ln.Close()
+		_ = t.net.Close() // closes stream too: raft's accept loop ends
+		t.net.CloseStreams()
+		t.mu.Lock()
+		conns := make([]*trackedConn, 0, len(t.conns))
+		for c := range t.conns {
+			conns = append(conns, c)
+		}
+		t.mu.Unlock()
+		for _, c := range conns {
+			_ = c.raw.Close()
+		}
+		t.wg.Wait()
+		close(t.closeDone)
+	}
+	<-t.closeDone
+	return nil
+}
+
+// trackedConn is a connection Close knows about. Conn is the stream traffic flows on (a
+// *tls.Conn or the TCP connection itself); raw is the TCP connection, which Close closes
+// directly so that no TLS alert can hold it up.
+type trackedConn struct {
+	net.Conn
+	raw  net.Conn
+	t    *TCPTransport
+	once sync.Once
+	// onClose, if set, runs once when the connection is closed (raft's inbound connections
+	// release their count on t.wg).
+	onClose func()
+}
+
+// track registers a new TCP connection; it returns nil, after closing raw, if t is closed.
+func (t *TCPTransport) track(raw net.Conn) *trackedConn {
+	c := &trackedConn{Conn: raw, raw: raw, t: t}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = raw.Close()
+		return nil
+	}
+	t.conns[c] = struct{}{}
+	return c
+}
+
+// Close closes the TCP connection without a TLS close alert (the peer reads EOF either way) and
+// forgets it. It is idempotent.
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.t.mu.Lock()
+		delete(c.t.conns, c)
+		c.t.mu.Unlock()
+		_ = c.raw.Close()
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+	return nil
+}
+
+// Read reads from the stream. Once the transport is closing it reports a plain io.EOF, so that
+// raft's connection handlers end quietly instead of logging a "closed connection" error.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.t.ctx.Err() != nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// The preamble opens every connection, after the TLS handshake if any: magic, version, then
+// the kind of traffic. The server answers one status byte.
+var preamble = [4]byte{'K', 'V', 'T', 1}
+
+const (
+	kindRaft byte = 1 // hashicorp/raft NetworkTransport protocol
+	kindCall byte = 2 // framed Calls (tcp_call.go)
+
+	preambleOK  byte = 0
+	preambleBad byte = 1 // unknown magic, version or kind
+)
+
+// acceptLoop accepts connections until the listener closes and serves each on its own
+// goroutine.
+func (t *TCPTransport) acceptLoop() {
+	var delay time.Duration
+	for {
+		raw, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t.logger.Warn("transport: accept failed", "error", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-t.ctx.Done():
+				return
+			}
+		}
+		delay = 0
+		if tcp, ok := raw.(*net.TCPConn); ok {
+			_ = tcp.SetKeepAliveConfig(keepAlive)
+		}
+		c := t.track(raw)
+		if c == nil || !t.spawn(func() { t.serveConn(c) }) {
+			if c != nil {
+				_ = c.Close()
+			}
+			return
+		}
+	}
+}
+
+// serveConn runs the server side of the handshake on an accepted connection within the
+// handshake timeout, then hands it to raft or serves its Calls.
+func (t *TCPTransport) serveConn(c *trackedConn) {
+	kind, err := t.serverHandshake(c)
+	if err != nil {
+		switch {
+		case t.ctx.Err() != nil:
+		case errors.Is(err, io.EOF):
+			// Connected and left without a word: a port probe or health check.
+			t.logger.Debug("transport: connection closed before its preamble", "remote", c.raw.RemoteAddr().String())
+		default:
+			t.logger.Warn("transport: refused connection", "remote", c.raw.RemoteAddr().String(), "error", err)
+		}
+		_ = c.Close()
+		return
+	}
+	switch kind {
+	case kindRaft:
+		// raft's connection handler owns c from here and closes it when done; Close waits for
+		// that through t.wg (counted while this goroutine still holds its own count).
+		t.wg.Add(1)
+		c.onClose = t.wg.Done
+		select {
+		case t.stream.accepted <- c:
+		case <-t.ctx.Done():
+			_ = c.Close()
+		}
+	case kindCall:
+		t.serveCalls(c)
+	}
+}
+
+// serverHandshake completes TLS (if configured) and reads the preamble, all within the
+// handshake timeout, and answers it.
+func (t *TCPTransport) serverHandshake(c *trackedConn) (byte, error) {
+	_ = c.raw.SetDeadline(time.Now().Add(t.cfg.handshakeTimeout))
+	if t.serverTLS != nil {
+		tc := tls.Server(c.raw, t.serverTLS)
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			return 0, fmt.Errorf("tls handshake: %w", err)
+		}
+		c.Conn = tc
+	}
+	var hello [len(preamble) + 1]byte
+	if _, err := io.ReadFull(c.Conn, hello[:]); err != nil {
+		return 0, fmt.Errorf("reading preamble: %w", err)
+	}
+	kind := hello[len(preamble)]
+	if [4]byte(hello[:4]) != preamble || (kind != kindRaft && kind != kindCall) {
+		_, _ = c.Conn.Write([]byte{preambleBad})
+		return 0, fmt.Errorf("bad preamble %q", hello)
+	}
+	if _, err := c.Conn.Write([]byte{preambleOK}); err != nil {
+		return 0, fmt.Errorf("answering preamble: %w", err)
+	}
+	_ = c.raw.SetDeadline(time.Time{})
+	return kind, nil
+}
+
+// dial connects to the peer at addr for traffic of the given kind: TCP connect within the dial
+// timeout, then TLS handshake (checking the server's identity against id when asked), preamble
+// and its answer within the handshake timeout. It fails with ErrClosed when t is closed and
+// with ErrUnreachable (naming addr) for everything else.
+func (t *TCPTransport) dial(id raft.ServerID, addr raft.ServerAddress, kind byte) (*trackedConn, error) {
+	if t.ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.dialTimeout)
+	raw, err := t.dialer.DialContext(ctx, "tcp", string(addr))
+	cancel()
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
+		}
+		return nil, unreachableErr(addr, err)
+	}
+	c := t.track(raw)
+	if c == nil {
+		return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
+	}
+	if err := t.clientHandshake(c, id, addr, kind); err != nil {
+		_ = c.Close()
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// clientHandshake is the dialling side of serverHandshake.
+func (t *TCPTransport) clientHandshake(c *trackedConn, id raft.ServerID, addr raft.ServerAddress, kind byte) error {
+	_ = c.raw.SetDeadline(time.Now().Add(t.cfg.handshakeTimeout))
+	if t.clientTLS != nil {
+		tc := tls.Client(c.raw, clientTLSFor(t.clientTLS, addr))
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			return unreachableErr(addr, fmt.Errorf("tls handshake: %w", err))
+		}
+		if t.cfg.serverIDCheck && id != "" {
+			if err := checkServerID(tc.ConnectionState(), id); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, err)
+			}
+		}
+		c.Conn = tc
+	}
+	hello := append(preamble[:], kind)
+	if _, err := c.Conn.Write(hello); err != nil {
+		return unreachableErr(addr, fmt.Errorf("sending preamble: %w", err))
+	}
+	// With TLS 1.3 the server judges our certificate after our side of the handshake is done:
+	// a refusal arrives here, as an alert instead of the answer.
+	var answer [1]byte
+	if _, err := io.ReadFull(c.Conn, answer[:]); err != nil {
+		return unreachableErr(addr, fmt.Errorf("reading preamble answer: %w", err))
+	}
+	if answer[0] != preambleOK {
+		return unreachable(addr, "peer refused the preamble: not a compatible kvstore transport")
+	}
+	_ = c.raw.SetDeadline(time.Time{})
+	return nil
+}

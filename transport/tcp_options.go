@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Defaults of the TCP transport's options.
+const (
+	// DefaultDialTimeout bounds establishing a TCP connection to a peer.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultHandshakeTimeout bounds what follows the TCP connect before a connection carries
+	// traffic: the TLS handshake and the transport's own preamble, on both sides. An accepted
+	// connection that stays silent is closed after it.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxMessageSize is the largest Call request or reply, in bytes (raft's own RPCs are
+	// not limited by it).
+	DefaultMaxMessageSize = 64 << 20
+)
+
+// The options below configure only the TCP transport; a MemTransport ignores them.
+
+// WithListener makes [NewTCP] serve on ln, which it owns from then on (Close closes it),
+// instead of listening on a bind address. Tests pass a listener on port 0.
+func WithListener(ln net.Listener) Option {
+	return func(c *config) { c.listener = ln }
+}
+
+// WithAdvertiseAddr sets the address peers dial to reach this transport, which LocalAddr
+// returns and raft records in its configuration: "host:port", reachable from the other nodes.
+// It defaults to the listener's address, which is wrong behind NAT and is refused when the
+// listener listens on all interfaces (0.0.0.0, ::).
+func WithAdvertiseAddr(addr string) Option {
+	return func(c *config) { c.advertise = raft.ServerAddress(addr) }
+}
+
+// WithTLS makes every connection, in and out, mutual TLS 1.3 with cfg (see [LoadTLSConfig],
+// which builds a suitable one from files and reloads them). cfg is cloned and must provide:
+//
+//   - this node's certificate for both roles: Certificates, or GetCertificate and
+//     GetClientCertificate;
+//   - the CA pool that signs the peers: ClientCAs (or GetConfigForClient) to verify the
+//     client certificates of incoming connections, which are always required and verified;
+//     and RootCAs, or InsecureSkipVerify with a VerifyConnection, to verify servers. With
+//     plain RootCAs, crypto/tls also checks the dialled host name against the server's
+//     certificate; [LoadTLSConfig] checks the chain only, and identity is left to
+//     [WithServerIDCheck].
+//
+// A plaintext connection to a TLS transport fails its handshake and is closed.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.tls = cfg }
+}
+
+// WithServerIDCheck makes a TLS client verify that the server's certificate names the raft
+// server ID it expects at that address: the ID must match a DNS SAN of the certificate (or an
+// IP SAN, when the ID is an IP address), with crypto/x509's host name rules (case-insensitive,
+// a leading "*." wildcard matches one label). raft always knows the ID it sends to; a Call made
+// with an empty ID checks the CA only. It requires [WithTLS].
+func WithServerIDCheck() Option {
+	return func(c *config) { c.serverIDCheck = true }
+}
+
+// WithDialTimeout bounds the TCP connect to a peer (default [DefaultDialTimeout]).
+func WithDialTimeout(d time.Duration) Option {
+	return func(c *config) { c.dialTimeout = d }
+}
+
+// WithHandshakeTimeout bounds the TLS handshake and preamble of a new connection, on both
+// sides (default [DefaultHandshakeTimeout]).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithMaxMessageSize limits a Call request or reply to n bytes (default
+// [DefaultMaxMessageSize]). Larger requests fail with [ErrTooLarge] before anything is sent;
+// a larger reply is replaced by an ErrTooLarge failure; a peer that announces a larger frame
+// loses its connection.
+func WithMaxMessageSize(n int) Option {
+	return func(c *config) { c.maxMessageSize = n }
+}
+
+// WithLogger sends the TCP transport's logs (refused connections, failed handshakes, broken
+// streams, and those of raft's network layer) to l. nil, the default, discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// validateTCP checks the options NewTCP was given.
+func (c *config) validateTCP(bind string) error {
+	switch {
+	case c.listener != nil && bind != "":
+		return invalid("WithListener", "given together with the bind address %q", bind)
+	case c.listener == nil && bind == "":
+		return invalid("NewTCP", "no bind address and no WithListener")
+	case c.dialTimeout <= 0:
+		return invalid("WithDialTimeout", "%v", c.dialTimeout)
+	case c.handshakeTimeout <= 0:
+		return invalid("WithHandshakeTimeout", "%v", c.handshakeTimeout)
+	case c.maxMessageSize <= 0 || c.maxMessageSize > maxFrameBody:
+		return invalid("WithMaxMessageSize", "%d (allowed 1..%d)", c.maxMessageSize, maxFrameBody)
+	case c.serverIDCheck && c.tls == nil:
+		return invalid("WithServerIDCheck", "requires WithTLS")
+	}
+	if c.advertise != "" {
+		if _, _, err := net.SplitHostPort(string(c.advertise)); err != nil {
+			return invalid("WithAdvertiseAddr", "%q: %v", c.advertise, err)
+		}
+	}
+	return nil
+}
