@@ -143,3 +143,25 @@ func TestLeaderRemovingItselfCloses(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinedMemberRemovedThroughAFollower: the leader's removal notice
+// reaches a member that joined (its configuration came from the log) when
+// the removal was asked of a follower.
+func TestJoinedMemberRemovedThroughAFollower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		n := c.Node(c.AddNode())
+		if err := n.Join(ctx, []string{c.Address(0)}); err != nil {
+			t.Fatal(err)
+		}
+		via := c.Followers()[0]
+		if via == n {
+			via = c.Followers()[1]
+		}
+		if err := via.RemoveMember(ctx, n.ID()); err != nil {
+			t.Fatal(err)
+		}
+		<-n.Removed()
+	})
+}

@@ -79,13 +79,15 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 }
 
 // serveRemoved answers a leader's notice that this node was removed by the
-// configuration at m.Index. The notice comes from an authenticated member
-// of this cluster (the cluster token is checked before any call is
+// configuration entry at m.Index. The notice comes from an authenticated
+// member of this cluster (the cluster token is checked before any call is
 // served) and must name this node. It may arrive late, after an operator
-// wiped this node and added it again under the same ID and address, so it
-// is acted on only if this node's configuration is the one that removal
-// replaced: one that still lists this node and is older than the removal,
-// or the removal itself.
+// wiped this node and started it again under the same ID and address, so
+// it is acted on only by the incarnation it removed: one whose
+// configuration no longer lists it (it saw its removal), or still lists it
+// from a log that ends before the removal. A node with no configuration
+// yet, or one whose log already goes past the removal while listing it
+// (added again since), ignores it.
 func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
@@ -94,11 +96,12 @@ func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	if err := n.waitFuture(ctx, cf); err != nil {
 		return err
 	}
+	servers := cf.Configuration().Servers
 	listed := false
-	for _, s := range cf.Configuration().Servers {
+	for _, s := range servers {
 		listed = listed || string(s.ID) == n.cfg.id
 	}
-	if (listed && cf.Index() < m.Index) || (!listed && cf.Index() >= m.Index) {
+	if len(servers) > 0 && (!listed || n.raft.LastIndex() < m.Index) {
 		n.markRemoved()
 	}
 	return nil

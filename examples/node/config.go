@@ -24,6 +24,10 @@ type config struct {
 	advertise string
 	// clientListen is the HTTP API's address.
 	clientListen string
+	// listenFD and clientListenFD, when positive, are inherited file
+	// descriptors of sockets already listening on listen and clientListen
+	// (socket activation, or a parent process that picked free ports).
+	listenFD, clientListenFD int
 	// initialCluster, when set, founds a new cluster of these members on an
 	// empty data dir (kvstore.WithBootstrap); join, when set, names members
 	// of a running cluster to ask for admission. At most one is set; with
@@ -61,6 +65,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.clientListen, "client-listen", "127.0.0.1:2379", "address of the HTTP JSON API, host:port")
 	fs.StringVar(&initialCluster, "initial-cluster", "", "found a new cluster of these members: id=host:port,id=host:port,...")
 	fs.StringVar(&join, "join", "", "join a running cluster through these members' peer addresses: host:port,host:port,...")
+	fs.IntVar(&cfg.listenFD, "listen-fd", 0, "inherited file descriptor of a socket already listening on --listen (socket activation)")
+	fs.IntVar(&cfg.clientListenFD, "client-listen-fd", 0, "inherited file descriptor of a socket already listening on --client-listen")
 	fs.BoolVar(&cfg.learner, "learner", false, "with --join: join as a non-voting learner")
 	fs.StringVar(&cfg.clusterToken, "cluster-token", kvstore.DefaultClusterToken, "cluster name; a data dir or peer of another cluster is refused")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "peer TLS certificate (PEM); with --tls-key and --tls-ca")

@@ -16,9 +16,6 @@ import (
 var (
 	// errUsage reports a bad command line; the program exits with status 2.
 	errUsage = errors.New("node: bad command line")
-	// errTransportUnavailable is newTransport's answer until kvstore ships
-	// a TCP transport.
-	errTransportUnavailable = errors.New("node: TCP transport not yet available")
 	// errUnhealthy is what /healthz reports when the node cannot serve.
 	errUnhealthy = errors.New("node: unhealthy")
 	// errBadRequest reports input the API could not read: an unknown or

@@ -64,6 +64,19 @@ func (a *api) members(r *http.Request, q *query) (any, error) {
 	return out, nil
 }
 
+// removeMember removes a member from the cluster (DELETE
+// /v1/members/{id}); the removed member's process exits. It answers the
+// members that remain.
+func (a *api) removeMember(r *http.Request, q *query) (any, error) {
+	if err := q.done(); err != nil {
+		return nil, err
+	}
+	if err := a.node.RemoveMember(r.Context(), r.PathValue("id")); err != nil {
+		return nil, err
+	}
+	return a.members(r, q)
+}
+
 // healthKey is the key /healthz reads; any key does, it need not exist.
 const healthKey = "/healthz"
 

@@ -62,7 +62,7 @@ func main() {
 // wiring is what run takes from the world outside the node; tests replace
 // it with in-memory pieces.
 type wiring struct {
-	newTransport func(config) (transport.Transport, error)
+	newTransport func(config, *slog.Logger) (transport.Transport, error)
 	join         func(context.Context, *kvstore.Node, config) error
 	listen       func(network, address string) (net.Listener, error)
 	// onShutdown, if set, runs when shutdown begins.
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, w wiring) int {
 // ends or either fails. It returns only after every goroutine it started
 // has ended.
 func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (err error) {
-	tr, err := w.newTransport(cfg)
+	tr, err := w.newTransport(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("peer transport on %s: %w", cfg.listen, err)
 	}
@@ -127,7 +127,12 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 	logger.Info("node open", "id", cfg.id, "data_dir", cfg.dataDir, "peer", cfg.advertise,
 		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls())
 
-	ln, err := w.listen("tcp", cfg.clientListen)
+	var ln net.Listener
+	if cfg.clientListenFD > 0 {
+		ln, err = inheritedListener(cfg.clientListenFD, "--client-listen-fd")
+	} else {
+		ln, err = w.listen("tcp", cfg.clientListen)
+	}
 	if err != nil {
 		return fmt.Errorf("client API: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -55,7 +56,7 @@ func startProgram(t *testing.T, network *transport.Network, args []string, join 
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	w := wiring{
-		newTransport: func(cfg config) (transport.Transport, error) {
+		newTransport: func(cfg config, _ *slog.Logger) (transport.Transport, error) {
 			return network.Join(raft.ServerAddress(cfg.advertise))
 		},
 		join:        join,
@@ -142,8 +143,14 @@ func TestRunFailures(t *testing.T) {
 	}
 	stderr = syncBuffer{}
 	args := []string{"--id", "n1", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:2380", "--initial-cluster", "n1=127.0.0.1:2380"}
-	if code := run(t.Context(), args, &stderr, wiring{newTransport: newTransport}); code != 1 || !strings.Contains(stderr.String(), "TCP transport not yet available") {
-		t.Fatalf("transport stub: %d %s", code, stderr.String())
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	args = []string{"--id", "n1", "--data-dir", t.TempDir(), "--listen", busy.Addr().String(), "--initial-cluster", "n1=" + busy.Addr().String(), "--client-listen", "127.0.0.1:0"}
+	if code := run(t.Context(), args, &stderr, wiring{newTransport: newTransport}); code != 1 || !strings.Contains(stderr.String(), "address already in use") {
+		t.Fatalf("peer address taken: %d %s", code, stderr.String())
 	}
 
 	synctest.Test(t, func(t *testing.T) {

@@ -1,18 +1,52 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
 	"github.com/kvstore/kvstore/transport"
 )
 
-// newTransport builds the peer transport of this member: it listens on
-// cfg.listen, tells raft its address is cfg.advertise, and speaks mutual
-// TLS with cfg.tlsCert, cfg.tlsKey and cfg.tlsCA when cfg.tls(), checking
-// cfg.clusterToken on every connection if the transport supports it. The
-// node owns the returned transport from a successful kvstore.Open on.
-//
-// This is the one place the TCP transport is wired in; until it exists it
-// returns errTransportUnavailable and the program exits with status 1.
-func newTransport(cfg config) (transport.Transport, error) {
-	_ = cfg
-	return nil, errTransportUnavailable
+// newTransport builds the peer transport of this member: TCP on
+// cfg.listen, advertised to the other members as cfg.advertise, with
+// mutual TLS 1.3 from cfg.tlsCert, cfg.tlsKey and cfg.tlsCA when cfg.tls()
+// (the files are re-read when they change, so certificates rotate without a
+// restart). Refused connections and failed handshakes are logged. The node
+// owns the returned transport from a successful kvstore.Open on.
+func newTransport(cfg config, logger *slog.Logger) (transport.Transport, error) {
+	opts := []transport.Option{
+		transport.WithAdvertiseAddr(cfg.advertise),
+		transport.WithLogger(logger.With("component", "transport")),
+	}
+	if cfg.tls() {
+		tc, err := transport.LoadTLSConfig(cfg.tlsCert, cfg.tlsKey, cfg.tlsCA)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, transport.WithTLS(tc))
+	}
+	if cfg.listenFD <= 0 {
+		return transport.NewTCP(cfg.listen, opts...)
+	}
+	ln, err := inheritedListener(cfg.listenFD, "--listen-fd")
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewTCP("", append(opts, transport.WithListener(ln))...)
+}
+
+// inheritedListener returns the listening socket at file descriptor fd.
+func inheritedListener(fd int, flag string) (net.Listener, error) {
+	f := os.NewFile(uintptr(fd), flag)
+	if f == nil {
+		return nil, fmt.Errorf("%s %d: not an open file descriptor", flag, fd)
+	}
+	defer f.Close() // FileListener holds its own duplicate
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s %d: %w", flag, fd, err)
+	}
+	return ln, nil
 }
