@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/kvtest"
@@ -111,7 +112,7 @@ func testRemovedMember(t *testing.T, c *kvtest.Cluster) {
 	if err := c.Leader().RemoveMember(ctx, victim.ID()); err != nil {
 		t.Fatal(err)
 	}
-	<-victim.Removed() // the leader tells it
+	waitRemoved(t, victim) // the leader tells it
 	if _, err := victim.Put(ctx, []byte("k"), []byte("v")); !errors.Is(err, kvstore.ErrRemoved) || !errors.Is(err, kvstore.ErrClosed) {
 		t.Fatalf("Put on a removed member: %v, want ErrRemoved", err)
 	}
@@ -133,7 +134,7 @@ func TestLeaderRemovingItselfCloses(t *testing.T) {
 		if err := leader.RemoveMember(ctx, leader.ID()); err != nil {
 			t.Fatal(err)
 		}
-		<-leader.Removed()
+		waitRemoved(t, leader)
 		c.Stop(li)
 		if _, err := c.TryRestart(li); !errors.Is(err, kvstore.ErrRemoved) {
 			t.Fatalf("restarting a removed leader: %v, want ErrRemoved", err)
@@ -162,6 +163,16 @@ func TestJoinedMemberRemovedThroughAFollower(t *testing.T) {
 		if err := via.RemoveMember(ctx, n.ID()); err != nil {
 			t.Fatal(err)
 		}
-		<-n.Removed()
+		waitRemoved(t, n)
 	})
+}
+
+// waitRemoved waits, at most kvtest.Timeout, for n to learn it was removed.
+func waitRemoved(t *testing.T, n *kvstore.Node) {
+	t.Helper()
+	select {
+	case <-n.Removed():
+	case <-time.After(kvtest.Timeout):
+		t.Fatalf("%s never learned it was removed", n.ID())
+	}
 }
