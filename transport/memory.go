@@ -96,7 +96,7 @@ type MemTransport struct {
 
 	mu     sync.Mutex // guards closed against wg.Add; never held while blocking
 	closed bool
-	wg     sync.WaitGroup // running handler goroutines
+	wg     sync.WaitGroup // running handler goroutines and heartbeats being delivered
 	// closeDone is closed when the first Close has finished. Later and concurrent Closes wait on
 	// it rather than on a mutex (sync.Once), so that they count as durably blocked in a
 	// testing/synctest bubble and virtual time can advance while handlers wind down.
@@ -203,6 +203,19 @@ func (t *MemTransport) handlerContext(caller context.Context) (context.Context, 
 		return context.WithDeadline(t.ctx, dl)
 	}
 	return context.WithCancel(t.ctx)
+}
+
+// enter registers work on the caller's goroutine that Close must wait
+// for; the caller calls t.wg.Done when it ends. It reports false if t is
+// closed.
+func (t *MemTransport) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
 }
 
 // spawn runs f on a goroutine that Close waits for. It reports false, without running f, if t
