@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -33,17 +36,13 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 		}
 		c.dir = dir
 	}
-	network := transport.NewNetwork()
-	peers := make([]kvstore.Peer, cfg.nodes)
-	for i := range peers {
-		peers[i] = kvstore.Peer{ID: nodeID(i), Address: nodeID(i)}
+	peers, transports, err := newTransports(cfg)
+	if err != nil {
+		return nil, errors.Join(err, c.close())
 	}
 	hb, el, lease, commit := cfg.raftTiming()
-	for _, p := range peers {
-		tr, err := network.Join(raft.ServerAddress(p.Address))
-		if err != nil {
-			return nil, errors.Join(err, c.close())
-		}
+	for i, p := range peers {
+		tr := transports[i]
 		opts := []kvstore.Option{
 			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
 			kvstore.WithLogStore(cfg.logStoreKind()), kvstore.WithRaftTiming(hb, el, lease, commit),
@@ -54,7 +53,9 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 		}
 		n, err := kvstore.Open(dir, opts...)
 		if err != nil {
-			tr.Close()
+			for _, t := range transports[i:] {
+				t.Close()
+			}
 			return nil, errors.Join(fmt.Errorf("opening %s: %w", p.ID, err), c.close())
 		}
 		c.nodes = append(c.nodes, n)
@@ -118,3 +119,62 @@ func (c *cluster) close() error {
 
 // nodeID names the i-th node (from 0): n1, n2, ...; it is also its address.
 func nodeID(i int) string { return fmt.Sprint("n", i+1) }
+
+// newTransports makes one transport per node, of the kind cfg names:
+// memory (one in-process network), tcp (loopback, each on a port-0
+// listener) or tls (tcp with mutual TLS 1.3 from a throwaway CA, the
+// server ID checked).
+func newTransports(cfg *config) ([]kvstore.Peer, []transport.Transport, error) {
+	peers := make([]kvstore.Peer, cfg.nodes)
+	trs := make([]transport.Transport, 0, cfg.nodes)
+	fail := func(err error) ([]kvstore.Peer, []transport.Transport, error) {
+		for _, t := range trs {
+			t.Close()
+		}
+		return nil, nil, err
+	}
+	var network *transport.Network
+	var ca *testcerts.CA
+	switch cfg.transport {
+	case "memory":
+		network = transport.NewNetwork()
+	case "tls":
+		var err error
+		if ca, err = testcerts.NewCA("bench CA"); err != nil {
+			return fail(err)
+		}
+	}
+	for i := range peers {
+		id := nodeID(i)
+		if network != nil {
+			peers[i] = kvstore.Peer{ID: id, Address: id}
+			tr, err := network.Join(raft.ServerAddress(id))
+			if err != nil {
+				return fail(err)
+			}
+			trs = append(trs, tr)
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fail(err)
+		}
+		opts := []transport.Option{transport.WithListener(ln)}
+		if ca != nil {
+			tc, err := ca.TLSConfig(id, "127.0.0.1")
+			if err != nil {
+				ln.Close()
+				return fail(err)
+			}
+			opts = append(opts, transport.WithTLS(tc), transport.WithServerIDCheck())
+		}
+		tr, err := transport.NewTCP("", opts...)
+		if err != nil {
+			ln.Close()
+			return fail(err)
+		}
+		trs = append(trs, tr)
+		peers[i] = kvstore.Peer{ID: id, Address: string(tr.LocalAddr())}
+	}
+	return peers, trs, nil
+}

@@ -95,7 +95,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.IntVar(&c.nodes, "nodes", 3, "cluster members")
 	fs.StringVar(&c.storage, "storage", "disk", "disk (fsync'd files in a temp dir removed at exit) or memory")
 	fs.StringVar(&c.logStore, "logstore", "wal", "raft log store with -storage disk: wal or bolt")
-	fs.StringVar(&c.transport, "transport", "memory", "network between the members: memory (the only one built so far)")
+	fs.StringVar(&c.transport, "transport", "memory", "network between the members: memory, tcp (loopback) or tls (loopback, mutual TLS 1.3)")
 	fs.IntVar(&c.valueSize, "value-size", 256, "bytes per value")
 	fs.IntVar(&c.keySize, "key-size", 19, "bytes per key")
 	fs.IntVar(&c.keys, "keys", 10_000, "keyspace size (preloaded for the read workloads)")
@@ -134,8 +134,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-storage %q: want disk or memory", c.storage)
 	case c.logStore != "wal" && c.logStore != "bolt":
 		return fmt.Errorf("-logstore %q: want wal or bolt", c.logStore)
-	case c.transport != "memory":
-		return fmt.Errorf("-transport %q: only memory is built so far", c.transport)
+	case c.transport != "memory" && c.transport != "tcp" && c.transport != "tls":
+		return fmt.Errorf("-transport %q: want memory, tcp or tls", c.transport)
 	case c.valueSize < 0 || c.keySize < 1 || c.keys < 1:
 		return fmt.Errorf("-value-size %d, -key-size %d, -keys %d: need sizes >= 0, >= 1 and keys >= 1", c.valueSize, c.keySize, c.keys)
 	case c.ops < 0 || c.ops == 0 && c.duration <= 0:
