@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc64"
 	"os"
@@ -223,21 +224,12 @@ func TestCorruptNewestSnapshotFallsBackToOlderAndLog(t *testing.T) {
 	}
 }
 
-// envCorruptLog enables TestCorruptLogIsNeverServed, which fails today.
-const envCorruptLog = "KVSTORE_TEST_CORRUPT_LOG"
-
-// A corrupt byte inside a raft log entry must not be served. It is today:
-// raft-wal checks its checksums only over the last batch of the last
-// segment (torn-write recovery) and raft-boltdb has none on data pages, and
-// a log command carries no checksum of its own (command.go, format 1), so
-// the flipped value is applied and served. Fixing it needs a checksummed
-// command format (a new version byte) and a node that stops on a mismatch
-// rather than treating it as a deterministic rejection; left to the
-// owner of command.go. Run with KVSTORE_TEST_CORRUPT_LOG=1.
+// A corrupt byte inside a raft log entry must never be served. raft-wal
+// checks its checksums only over the last batch of the last segment
+// (torn-write recovery) and raft-boltdb has none on data pages; commands
+// carry their own CRC-32C (command.go, format 2), and Open checks every
+// retained entry, so the node refuses to start with ErrCorruptLog.
 func TestCorruptLogIsNeverServed(t *testing.T) {
-	if os.Getenv(envCorruptLog) == "" {
-		t.Skipf("known issue: a corrupt log entry is served (set %s=1 to run)", envCorruptLog)
-	}
 	for _, kind := range diskKinds {
 		t.Run(kind.String(), func(t *testing.T) {
 			dir := t.TempDir()
@@ -259,12 +251,13 @@ func TestCorruptLogIsNeverServed(t *testing.T) {
 				t.Fatal("the log does not hold the value to corrupt")
 			}
 			n, err = openOnDisk(t, dir, kind)
-			if err != nil {
-				t.Logf("refused to start: %v", err)
-				return
+			if err == nil {
+				n.Close()
+				t.Fatal("a node started on a corrupt log")
 			}
-			defer n.Close()
-			checkServesWritten(t, n)
+			if !errors.Is(err, kvstore.ErrCorruptLog) {
+				t.Fatalf("refused with %v, want ErrCorruptLog", err)
+			}
 		})
 	}
 }

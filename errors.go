@@ -28,6 +28,10 @@ var (
 	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: leadership lost after proposing")
 	// ErrRequestTooLarge reports a write larger than WithMaxRequestBytes.
 	ErrRequestTooLarge = errors.New("kvstore: request too large")
+	// ErrCorruptLog reports a data dir whose raft log holds an entry that
+	// fails its checksum: the member must be wiped and join again (or be
+	// restored from another member's backup).
+	ErrCorruptLog = errors.New("kvstore: corrupt raft log")
 	// ErrClusterMismatch reports a data dir, or a peer, that belongs to
 	// another cluster (another cluster token) or another node ID.
 	ErrClusterMismatch = errors.New("kvstore: cluster mismatch")

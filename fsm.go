@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -116,6 +117,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		f.hooks.beforeApply(l.Index)
 		if l.Type == raft.LogCommand {
+			if err := verifyCommand(l.Data); err != nil {
+				// This replica's copy of a committed entry is damaged:
+				// applying it, or rejecting it, would diverge from the
+				// other members. Stop, as etcd does on a corrupt WAL; Open
+				// then refuses the log (ErrCorruptLog).
+				panic(fmt.Sprintf("kvstore: raft log entry %d is corrupt (%v); wipe this member's data and join it again", l.Index, err))
+			}
 			out[i] = f.applyCommand(l.Data)
 		}
 		f.applied.set(l.Index)

@@ -104,6 +104,13 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		f.close()
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
+	if existing {
+		if err := verifyLog(st.logs); err != nil {
+			st.close()
+			f.close()
+			return nil, err
+		}
+	}
 	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
