@@ -94,9 +94,9 @@ type MemTransport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards closed against wg.Add; never held while blocking
-	closed bool
-	wg     sync.WaitGroup // running handler goroutines and heartbeats being delivered
+	// lifecycle counts running handler goroutines and heartbeats being
+	// delivered.
+	lifecycle
 	// closeDone is closed when the first Close has finished. Later and concurrent Closes wait on
 	// it rather than on a mutex (sync.Once), so that they count as durably blocked in a
 	// testing/synctest bubble and virtual time can advance while handlers wind down.
@@ -205,44 +205,11 @@ func (t *MemTransport) handlerContext(caller context.Context) (context.Context, 
 	return context.WithCancel(t.ctx)
 }
 
-// enter registers work on the caller's goroutine that Close must wait
-// for; the caller calls t.wg.Done when it ends. It reports false if t is
-// closed.
-func (t *MemTransport) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.wg.Add(1)
-	return true
-}
-
-// spawn runs f on a goroutine that Close waits for. It reports false, without running f, if t
-// is closed.
-func (t *MemTransport) spawn(f func()) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		f()
-	}()
-	return true
-}
-
 // Close detaches t from its network, fails pending and future operations to and from it, and
 // waits for its running handlers to return (their contexts are cancelled). It is idempotent and
 // always returns nil; concurrent calls all return after the first has finished.
 func (t *MemTransport) Close() error {
-	t.mu.Lock()
-	first := !t.closed
-	t.closed = true
-	t.mu.Unlock()
-	if first {
+	if t.shut() {
 		t.net.leave(t)
 		t.cancel()
 		t.wg.Wait()

@@ -48,13 +48,11 @@ type TCPTransport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // guards closed, conns and wg.Add against Close; never held while blocking
-	closed bool
-	conns  map[*trackedConn]struct{} // open connections, both directions, closed by Close
-	// wg counts every goroutine the transport started (accept loop, connection servers, call
-	// readers and writers, dials, handlers) and every inbound raft connection until raft's
-	// NetworkTransport closes it.
-	wg        sync.WaitGroup
+	// lifecycle's wg counts every goroutine the transport started (accept loop, connection
+	// servers, call readers and writers, dials, handlers) and every inbound raft connection
+	// until raft's NetworkTransport closes it; its mu also guards conns.
+	lifecycle
+	conns     map[*trackedConn]struct{} // open connections, both directions, closed by Close
 	closeDone chan struct{}
 }
 
@@ -158,22 +156,6 @@ func (t *TCPTransport) SetHandler(h Handler) {
 	t.handler.Store(&h)
 }
 
-// spawn runs f on a goroutine that Close waits for. It reports false, without running f, if t
-// is closed.
-func (t *TCPTransport) spawn(f func()) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		f()
-	}()
-	return true
-}
-
 // Close stops listening, fails pending and future operations (raft RPCs and Calls, in both
 // directions), closes every connection, and returns once every goroutine the transport started
 // has ended, handlers included (their contexts are cancelled). It is idempotent and returns
@@ -182,11 +164,7 @@ func (t *TCPTransport) spawn(f func()) bool {
 // raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
 // let anyone wait for: it ends right after its Accept fails, which Close makes happen.
 func (t *TCPTransport) Close() error {
-	t.mu.Lock()
-	first := !t.closed
-	t.closed = true
-	t.mu.Unlock()
-	if first {
+	if t.shut() {
 		t.cancel()
 		_ = t.ln.Close()
 		_ = t.net.Close() // closes stream too: raft's accept loop ends

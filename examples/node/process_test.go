@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -66,8 +65,8 @@ type proc struct {
 	peer, client *net.TCPListener
 	extra        []string
 	cmd          *exec.Cmd
-	down         atomic.Bool  // killed; the test still holds its sockets, so it must not be called
-	out          lockedWriter // the process's stdout and stderr
+	down         atomic.Bool // killed; the test still holds its sockets, so it must not be called
+	out          syncBuffer  // the process's stdout and stderr
 	exited       chan error
 }
 
@@ -105,7 +104,7 @@ func (p *proc) start(args ...string) {
 		"--client-listen", p.client.Addr().String(), "--client-listen-fd", "4"}, p.extra...)
 	p.cmd = exec.Command(p.bin, append(all, args...)...)
 	p.cmd.ExtraFiles = []*os.File{peerFile, clientFile}
-	p.out.reset()
+	p.out = syncBuffer{}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -143,31 +142,6 @@ func (p *proc) wait() int {
 }
 
 func (p *proc) logText() string { return p.out.String() }
-
-// lockedWriter collects a process's output, written from exec's copying
-// goroutines and read by the test.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *lockedWriter) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
