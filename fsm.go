@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -117,14 +118,15 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		f.hooks.beforeApply(l.Index)
 		if l.Type == raft.LogCommand {
-			if err := verifyCommand(l.Data); err != nil {
+			res := f.applyCommand(l.Data)
+			if res.Err != nil && errors.Is(res.Err, errCorruptCommand) {
 				// This replica's copy of a committed entry is damaged:
 				// applying it, or rejecting it, would diverge from the
 				// other members. Stop, as etcd does on a corrupt WAL; Open
 				// then refuses the log (ErrCorruptLog).
-				panic(fmt.Sprintf("kvstore: raft log entry %d is corrupt (%v); wipe this member's data and join it again", l.Index, err))
+				panic(fmt.Sprintf("kvstore: raft log entry %d is corrupt (%v); wipe this member's data and join it again", l.Index, res.Err))
 			}
-			out[i] = f.applyCommand(l.Data)
+			out[i] = res
 		}
 		f.applied.set(l.Index)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/kvstore/kvstore/watch"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -184,4 +185,27 @@ func TestAppliedIndexWait(t *testing.T) {
 	if err := a.wait(ctx, 10); !errors.Is(err, context.Canceled) {
 		t.Fatalf("wait with an ended context: %v", err)
 	}
+}
+
+// TestFSMStopsOnACorruptEntry: a command whose checksum fails is not
+// applied nor rejected as a value (either would diverge from the other
+// members); the FSM stops, naming the entry.
+func TestFSMStopsOnACorruptEntry(t *testing.T) {
+	a := newApplier(t)
+	a.apply(putCmd("k", "1", 0))
+	data, err := encodeCommand(putCmd("k", "2", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "raft log entry 2 is corrupt") {
+			t.Fatalf("panic %q, want one naming entry 2", msg)
+		}
+		if got, _ := a.f.kv.Range(&mvcc.RangeRequest{Key: []byte("k")}); string(got.KVs[0].Value) != "1" {
+			t.Fatalf("the corrupt entry was applied: %q", got.KVs[0].Value)
+		}
+	}()
+	a.f.ApplyBatch([]*raft.Log{{Index: 2, Type: raft.LogCommand, Data: data}})
 }
