@@ -25,7 +25,7 @@
 //   - Cluster management: [Node.Join] (a new node asks any member to add
 //     it), [Node.Members], [Node.AddVoter],
 //     [Node.AddLearner], [Node.PromoteLearner], [Node.RemoveMember] (the
-//     removed member closes itself, see [Node.Removed]),
+//     removed member stops serving, see [Node.Removed]),
 //     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
 //     for hosts that use the cluster as their own leader election.
 //

@@ -59,7 +59,7 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 	if len(memberAddrs) == 0 {
 		return fmt.Errorf("%w: Join needs the address of at least one member", ErrInvalidMember)
 	}
-	self, err := n.selfInConfiguration(ctx)
+	self, _, err := n.selfInConfiguration(ctx)
 	if err != nil {
 		return err
 	}
@@ -87,18 +87,19 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 }
 
 // selfInConfiguration returns this node's entry in its latest raft
-// configuration, or nil if it is not in it.
-func (n *Node) selfInConfiguration(ctx context.Context) (*raft.Server, error) {
+// configuration (nil if it is not in it) and the number of members there.
+func (n *Node) selfInConfiguration(ctx context.Context) (self *raft.Server, members int, err error) {
 	cf := n.raft.GetConfiguration()
 	if err := n.waitFuture(ctx, cf); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	for _, s := range cf.Configuration().Servers {
+	servers := cf.Configuration().Servers
+	for _, s := range servers {
 		if string(s.ID) == n.cfg.id {
-			return &s, nil
+			return &s, len(servers), nil
 		}
 	}
-	return nil, nil
+	return nil, len(servers), nil
 }
 
 // askToJoin sends rpcJoin to the first member of addrs that answers.

@@ -58,11 +58,16 @@ type Node struct {
 	cancelClosed context.CancelFunc
 
 	// asyncMu guards starting goroutines against Close waiting for them.
-	asyncMu   sync.Mutex
-	async     sync.WaitGroup
-	closing   bool
-	closeOnce sync.Once
-	closeErr  error
+	asyncMu  sync.Mutex
+	async    sync.WaitGroup
+	closing  bool
+	stopOnce sync.Once
+	// raftStop is the future of the Shutdown that stops raft, started once
+	// by shutdownRaft (Close, or a removal) and waited for by Close.
+	raftStopOnce sync.Once
+	raftStop     raft.Future
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 // KeyValue is a key's version, as etcd's mvccpb.KeyValue. Its byte slices
@@ -173,12 +178,8 @@ func (n *Node) goAsync(f func()) bool {
 // than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		n.asyncMu.Lock()
-		n.closing = true
-		n.asyncMu.Unlock()
-		close(n.closed)
-		n.cancelClosed()
-		err := n.raft.Shutdown().Error()
+		n.stopServing()
+		err := n.shutdownRaft().Error()
 		// raft closes the transport in the Shutdown that stops it, but
 		// not in a later one: when raft stopped itself (a leader that
 		// removed itself), Close is the later one.
@@ -187,6 +188,25 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
 	})
 	return n.closeErr
+}
+
+// stopServing makes calls fail (with errClosed) and stops new node
+// goroutines; Close, or a removal (removal.go), starts with it.
+func (n *Node) stopServing() {
+	n.stopOnce.Do(func() {
+		n.asyncMu.Lock()
+		n.closing = true
+		n.asyncMu.Unlock()
+		close(n.closed)
+		n.cancelClosed()
+	})
+}
+
+// shutdownRaft starts raft's shutdown, once, and returns its future, whose
+// Error waits for raft's goroutines and closes the transport.
+func (n *Node) shutdownRaft() raft.Future {
+	n.raftStopOnce.Do(func() { n.raftStop = n.raft.Shutdown() })
+	return n.raftStop
 }
 
 func (n *Node) header(rev int64) Header {

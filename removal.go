@@ -16,7 +16,7 @@ import (
 //     knows it from its own commit.
 //   - The removed member records the removal in its data dir
 //     (kvstore.meta, or its MemoryStorage) before anything else, closes
-//     [Node.Removed], and closes itself: every call fails with ErrRemoved.
+//     [Node.Removed], and stops serving: every call fails with ErrRemoved.
 //   - Open refuses a data dir marked removed with ErrRemoved; the data must
 //     be wiped before the node joins again, under any ID.
 //
@@ -29,9 +29,9 @@ import (
 const notifyRemovedTimeout = 2 * time.Second
 
 // Removed returns a channel that is closed when this node learns that it
-// was removed from the cluster. The node closes itself at that moment:
-// calls fail with ErrRemoved (which matches ErrClosed too); its owner
-// should still call Close, which returns once the node has stopped.
+// was removed from the cluster. The node stops serving at that moment:
+// calls fail with ErrRemoved (which matches ErrClosed too) and raft stops;
+// its owner should still call Close, which releases the rest.
 func (n *Node) Removed() <-chan struct{} { return n.removedCh }
 
 // errClosed is the error for a call on a node that no longer serves:
@@ -44,10 +44,11 @@ func (n *Node) errClosed() error {
 }
 
 // markRemoved makes this node's removal final: recorded in its storage,
-// announced on Removed, and the node closed. It may run on a transport
-// handler or on raft's behalf, so the close runs on its own goroutine
-// (Close waits for handlers; a concurrent Close by the owner waits for
-// this one, so nothing outlives the owner's Close).
+// announced on Removed, calls stopped and raft shut down. It runs on a
+// transport handler (a removal notice, or the forwarded call through which
+// a leader removed itself), so it blocks on nothing and leaves the
+// transport open: the handler's reply still goes out. Close releases the
+// transport and storage.
 func (n *Node) markRemoved() {
 	n.removeOnce.Do(func() {
 		if err := n.storage.markRemoved(); err != nil {
@@ -55,8 +56,9 @@ func (n *Node) markRemoved() {
 		}
 		n.removed.Store(true)
 		close(n.removedCh)
-		n.logger().Warn("this node was removed from the cluster; closing it")
-		go n.Close()
+		n.logger().Warn("this node was removed from the cluster; it stops serving")
+		n.stopServing()
+		n.shutdownRaft() // not waited for here: that would close the transport under the handler
 	})
 }
 
@@ -92,16 +94,11 @@ func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
 	}
-	cf := n.raft.GetConfiguration()
-	if err := n.waitFuture(ctx, cf); err != nil {
+	self, members, err := n.selfInConfiguration(ctx)
+	if err != nil {
 		return err
 	}
-	servers := cf.Configuration().Servers
-	listed := false
-	for _, s := range servers {
-		listed = listed || string(s.ID) == n.cfg.id
-	}
-	if len(servers) > 0 && (!listed || n.raft.LastIndex() < m.Index) {
+	if members > 0 && (self == nil || n.raft.LastIndex() < m.Index) {
 		n.markRemoved()
 	}
 	return nil
