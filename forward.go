@@ -185,6 +185,18 @@ func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
 	return out
 }
 
+// handleRPCStarting answers the calls that arrive while Open is still
+// starting raft: every call kind needs raft, so each is refused with a
+// *NotLeaderError naming no leader, which tells the caller that nothing was
+// done and that it may retry once a leader is known (routeToLeader does).
+func (n *Node) handleRPCStarting(ctx context.Context, data []byte) []byte {
+	out, err := encodeRPC(&rpcReply{Err: toWireError(&NotLeaderError{})})
+	if err != nil { // cannot happen for this type
+		panic(err)
+	}
+	return out
+}
+
 func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

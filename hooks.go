@@ -10,9 +10,9 @@ import "time"
 //
 // The hooks are called from the node's own goroutines: Now from the
 // leadership, lease and apply goroutines and from callers of the lease
-// API, concurrently; BeforeApply from raft's FSM goroutine only. Both must
-// be safe for concurrent use with whatever else the test does, and must
-// not call back into the node.
+// API, concurrently; BeforeApply from raft's FSM goroutine only;
+// BeforeRestore as its doc says. Each must be safe for concurrent use with
+// whatever else the test does, and must not call back into the node.
 type TestHooks struct {
 	// Now replaces time.Now for the node's lease clock: the deadlines the
 	// leader keeps, its renewals, TimeToLive, and its expiry and checkpoint
@@ -23,6 +23,10 @@ type TestHooks struct {
 	// BeforeApply is called before the FSM applies each log entry (of any
 	// type) at index; a hook that sleeps makes this member apply slowly.
 	BeforeApply func(index uint64)
+	// BeforeRestore is called before the FSM restores a snapshot: on raft's
+	// FSM goroutine, or on the goroutine calling Open while raft restores
+	// the newest local snapshot at startup.
+	BeforeRestore func()
 }
 
 // WithTestHooks installs fault-injection hooks (see TestHooks). For tests.
@@ -45,5 +49,12 @@ func (h TestHooks) now() time.Time {
 func (h TestHooks) beforeApply(index uint64) {
 	if h.BeforeApply != nil {
 		h.BeforeApply(index)
+	}
+}
+
+// beforeRestore runs the BeforeRestore hook, if any.
+func (h TestHooks) beforeRestore() {
+	if h.BeforeRestore != nil {
+		h.BeforeRestore()
 	}
 }

@@ -121,7 +121,12 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
 	n.nudge.init()
-	cfg.transport.SetHandler(n.handleRPC)
+	// Calls from other members can arrive before raft exists (raft.NewRaft
+	// restores the newest snapshot first, which takes a while): a follower
+	// still forwarding to this member, which led before it restarted, is
+	// answered "not the leader, leader unknown" until then. Nothing was
+	// done, so the caller waits for a leader and retries.
+	cfg.transport.SetHandler(n.handleRPCStarting)
 	rc := cfg.raftConfig()
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, st.snaps, cfg.transport)
 	if err != nil {
@@ -132,6 +137,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("kvstore: starting raft: %w", err)
 	}
 	n.raft = r
+	cfg.transport.SetHandler(n.handleRPC)
 	n.goAsync(n.runLeadership)
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)

@@ -81,6 +81,7 @@ func (s *fsmSnapshot) Release() {}
 // On any error the state is left as it was.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.hooks.beforeRestore()
 	head := make([]byte, len(fsmSnapshotMagic)+1+8)
 	if _, err := io.ReadFull(rc, head); err != nil {
 		return fmt.Errorf("%w: header: %v", errBadSnapshot, err)
