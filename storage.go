@@ -92,9 +92,14 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 		if err := os.MkdirAll(path, 0o700); err != nil { // raft-wal needs it to exist
 			return nil, fmt.Errorf("kvstore: wal dir: %w", err)
 		}
-		// raft-wal's Close leaves its bolt meta store open (and locked), so
-		// we own the meta store and close it ourselves.
+		// We own the meta store: the repair below uses it before the WAL
+		// opens, and v0.4.0's Close left it open and locked (v0.4.2 closes
+		// it; closing it again is a no-op).
 		meta := &metadb.BoltMetaDB{}
+		if _, err := repairUnindexedSegments(path, meta, logger.Named("wal")); err != nil {
+			meta.Close()
+			return nil, err
+		}
 		wal, err := raftwal.Open(path, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta))
 		if err != nil {
 			meta.Close()
