@@ -151,9 +151,10 @@ type wireCheckpoint struct {
 	Remaining int64 `codec:"r"`
 }
 
-// maxTxnDepth bounds the nesting of a decoded txn; a request deeper than
-// this cannot pass the txn op limits anyway.
-const maxTxnDepth = 64
+// maxTxnDepth bounds the nesting of a decoded txn: the public API refuses
+// deeper txns before proposing them (mvcc.ValidateTxn), so a deeper one in
+// the log is damage, not a request.
+const maxTxnDepth = mvcc.MaxTxnDepth
 
 // wireHandle is the msgpack configuration of every command and node-to-node
 // message. It is set up once and never changed; codec handles are safe for

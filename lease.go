@@ -70,7 +70,10 @@ func WithLeaseID(id int64) LeaseOption { return func(o *leaseOptions) { o.id = i
 
 // Grant creates a lease of ttl seconds with an ID chosen by the cluster
 // (or WithLeaseID's; ErrLeaseExists if that one is live). A ttl above
-// lease.MaxTTL is ErrTTLTooLarge; one below the minimum is raised to it.
+// lease.MaxTTL is ErrTTLTooLarge; one below the minimum (1.5 election
+// timeouts, at least a second), zero and negative ones included, is raised
+// to it, as etcd raises it (SEMANTICS.md rule 18). The response carries the
+// TTL granted.
 func (n *Node) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*LeaseGrantResponse, error) {
 	var o leaseOptions
 	for _, opt := range opts {

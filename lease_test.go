@@ -72,9 +72,14 @@ func TestLeaseGrantErrors(t *testing.T) {
 		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(-1)); !errors.Is(err, kvstore.ErrInvalidLeaseID) {
 			t.Fatalf("negative ID: %v", err)
 		}
+		// Rule 18: zero and negative TTLs are raised to the minimum, as
+		// etcd raises them; the HTTP API follows the same rule.
 		g, err := n.Grant(ctx, 0)
 		if err != nil || g.TTL < 1 {
 			t.Fatalf("TTL below the minimum is raised: %+v %v", g, err)
+		}
+		if neg, err := n.Grant(ctx, -5); err != nil || neg.TTL != g.TTL {
+			t.Fatalf("negative TTL: %+v %v, want raised to %d", neg, err, g.TTL)
 		}
 		if _, err := n.KeepAliveOnce(ctx, 12345); !errors.Is(err, kvstore.ErrLeaseNotFound) {
 			t.Fatalf("keep alive of an unknown lease: %v", err)

@@ -136,6 +136,11 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 	if !shape.writes {
 		return t.n.readTxn(t.ctx, req, shape.serializable())
 	}
+	// Refused before proposing, as etcd's API layer refuses it: a txn that
+	// can only be rejected must not cost a log entry on every member.
+	if err := mvcc.ValidateTxn(req, t.n.cfg.maxTxnOps); err != nil {
+		return nil, err
+	}
 	res, err := t.n.propose(t.ctx, &command{Kind: cmdTxn, Txn: wireTxnOf(req)})
 	if err != nil {
 		return nil, err

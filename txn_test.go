@@ -444,3 +444,36 @@ func openNode(t *testing.T, opts ...kvstore.Option) *kvstore.Node {
 	})
 	return leaderOf(t, []*kvstore.Node{n})
 }
+
+// TestTxnNestingDepth pins SEMANTICS.md rule 16's kvstore note: txns nest
+// at most 64 deep. One op per level passes the shrinking op limit, so
+// without the depth check a 65-deep txn was committed to every member's log
+// and only then rejected at apply as a bad command. It must be refused
+// before proposing, as too-many-ops, with nothing written to the log.
+func TestTxnNestingDepth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := openNode(t)
+		nested := func(depth int, inner kvstore.Op) *kvstore.Txn {
+			op := inner
+			for range depth - 1 {
+				op = kvstore.OpTxn(nil, []kvstore.Op{op}, nil)
+			}
+			return n.Txn(context.Background()).Then(op)
+		}
+		if _, err := nested(64, kvstore.OpPut([]byte("deep"), []byte("v"))).Commit(); err != nil {
+			t.Fatalf("64 deep: %v", err)
+		}
+		before := n.Status()
+		for _, inner := range []kvstore.Op{kvstore.OpPut([]byte("deep"), []byte("w")), kvstore.OpGet([]byte("deep"))} {
+			_, err := nested(65, inner).Commit()
+			if !errors.Is(err, kvstore.ErrTooManyOps) {
+				t.Fatalf("65 deep: %v, want ErrTooManyOps", err)
+			}
+		}
+		after := n.Status()
+		if after.CommitIndex != before.CommitIndex || after.Revision != before.Revision {
+			t.Fatalf("a refused txn reached the log: commit index %d -> %d, revision %d -> %d",
+				before.CommitIndex, after.CommitIndex, before.Revision, after.Revision)
+		}
+	})
+}

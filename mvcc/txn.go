@@ -13,10 +13,7 @@ import (
 // branch that will run (leases, keys for ignore-*, read revisions), and only
 // then apply it. Any failure fails the whole txn, which changes nothing.
 func (s *Store) Txn(t *TxnRequest) (*TxnResult, []Event, error) {
-	if err := validateTxn(t, s.cfg.MaxTxnOps); err != nil {
-		return nil, nil, err
-	}
-	if err := checkDuplicates(t); err != nil {
+	if err := ValidateTxn(t, s.cfg.MaxTxnOps); err != nil {
 		return nil, nil, err
 	}
 	s.mu.Lock()
@@ -40,7 +37,7 @@ func (s *Store) Txn(t *TxnRequest) (*TxnResult, []Event, error) {
 // reads and delays no writer longer than a Range would. It answers exactly
 // as Txn would and changes nothing; a txn that writes is ErrInvalidOp.
 func (s *Store) ReadTxn(t *TxnRequest) (*TxnResult, error) {
-	if err := validateTxn(t, s.cfg.MaxTxnOps); err != nil {
+	if err := validateTxn(t, s.cfg.MaxTxnOps, 1); err != nil {
 		return nil, err
 	}
 	if writes(t) {
@@ -73,10 +70,36 @@ func writes(t *TxnRequest) bool {
 	return false
 }
 
+// MaxTxnDepth is how deep txns may nest: a txn holding a txn is depth 2.
+// etcd bounds nesting only through rule 16 (each level's op limit shrinks by
+// the enclosing one's longest list), which allows up to MaxTxnOps levels of
+// one op each; a fixed bound keeps every request's encoding and recursion
+// small whatever the configured op limit. Deeper txns get ErrTooManyOps,
+// etcd's error for a txn beyond its limits.
+const MaxTxnDepth = 64
+
+// ValidateTxn checks everything about t that does not depend on the
+// store's contents, as Txn does before it looks at any key: list lengths
+// against maxOps (nested txns with the limit reduced, rule 16), nesting
+// depth against MaxTxnDepth, empty keys, op shapes and options, then
+// duplicate writes (rule 15). A caller that proposes txns to replicas
+// calls it first, so that a request that can only fail is refused before
+// it costs a log entry; Txn's answer for a txn that passes it depends only
+// on the store.
+func ValidateTxn(t *TxnRequest, maxOps int) error {
+	if err := validateTxn(t, maxOps, 1); err != nil {
+		return err
+	}
+	return checkDuplicates(t)
+}
+
 // validateTxn checks a txn's shape in etcd's order: list lengths, compare
 // keys, then each op, nested txns with the limit reduced by this txn's
-// longest list (rule 16).
-func validateTxn(t *TxnRequest, maxOps int) error {
+// longest list (rule 16). depth is t's own nesting depth, 1 at the top.
+func validateTxn(t *TxnRequest, maxOps, depth int) error {
+	if depth > MaxTxnDepth {
+		return fmt.Errorf("%w: txns nested %d deep, limit %d", ErrTooManyOps, depth, MaxTxnDepth)
+	}
 	longest := max(len(t.Compares), len(t.Then), len(t.Else))
 	if longest > maxOps {
 		return fmt.Errorf("%w: %d, limit %d", ErrTooManyOps, longest, maxOps)
@@ -88,7 +111,7 @@ func validateTxn(t *TxnRequest, maxOps int) error {
 	}
 	for _, list := range [][]Op{t.Then, t.Else} {
 		for i := range list {
-			if err := validateOp(&list[i], maxOps-longest); err != nil {
+			if err := validateOp(&list[i], maxOps-longest, depth); err != nil {
 				return err
 			}
 		}
@@ -96,7 +119,8 @@ func validateTxn(t *TxnRequest, maxOps int) error {
 	return nil
 }
 
-func validateOp(op *Op, maxOps int) error {
+// validateOp checks one op of a txn at depth (or of none, at 0).
+func validateOp(op *Op, maxOps, depth int) error {
 	n := 0
 	for _, set := range []bool{op.Range != nil, op.Put != nil, op.Delete != nil, op.Txn != nil} {
 		if set {
@@ -117,7 +141,7 @@ func validateOp(op *Op, maxOps int) error {
 		}
 		return nil
 	}
-	return validateTxn(op.Txn, maxOps)
+	return validateTxn(op.Txn, maxOps, depth+1)
 }
 
 // txnPlan is a txn with every compare evaluated: the branch that will run and,

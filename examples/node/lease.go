@@ -13,8 +13,9 @@ import (
 
 // leaseGrantRequest is the body of POST /v1/lease.
 type leaseGrantRequest struct {
-	// TTL in seconds; below the node's minimum it is raised to it.
-	TTL int64 `json:"ttl"`
+	// TTL in seconds, required; below the node's minimum (zero and
+	// negative ones included) it is raised to it, as etcd does.
+	TTL *int64 `json:"ttl"`
 	// ID asks for this lease ID instead of one chosen by the cluster.
 	ID leaseID `json:"id"`
 }
@@ -62,14 +63,14 @@ func (a *api) leaseGrant(r *http.Request, q *query) (any, error) {
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	if req.TTL <= 0 {
-		return nil, fmt.Errorf("%w: ttl %d: want a positive number of seconds", errBadRequest, req.TTL)
+	if req.TTL == nil {
+		return nil, fmt.Errorf("%w: ttl is required (seconds)", errBadRequest)
 	}
 	var opts []kvstore.LeaseOption
 	if req.ID != 0 {
 		opts = append(opts, kvstore.WithLeaseID(int64(req.ID)))
 	}
-	resp, err := a.node.Grant(r.Context(), req.TTL, opts...)
+	resp, err := a.node.Grant(r.Context(), *req.TTL, opts...)
 	if err != nil {
 		return nil, err
 	}

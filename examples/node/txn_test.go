@@ -110,6 +110,28 @@ func TestTxnTargetsAndOps(t *testing.T) {
 	})
 }
 
+// TestTxnTooDeep: a txn nested 65 deep, one op per level (which passes the
+// op limit), is too_many_ops, refused before it reaches the log (rule 16);
+// it used to be committed and then rejected at apply as a 500.
+func TestTxnTooDeep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, s := startNode(t, apiOptions{})
+		nest := func(depth int) string {
+			body := `{"put":{"key":"a","value":"v"}}`
+			for range depth - 1 {
+				body = `{"txn":{"success":[` + body + `]}}`
+			}
+			return `{"success":[` + body + `]}`
+		}
+		s.call("POST", "/v1/txn", nest(64), http.StatusOK, nil)
+		rev := s.revision()
+		s.callError("POST", "/v1/txn", nest(65), 400, "too_many_ops")
+		if got := s.revision(); got != rev {
+			t.Fatalf("a refused txn changed the revision from %d to %d", rev, got)
+		}
+	})
+}
+
 func TestTxnErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, s := startNode(t, apiOptions{}, kvtest.WithNodeOptions(kvstore.WithMaxTxnOps(2)))
