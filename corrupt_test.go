@@ -184,8 +184,8 @@ func TestCorruptOnlySnapshotRefusesToStart(t *testing.T) {
 					n.Close()
 					t.Fatal("a node whose only snapshot is corrupt started")
 				}
-				if !strings.Contains(err.Error(), "snapshot") {
-					t.Fatalf("the error does not say what is wrong: %v", err)
+				if !errors.Is(err, kvstore.ErrCorruptSnapshot) {
+					t.Fatalf("refused with %v, want ErrCorruptSnapshot", err)
 				}
 			})
 		}
@@ -259,5 +259,46 @@ func TestCorruptLogIsNeverServed(t *testing.T) {
 				t.Fatalf("refused with %v, want ErrCorruptLog", err)
 			}
 		})
+	}
+}
+
+// The newest of two retained snapshots is corrupt and the log was compacted
+// up to it: the older snapshot cannot be continued by the log. raft used to
+// fall back to it anyway and panic ("log not found") when it reached the
+// missing entries, exiting the process with status 2. Open must refuse with
+// ErrCorruptSnapshot and the recovery instead, whichever checksum (raft's
+// file CRC or the FSM's own) catches the damage.
+func TestCorruptNewestSnapshotWithCompactedLogRefusesToStart(t *testing.T) {
+	for _, kind := range diskKinds {
+		for _, reseal := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/reseal=%v", kind, reseal), func(t *testing.T) {
+				dir := t.TempDir()
+				n, err := openOnDisk(t, dir, kind, kvstore.WithTrailingLogs(2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fill(t, n, 10, 20)
+				n.Close()
+				snaps := snapshotDirs(t, dir)
+				if len(snaps) != 2 {
+					t.Fatalf("%d snapshots retained, want 2", len(snaps))
+				}
+				if flipIn(t, filepath.Join(snaps[0], "state.bin"), []byte(corruptValue(15))) == 0 {
+					t.Fatal("the newest snapshot does not hold the value to corrupt")
+				}
+				if reseal {
+					resealSnapshot(t, snaps[0])
+				}
+				n, err = openOnDisk(t, dir, kind, kvstore.WithTrailingLogs(2))
+				if err == nil {
+					n.Close()
+					t.Fatal("a node that cannot rebuild its state started")
+				}
+				if !errors.Is(err, kvstore.ErrCorruptSnapshot) || !strings.Contains(err.Error(), "wipe its data dir") {
+					t.Fatalf("refused with %v, want ErrCorruptSnapshot and the recovery", err)
+				}
+				t.Log(err)
+			})
+		}
 	}
 }

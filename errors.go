@@ -32,6 +32,12 @@ var (
 	// fails its checksum: the member must be wiped and join again (or be
 	// restored from another member's backup).
 	ErrCorruptLog = errors.New("kvstore: corrupt raft log")
+	// ErrCorruptSnapshot reports a data dir none of whose snapshots can
+	// rebuild the member's state: each is damaged, or older than the log
+	// it would need (the log was compacted up to a newer, damaged one). The
+	// member must be removed, wiped and added again (or restored from a
+	// backup); the error says so.
+	ErrCorruptSnapshot = errors.New("kvstore: corrupt snapshot")
 	// ErrClusterMismatch reports a data dir, or a peer, that belongs to
 	// another cluster (another cluster token) or another node ID.
 	ErrClusterMismatch = errors.New("kvstore: cluster mismatch")

@@ -128,13 +128,14 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	// done, so the caller waits for a leader and retries.
 	cfg.transport.SetHandler(n.handleRPCStarting)
 	rc := cfg.raftConfig()
-	r, err := raft.NewRaft(rc, f, st.logs, st.stable, st.snaps, cfg.transport)
-	if err != nil {
+	snaps := newSnapshotGuard(st.snaps, st.logs)
+	r, err := raft.NewRaft(rc, f, st.logs, st.stable, snaps, cfg.transport)
+	if err := snaps.started(err); err != nil {
 		cfg.transport.SetHandler(nil)
 		n.cancelClosed()
 		st.close()
 		f.close()
-		return nil, fmt.Errorf("kvstore: starting raft: %w", err)
+		return nil, err
 	}
 	n.raft = r
 	cfg.transport.SetHandler(n.handleRPC)
