@@ -32,6 +32,13 @@ var (
 	// fails its checksum: the member must be wiped and join again (or be
 	// restored from another member's backup).
 	ErrCorruptLog = errors.New("kvstore: corrupt raft log")
+	// ErrNoSpace reports a write refused because a member's disk is full
+	// (ENOSPC): the leader could not append it to its raft log, or the write
+	// was made through a member that cannot. It certainly did not happen
+	// and may be retried, through another member while that one's disk is
+	// full. Such a member stops campaigning until its disk takes writes
+	// again (diskspace.go).
+	ErrNoSpace = errors.New("kvstore: no space left on device (ENOSPC)")
 	// ErrCorruptSnapshot reports a data dir none of whose snapshots can
 	// rebuild the member's state: each is damaged, or older than the log
 	// it would need (the log was compacted up to a newer, damaged one). The

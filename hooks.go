@@ -27,6 +27,12 @@ type TestHooks struct {
 	// FSM goroutine, or on the goroutine calling Open while raft restores
 	// the newest local snapshot at startup.
 	BeforeRestore func()
+	// BeforeStoreLogs is called before the node appends entries to its raft
+	// log, on raft's goroutines; a non-nil error fails the append with it,
+	// as a failing disk would. An error wrapping syscall.ENOSPC is a full
+	// disk (see ErrNoSpace). The node also calls it to probe whether a full
+	// disk takes writes again.
+	BeforeStoreLogs func() error
 }
 
 // WithTestHooks installs fault-injection hooks (see TestHooks). For tests.
@@ -57,4 +63,12 @@ func (h TestHooks) beforeRestore() {
 	if h.BeforeRestore != nil {
 		h.BeforeRestore()
 	}
+}
+
+// beforeStoreLogs runs the BeforeStoreLogs hook, if any.
+func (h TestHooks) beforeStoreLogs() error {
+	if h.BeforeStoreLogs != nil {
+		return h.BeforeStoreLogs()
+	}
+	return nil
 }

@@ -24,13 +24,17 @@ import (
 // Goroutines: a Node runs raft's, one that follows leadership changes
 // (leadership.go), one that serves read-index rounds (readindex.go), one
 // that nudges followers (nudge.go), one for lease expiry and checkpoints
-// (leaseloop.go), one per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
+// (leaseloop.go), one that follows the disk's state (diskspace.go), one
+// per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
 // futures for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft
 	fsm     *fsm
 	storage *storage
+	// disk wraps the raft log store and follows whether the disk takes
+	// appends (diskspace.go).
+	disk *diskGuard
 
 	lead  leadership
 	reads readBatcher
@@ -101,6 +105,8 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	disk := newDiskGuard(st, cfg.id, cfg.hooks)
+	st.logs = disk
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
 	f.hooks = cfg.hooks
 	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
@@ -116,7 +122,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, closed: make(chan struct{}), removedCh: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -143,6 +149,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
+	n.goAsync(n.runDiskWatch)
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {

@@ -49,6 +49,12 @@ type storage struct {
 	close  func() error
 	// markRemoved records durably that the node was removed (removal.go).
 	markRemoved func() error
+	// raftDir is the folder of the on-disk raft log ("" in memory), where
+	// a member whose disk was full probes it (diskspace.go).
+	raftDir string
+	// rotation holds raft-wal's failure to start a new segment, after which
+	// it refuses every append until it is reopened (nil for other stores).
+	rotation *walRotation
 }
 
 // Layout of a data dir:
@@ -100,19 +106,22 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 			meta.Close()
 			return nil, err
 		}
-		wal, err := raftwal.Open(path, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta))
+		rotation := &walRotation{}
+		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
+		wal, err := raftwal.Open(path, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta))
 		if err != nil {
 			meta.Close()
 			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
 		}
 		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
-		return &storage{logs: cached(wal), stable: wal, snaps: snaps, close: closeAll, markRemoved: markRemoved}, nil
+		return &storage{logs: cached(wal), stable: wal, snaps: snaps, close: closeAll, markRemoved: markRemoved,
+			raftDir: filepath.Join(dir, "raft"), rotation: rotation}, nil
 	case LogStoreBolt:
 		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
 		}
-		return &storage{logs: cached(bolt), stable: bolt, snaps: snaps, close: bolt.Close, markRemoved: markRemoved}, nil
+		return &storage{logs: cached(bolt), stable: bolt, snaps: snaps, close: bolt.Close, markRemoved: markRemoved, raftDir: filepath.Join(dir, "raft")}, nil
 	}
 	return nil, fmt.Errorf("kvstore: unknown log store %v", kind)
 }

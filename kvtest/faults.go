@@ -3,8 +3,10 @@ package kvtest
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kvstore/kvstore"
@@ -12,11 +14,11 @@ import (
 
 // Fault injection beyond the network's (Partition, Isolate, Cut, Heal) and
 // Stop/Restart: leadership transfer, membership churn, forced snapshots, a
-// slow apply and a jumped clock on one member. The robustness suite
+// slow apply, a full disk and a jumped clock on one member. The robustness suite
 // (internal/robustness) draws its faults from these; they are ordinary
 // exported methods so that users' tests can do the same.
 //
-// The clock offset and the apply delay are installed in every node through
+// The clock offset, the apply delay and the full disk are installed in every node through
 // kvstore.WithTestHooks; a test that passes its own WithTestHooks through
 // WithNodeOptions replaces them.
 
@@ -25,6 +27,7 @@ import (
 type memberFaults struct {
 	clockOffset atomic.Int64 // nanoseconds added to the lease clock
 	applyDelay  atomic.Int64 // nanoseconds slept before each applied entry
+	diskFull    atomic.Bool  // appends to the raft log fail with ENOSPC
 }
 
 func (f *memberFaults) hooks() kvstore.TestHooks {
@@ -35,7 +38,21 @@ func (f *memberFaults) hooks() kvstore.TestHooks {
 				time.Sleep(d)
 			}
 		},
+		BeforeStoreLogs: func() error {
+			if f.diskFull.Load() {
+				return &os.PathError{Op: "write", Path: "raft log (kvtest.SetDiskFull)", Err: syscall.ENOSPC}
+			}
+			return nil
+		},
 	}
+}
+
+// SetDiskFull makes every append to member i's raft log fail as on a full
+// disk (ENOSPC), from now on and across restarts, until it is called with
+// false. The member's writes fail with kvstore.ErrNoSpace, it stops
+// campaigning, and it recovers by itself once the disk is "freed".
+func (c *Cluster) SetDiskFull(i int, full bool) {
+	c.members[i].faults.diskFull.Store(full)
 }
 
 // SetClockOffset makes member i's lease clock run d ahead of the real (or

@@ -74,6 +74,10 @@ func errorStatus(err error) (status int, code string) {
 		return http.StatusConflict, "lease_exists"
 	case errors.Is(err, kvstore.ErrMemberExists):
 		return http.StatusConflict, "member_exists"
+	case errors.Is(err, kvstore.ErrNoSpace):
+		// The member's disk is full: nothing was written; another member
+		// may take the write.
+		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, kvstore.ErrOutcomeUnknown):
 		// The write may have committed: the code tells programs not to
 		// retry it blindly, whatever the status invites.

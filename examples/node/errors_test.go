@@ -44,6 +44,7 @@ func TestErrorStatus(t *testing.T) {
 		{kvstore.ErrMemberNotFound, 404, "member_not_found"},
 		{kvstore.ErrLeaseExists, 409, "lease_exists"},
 		{kvstore.ErrMemberExists, 409, "member_exists"},
+		{fmt.Errorf("%w: member n1 cannot append to its raft log", kvstore.ErrNoSpace), 507, "no_space"},
 		{kvstore.ErrOutcomeUnknown, 503, "outcome_unknown"},
 		{fmt.Errorf("%w: %w", kvstore.ErrOutcomeUnknown, context.DeadlineExceeded), 503, "outcome_unknown"},
 		{kvstore.ErrNoLeader, 503, "no_leader"},
