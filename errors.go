@@ -48,6 +48,13 @@ var (
 	// ErrClusterMismatch reports a data dir, or a peer, that belongs to
 	// another cluster (another cluster token) or another node ID.
 	ErrClusterMismatch = errors.New("kvstore: cluster mismatch")
+	// ErrLogStoreMismatch reports a data dir whose raft log is of another
+	// kind than WithLogStore asks for; opening it would start an empty
+	// member beside the real log. It matches ErrClusterMismatch too.
+	ErrLogStoreMismatch = fmt.Errorf("%w: log store mismatch", ErrClusterMismatch)
+	// ErrDataDirLocked reports a data dir that another open node, in this
+	// process or another, is using. Open returns it at once.
+	ErrDataDirLocked = errors.New("kvstore: data dir in use by another open node")
 	// ErrMemberExists reports adding a member whose ID or address is
 	// already in the cluster.
 	ErrMemberExists = errors.New("kvstore: member already exists")

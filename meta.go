@@ -14,7 +14,7 @@ import (
 // A data dir records whose state it holds, so that a node is never started
 // on another cluster's or another member's files.
 //
-//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID, "removed": bool}
+//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID, "log_store": kind, "removed": bool}
 //
 // It is written when a node first opens an empty dir, and again only to
 // record the node's removal from its cluster; it is checked on every Open.
@@ -28,13 +28,23 @@ type dataMeta struct {
 	Format  int    `json:"format"`
 	Cluster string `json:"cluster"`
 	Node    string `json:"node"`
+	// LogStore is the kind of raft log store the dir holds ("wal" or
+	// "bolt"). Dirs written before it was recorded lack it; their kind is
+	// read off the files (logStoreOf).
+	LogStore string `json:"log_store,omitempty"`
 	// Removed records that the node was removed from its cluster
 	// (removal.go); such a dir is never opened again.
 	Removed bool `json:"removed,omitempty"`
 }
 
-// check compares the recorded identity with the configured one.
-func (m dataMeta) check(cfg *config) error {
+// check compares the recorded identity with the configured one; dir is
+// where m was read, for dirs that do not record their log store ("" for a
+// MemoryStorage, which has one kind only).
+func (m dataMeta) check(dir string, cfg *config) error {
+	kind := m.LogStore
+	if kind == "" && dir != "" {
+		kind = logStoreOf(dir)
+	}
 	switch {
 	case m.Format != metaVersion:
 		return fmt.Errorf("%w: data format %d, this build reads %d", ErrClusterMismatch, m.Format, metaVersion)
@@ -42,6 +52,8 @@ func (m dataMeta) check(cfg *config) error {
 		return fmt.Errorf("%w: the data belongs to cluster %q, not %q", ErrClusterMismatch, m.Cluster, cfg.clusterToken)
 	case m.Node != cfg.id:
 		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.id)
+	case kind != "" && kind != cfg.logStore.String():
+		return fmt.Errorf("%w: the data dir holds a %q raft log, this node is configured for %q (WithLogStore)", ErrLogStoreMismatch, kind, cfg.logStore)
 	}
 	return checkNotRemoved(&m)
 }
@@ -57,7 +69,7 @@ func claimDir(dir string, cfg *config) error {
 			// refused like a foreign one (Invariant 6: a typed error).
 			return fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
 		}
-		return m.check(cfg)
+		return m.check(dir, cfg)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("kvstore: data dir: %w", err)
@@ -65,7 +77,18 @@ func claimDir(dir string, cfg *config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("kvstore: data dir: %w", err)
 	}
-	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id})
+	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore.String()})
+}
+
+// logStoreOf names the kind of raft log store found in dir, "" if none.
+func logStoreOf(dir string) string {
+	if _, err := os.Stat(filepath.Join(dir, walDir)); err == nil {
+		return LogStoreWAL.String()
+	}
+	if _, err := os.Stat(filepath.Join(dir, boltFile)); err == nil {
+		return LogStoreBolt.String()
+	}
+	return ""
 }
 
 // writeMeta replaces dir's metadata atomically and durably.
@@ -140,7 +163,7 @@ func (m *MemoryStorage) open(cfg *config) (*storage, error) {
 		return nil, fmt.Errorf("%w: MemoryStorage already used by an open node", ErrInvalidOption)
 	}
 	if m.meta != nil {
-		if err := m.meta.check(cfg); err != nil {
+		if err := m.meta.check("", cfg); err != nil {
 			return nil, err
 		}
 	} else {

@@ -62,6 +62,8 @@ type storage struct {
 //	raft/wal/        raft-wal segments and meta (LogStoreWAL)
 //	raft/raft.db     raft-boltdb file (LogStoreBolt)
 //	snapshots/       raft's FileSnapshotStore
+//	kvstore.meta     whose data this is (meta.go)
+//	kvstore.lock     held (flock) while a node has the dir open (lockdir_unix.go)
 const (
 	walDir      = "raft/wal"
 	boltFile    = "raft/raft.db"
@@ -80,6 +82,23 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 	case dir == "":
 		return nil, invalid("Open", "a data dir is required unless storage is in memory")
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openDiskStorage(dir, cfg, logger)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	closeStorage := st.close
+	st.close = func() error { return errors.Join(closeStorage(), unlock()) }
+	return st, nil
+}
+
+// openDiskStorage opens the on-disk storage under dir, which the caller
+// has locked.
+func openDiskStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error) {
 	if err := claimDir(dir, cfg); err != nil {
 		return nil, err
 	}

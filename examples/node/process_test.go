@@ -377,10 +377,13 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	n4 := newProc(t, bin, "n4")
 	n4.start("--join", procs[1].peerAddr())
 	eventuallyProc(t, "n4 to be healthy", n4.healthy)
+	// Join promotes the learner after it has caught up, which can come a
+	// moment after its first linearizable read (its health check) works.
 	var members membersResponse
-	if code := n4.do("GET", "/v1/members", "", &members); code != http.StatusOK || len(members.Members) != 4 || members.Members[3].Learner {
-		t.Fatalf("members after the join: %d %+v", code, members)
-	}
+	eventuallyProc(t, "n4 to be a voter", func() bool {
+		code := n4.do("GET", "/v1/members", "", &members)
+		return code == http.StatusOK && len(members.Members) == 4 && !members.Members[3].Learner
+	})
 	var got getResponse
 	if code := n4.do("GET", "/v1/kv/k?serializable=1", "", &got); code != http.StatusOK || got.Count != 1 {
 		t.Fatalf("n4's local copy: %d %+v", code, got)
