@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -63,9 +64,34 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...interface{}) {
 	if a.name != "" {
 		attrs = append(attrs, "component", a.name)
 	}
-	attrs = append(attrs, a.args...)
-	attrs = append(attrs, args...)
+	attrs = appendFormatted(attrs, a.args)
+	attrs = appendFormatted(attrs, args)
 	a.l.Log(ctx, sl, msg, attrs...)
+}
+
+// appendFormatted appends args to attrs, formatting the values hclog
+// formats itself: hclog.Fmt's printf values (raft logs configurations with
+// them, which slog would print as a raw slice) and hclog.Hex, Octal and
+// Binary numbers.
+func appendFormatted(attrs, args []interface{}) []interface{} {
+	for _, v := range args {
+		switch f := v.(type) {
+		case hclog.Format:
+			if len(f) > 0 {
+				if format, ok := f[0].(string); ok {
+					v = fmt.Sprintf(format, f[1:]...)
+				}
+			}
+		case hclog.Hex:
+			v = fmt.Sprintf("0x%x", int(f))
+		case hclog.Octal:
+			v = fmt.Sprintf("0%o", int(f))
+		case hclog.Binary:
+			v = fmt.Sprintf("0b%b", int(f))
+		}
+		attrs = append(attrs, v)
+	}
+	return attrs
 }
 
 func (a *slogAdapter) Trace(msg string, args ...interface{}) { a.Log(hclog.Trace, msg, args...) }

@@ -17,8 +17,12 @@ func TestSlogAdapter(t *testing.T) {
 	l.Trace("below the handler's level")
 	l.Named("snapshots").Warn("slow", "ms", 12)
 	l.StandardLogger(nil).Print("from a standard logger")
+	// raft formats some values with hclog.Fmt: they must reach slog as
+	// text, not as a printed slice of the format and its arguments.
+	l.Info("initial configuration", "servers", hclog.Fmt("%+v", []struct{ ID string }{{"n1"}}), "mask", hclog.Hex(255))
 	out := buf.String()
 	for _, want := range []string{
+		`msg="initial configuration" component=raft node=n1 servers="[{ID:n1}]" mask=0xff`,
 		`level=INFO msg="entering follower state" component=raft node=n1 term=3`,
 		`level=WARN msg=slow component=raft.snapshots node=n1 ms=12`,
 		`msg="from a standard logger" component=raft`,
