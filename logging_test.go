@@ -22,7 +22,7 @@ func TestSlogAdapter(t *testing.T) {
 	l.Info("initial configuration", "servers", hclog.Fmt("%+v", []struct{ ID string }{{"n1"}}), "mask", hclog.Hex(255))
 	out := buf.String()
 	for _, want := range []string{
-		`msg="initial configuration" component=raft node=n1 servers="[{ID:n1}]" mask=0xff`,
+		`msg="initial configuration" component=raft node=n1 servers=[{ID:n1}] mask=0xff`,
 		`level=INFO msg="entering follower state" component=raft node=n1 term=3`,
 		`level=WARN msg=slow component=raft.snapshots node=n1 ms=12`,
 		`msg="from a standard logger" component=raft`,
