@@ -48,20 +48,43 @@ func WithAdvertiseAddr(addr string) Option {
 //     and RootCAs, or InsecureSkipVerify with a VerifyConnection, to verify servers. With
 //     plain RootCAs, crypto/tls also checks the dialled host name against the server's
 //     certificate; [LoadTLSConfig] checks the chain only, and identity is left to
-//     [WithServerIDCheck].
+//     [WithPeerIDCheck].
 //
 // A plaintext connection to a TLS transport fails its handshake and is closed.
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) { c.tls = cfg }
 }
 
-// WithServerIDCheck makes a TLS client verify that the server's certificate names the raft
-// server ID it expects at that address: the ID must match a DNS SAN of the certificate (or an
-// IP SAN, when the ID is an IP address), with crypto/x509's host name rules (case-insensitive,
-// a leading "*." wildcard matches one label). raft always knows the ID it sends to; a Call made
-// with an empty ID checks the CA only. It requires [WithTLS].
-func WithServerIDCheck() Option {
-	return func(c *config) { c.serverIDCheck = true }
+// WithLocalID sets this node's raft server ID, which the transport states to every peer it
+// dials (in the preamble that opens each connection), and which its own certificate must name
+// under [WithPeerIDCheck]. Give it whenever the ID is known: a peer that checks identity
+// refuses a dialer that states none. id must be 1 to 255 bytes.
+func WithLocalID(id raft.ServerID) Option {
+	return func(c *config) { c.localID, c.localIDSet = id, true }
+}
+
+// WithPeerIDCheck binds every peer's certificate to its raft server ID, in both directions:
+//
+//   - dialling, the server's certificate must name the ID the caller expects at that address
+//     (raft always knows it; a Call made with an empty ID checks the CA only), or the dial
+//     fails with [ErrPeerIdentity];
+//   - accepting, the client's certificate must name the ID the dialer stated (its
+//     [WithLocalID]), or the connection is refused, with the reason sent to the dialer (whose
+//     dial fails with ErrPeerIdentity) and logged at warn level;
+//   - every raft RPC arriving on an accepted connection must name, in its header, the ID the
+//     connection was authenticated as: a certificate holder speaks only as itself. Another ID
+//     gets an ErrPeerIdentity error as the RPC's answer, and raft never sees the RPC.
+//
+// "Names" means that the ID matches a DNS SAN of the certificate (or an IP SAN, when the ID is
+// an IP address), with crypto/x509's host name rules: case-insensitive, and a leading "*."
+// wildcard matches one label (so do not issue wildcard certificates to members). It requires
+// [WithTLS] and [WithLocalID], and this node's own certificate must name its ID: [NewTCP] fails
+// otherwise, rather than start a member every peer would refuse.
+//
+// Turn it on once every member states its ID (runs a transport with WithLocalID): a member
+// that states none is refused by those that check.
+func WithPeerIDCheck() Option {
+	return func(c *config) { c.peerIDCheck = true }
 }
 
 // WithDialTimeout bounds the TCP connect to a peer (default [DefaultDialTimeout]).
@@ -102,8 +125,12 @@ func (c *config) validateTCP(bind string) error {
 		return invalid("WithHandshakeTimeout", "%v", c.handshakeTimeout)
 	case c.maxMessageSize <= 0 || c.maxMessageSize > maxFrameBody:
 		return invalid("WithMaxMessageSize", "%d (allowed 1..%d)", c.maxMessageSize, maxFrameBody)
-	case c.serverIDCheck && c.tls == nil:
-		return invalid("WithServerIDCheck", "requires WithTLS")
+	case c.localIDSet && (len(c.localID) == 0 || len(c.localID) > maxIDLen):
+		return invalid("WithLocalID", "%q: must be 1 to %d bytes", c.localID, maxIDLen)
+	case c.peerIDCheck && c.tls == nil:
+		return invalid("WithPeerIDCheck", "requires WithTLS")
+	case c.peerIDCheck && !c.localIDSet:
+		return invalid("WithPeerIDCheck", "requires WithLocalID: the ID this node states to its peers, which its certificate must name")
 	}
 	if c.advertise != "" {
 		if _, _, err := net.SplitHostPort(string(c.advertise)); err != nil {
