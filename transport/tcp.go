@@ -50,6 +50,7 @@ type TCPTransport struct {
 
 	handler atomic.Pointer[Handler]
 	calls   callPool
+	limits  connLimits
 
 	// ctx is cancelled by Close; it parents every connection, dial and handler context.
 	ctx    context.Context
@@ -69,7 +70,8 @@ var _ Transport = (*TCPTransport)(nil)
 // the listener given with [WithListener] (then bind must be ""). A transport listening on all
 // interfaces (":7000", "0.0.0.0:7000") needs [WithAdvertiseAddr]. Options: [WithAdvertiseAddr],
 // [WithTLS], [WithLocalID], [WithPeerIDCheck], [WithRPCTimeout], [WithDialTimeout],
-// [WithHandshakeTimeout], [WithMaxMessageSize], [WithLogger]. A bad option fails with an error wrapping
+// [WithHandshakeTimeout], [WithMaxMessageSize], [WithMaxInboundConns],
+// [WithMaxHandshakingConns], [WithLogger]. A bad option fails with an error wrapping
 // [ErrInvalidOption] and leaves nothing open (a listener given with WithListener is closed);
 // so does, under WithPeerIDCheck, a certificate of this node's that does not name its
 // WithLocalID.
@@ -111,6 +113,7 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 			}
 		}
 	}
+	t.limits.maxInbound, t.limits.maxHandshaking = int64(cfg.maxInbound), int64(cfg.maxHandshaking)
 	t.ln = cfg.listener
 	if t.ln == nil {
 		lc := net.ListenConfig{KeepAliveConfig: keepAlive}
@@ -208,22 +211,46 @@ type trackedConn struct {
 	raw  net.Conn
 	t    *TCPTransport
 	once sync.Once
+	// inbound says the connection was accepted, and counts in t.limits until closed;
+	// handshaking, that it also counts as handshaking, until endHandshake.
+	inbound     bool
+	handshaking atomic.Bool
 	// onClose, if set, runs once when the connection is closed (raft's inbound connections
 	// release their count on t.wg).
 	onClose func()
 }
 
-// track registers a new TCP connection; it returns nil, after closing raw, if t is closed.
-func (t *TCPTransport) track(raw net.Conn) *trackedConn {
-	c := &trackedConn{Conn: raw, raw: raw, t: t}
+// track registers a new TCP connection (inbound: one accepted, already counted in t.limits
+// as inbound and handshaking); it returns nil, after closing raw and releasing its counts, if
+// t is closed.
+func (t *TCPTransport) track(raw net.Conn, inbound bool) *trackedConn {
+	c := &trackedConn{Conn: raw, raw: raw, t: t, inbound: inbound}
+	c.handshaking.Store(inbound)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
+		c.release()
 		_ = raw.Close()
 		return nil
 	}
 	t.conns[c] = struct{}{}
 	return c
+}
+
+// endHandshake stops counting an inbound connection as handshaking; it is idempotent.
+func (c *trackedConn) endHandshake() {
+	if c.handshaking.CompareAndSwap(true, false) {
+		c.t.limits.handshaking.Add(-1)
+	}
+}
+
+// release gives up the connection's counts in t.limits; only Close (or a failed track) calls
+// it, once.
+func (c *trackedConn) release() {
+	c.endHandshake()
+	if c.inbound {
+		c.t.limits.inbound.Add(-1)
+	}
 }
 
 // Close closes the TCP connection without a TLS close alert (the peer reads EOF either way) and
@@ -234,6 +261,7 @@ func (c *trackedConn) Close() error {
 		delete(c.t.conns, c)
 		c.t.mu.Unlock()
 		_ = c.raw.Close()
+		c.release()
 		if c.onClose != nil {
 			c.onClose()
 		}
@@ -293,10 +321,15 @@ func (t *TCPTransport) acceptLoop() {
 			}
 		}
 		delay = 0
+		if refusal := t.limits.admit(); refusal != "" {
+			_ = raw.Close()
+			t.limits.refused(t.logger, raw.RemoteAddr(), refusal, time.Now())
+			continue
+		}
 		if tcp, ok := raw.(*net.TCPConn); ok {
 			_ = tcp.SetKeepAliveConfig(keepAlive)
 		}
-		c := t.track(raw)
+		c := t.track(raw, true)
 		if c == nil || !t.spawn(func() { t.serveConn(c) }) {
 			if c != nil {
 				_ = c.Close()
@@ -310,6 +343,7 @@ func (t *TCPTransport) acceptLoop() {
 // handshake timeout, then hands it to raft or serves its Calls.
 func (t *TCPTransport) serveConn(c *trackedConn) {
 	kind, peer, err := t.serverHandshake(c)
+	c.endHandshake()
 	if err != nil {
 		switch {
 		case t.ctx.Err() != nil:
@@ -394,7 +428,7 @@ func (t *TCPTransport) dial(id raft.ServerID, addr raft.ServerAddress, kind byte
 		}
 		return nil, unreachableErr(addr, err)
 	}
-	c := t.track(raw)
+	c := t.track(raw, false)
 	if c == nil {
 		return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
 	}

@@ -20,6 +20,19 @@ const (
 	// DefaultMaxMessageSize is the largest Call request or reply, in bytes (raft's own RPCs are
 	// not limited by it).
 	DefaultMaxMessageSize = 64 << 20
+	// DefaultMaxInboundConns caps the connections a transport has accepted and not yet closed.
+	// A member needs about five per peer (raft pools up to three, plus an InstallSnapshot
+	// stream and one for Calls), so 1024 serves clusters of a hundred members and more with
+	// room for reconnection churn, while bounding what a flood of connections can take:
+	// memory, goroutines and file descriptors (Go raises the soft descriptor limit to the hard
+	// one at startup, typically far above 1024).
+	DefaultMaxInboundConns = 1024
+	// DefaultMaxHandshakingConns caps the accepted connections still in their TLS handshake or
+	// preamble, so that clients that have proven nothing can hold at most this share of
+	// [DefaultMaxInboundConns], each for at most the handshake timeout. A whole cluster of a
+	// dozen members reconnecting at once (about five connections each) fits; a dial refused
+	// beyond it is retried by raft and by the next Call.
+	DefaultMaxHandshakingConns = 64
 )
 
 // The options below configure only the TCP transport; a MemTransport ignores them.
@@ -106,6 +119,25 @@ func WithMaxMessageSize(n int) Option {
 	return func(c *config) { c.maxMessageSize = n }
 }
 
+// WithMaxInboundConns caps the connections the transport has accepted and not yet closed, of
+// every kind and in every state, at n (default [DefaultMaxInboundConns]). A connection over the
+// cap is closed as soon as it is accepted, and the refusal logged at warn level (at most once a
+// second, with a count of those not logged). Connections this transport dialled do not count.
+func WithMaxInboundConns(n int) Option {
+	return func(c *config) { c.maxInbound = n }
+}
+
+// WithMaxHandshakingConns caps the accepted connections that have not finished their TLS
+// handshake and preamble at n (default [DefaultMaxHandshakingConns], or the inbound cap if that
+// is smaller); n must not exceed the inbound cap. A connection over it is closed as soon as it
+// is accepted, like one over [WithMaxInboundConns]. Each handshaking connection is dropped at
+// the handshake timeout at the latest, so a flood of clients that never complete one holds at
+// most n of the inbound cap: it can delay new connections while it lasts, never the
+// established ones.
+func WithMaxHandshakingConns(n int) Option {
+	return func(c *config) { c.maxHandshaking, c.maxHandshakingSet = n, true }
+}
+
 // WithLogger sends the TCP transport's logs (refused connections, failed handshakes, broken
 // streams, and those of raft's network layer) to l. nil, the default, discards them.
 func WithLogger(l *slog.Logger) Option {
@@ -125,6 +157,10 @@ func (c *config) validateTCP(bind string) error {
 		return invalid("WithHandshakeTimeout", "%v", c.handshakeTimeout)
 	case c.maxMessageSize <= 0 || c.maxMessageSize > maxFrameBody:
 		return invalid("WithMaxMessageSize", "%d (allowed 1..%d)", c.maxMessageSize, maxFrameBody)
+	case c.maxInbound < 1:
+		return invalid("WithMaxInboundConns", "%d (at least 1)", c.maxInbound)
+	case c.maxHandshaking < 1 || c.maxHandshaking > c.maxInbound:
+		return invalid("WithMaxHandshakingConns", "%d (allowed 1..%d, the inbound cap)", c.maxHandshaking, c.maxInbound)
 	case c.localIDSet && (len(c.localID) == 0 || len(c.localID) > maxIDLen):
 		return invalid("WithLocalID", "%q: must be 1 to %d bytes", c.localID, maxIDLen)
 	case c.peerIDCheck && c.tls == nil:

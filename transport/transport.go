@@ -56,7 +56,10 @@
 // caller's deadline, sent as the time remaining (the two machines' clocks need not agree), and
 // is cancelled when the caller cancels (a cancel frame), when the connection breaks, or when
 // either transport closes. A peer may run any number of handlers at once on a node: the TLS
-// handshake, not the transport, decides who is a peer.
+// handshake, not the transport, decides who is a peer. What the transport does bound is the
+// number of connections it accepts ([WithMaxInboundConns]), and apart from those the number
+// still in their handshake ([WithMaxHandshakingConns]): clients that have proven nothing cannot
+// take the slots of those that have.
 //
 // # TLS
 //
@@ -155,7 +158,11 @@ type config struct {
 	dialTimeout      time.Duration
 	handshakeTimeout time.Duration
 	maxMessageSize   int
-	logger           *slog.Logger
+	maxInbound       int
+	// maxHandshaking is min(DefaultMaxHandshakingConns, maxInbound) unless set.
+	maxHandshaking    int
+	maxHandshakingSet bool
+	logger            *slog.Logger
 }
 
 // newConfig applies opts over the defaults.
@@ -165,9 +172,13 @@ func newConfig(opts []Option) config {
 		dialTimeout:      DefaultDialTimeout,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxMessageSize:   DefaultMaxMessageSize,
+		maxInbound:       DefaultMaxInboundConns,
 	}
 	for _, o := range opts {
 		o(&c)
+	}
+	if !c.maxHandshakingSet {
+		c.maxHandshaking = min(DefaultMaxHandshakingConns, c.maxInbound)
 	}
 	return c
 }
