@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -87,8 +86,11 @@ func (in *inboundRaft) forward() {
 	}
 }
 
-// deliver checks who speaks and passes rpc on to the transport's Consumer, or answers it with
-// an error: every RPC gets an answer, so the connection's handler never waits for one in vain.
+// deliver checks who speaks and passes rpc on to the transport's Consumer, or answers a
+// refused one with an error. An RPC still undelivered when the connection or the transport
+// closes is not answered: forward then closes the connection's NetworkTransport, which ends
+// the handler waiting for the answer and drops the connection, so the sender sees a broken
+// connection (ErrUnreachable), as it did when NetworkTransport shut down by itself.
 func (in *inboundRaft) deliver(rpc raft.RPC) {
 	if !in.allowed(rpc) {
 		return
@@ -96,9 +98,7 @@ func (in *inboundRaft) deliver(rpc raft.RPC) {
 	select {
 	case in.t.consume <- rpc:
 	case <-in.done:
-		rpc.Respond(emptyResponse(rpc.Command), fmt.Errorf("%w: connection closed", ErrUnreachable))
 	case <-in.t.ctx.Done():
-		rpc.Respond(emptyResponse(rpc.Command), ErrClosed)
 	}
 }
 
