@@ -20,10 +20,13 @@ var (
 	// ErrAddressInUse reports a Join with an address that a live transport of the same Network
 	// already holds.
 	ErrAddressInUse = errors.New("transport: address in use")
-	// ErrPeerIdentity reports a TLS peer whose certificate does not name the raft server ID the
-	// caller expected (see [WithServerIDCheck]). It is always wrapped together with
-	// [ErrUnreachable]: the intended peer was not reached.
-	ErrPeerIdentity = errors.New("transport: peer certificate does not name the expected server")
+	// ErrPeerIdentity reports a refusal by the peer identity check ([WithPeerIDCheck]): the
+	// server's certificate does not name the raft server ID the caller expected at its address;
+	// or the server refused this node, whose certificate does not name the ID it stated (or
+	// that stated none); or the server refused a raft RPC whose header names another server
+	// than the one the connection was authenticated as. It is always wrapped together with
+	// [ErrUnreachable]: the intended peer was not reached, and nothing was done.
+	ErrPeerIdentity = errors.New("transport: peer identity refused")
 	// ErrTooLarge reports a Call request or reply over the transport's message size limit (see
 	// [WithMaxMessageSize]). Nothing is sent for an oversized request.
 	ErrTooLarge = errors.New("transport: message too large")

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -38,19 +40,25 @@ type TCPTransport struct {
 	logger    *slog.Logger
 	dialer    net.Dialer
 
-	net    *raft.NetworkTransport // raft's RPCs, over stream
-	stream *streamLayer
+	// net sends raft's RPCs, over stream; RPCs arriving are read by a NetworkTransport per
+	// connection (tcp_raft.go), which hands them to consume.
+	net        *raft.NetworkTransport
+	stream     *streamLayer
+	consume    chan raft.RPC
+	heartbeat  atomic.Pointer[func(raft.RPC)]
+	raftLogger hclog.Logger // for every NetworkTransport
 
 	handler atomic.Pointer[Handler]
 	calls   callPool
+	limits  connLimits
 
 	// ctx is cancelled by Close; it parents every connection, dial and handler context.
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	// lifecycle's wg counts every goroutine the transport started (accept loop, connection
-	// servers, call readers and writers, dials, handlers) and every inbound raft connection
-	// until raft's NetworkTransport closes it; its mu also guards conns.
+	// servers, call readers and writers, dials, handlers, raft RPC forwarders) and every
+	// inbound raft connection until raft's NetworkTransport closes it; its mu also guards conns.
 	lifecycle
 	conns     map[*trackedConn]struct{} // open connections, both directions, closed by Close
 	closeDone chan struct{}
@@ -61,10 +69,12 @@ var _ Transport = (*TCPTransport)(nil)
 // NewTCP returns a transport listening on bind ("host:port"; port 0 picks a free port), or on
 // the listener given with [WithListener] (then bind must be ""). A transport listening on all
 // interfaces (":7000", "0.0.0.0:7000") needs [WithAdvertiseAddr]. Options: [WithAdvertiseAddr],
-// [WithTLS], [WithServerIDCheck], [WithRPCTimeout], [WithDialTimeout],
-// [WithHandshakeTimeout], [WithMaxMessageSize], [WithLogger]. A bad option fails with an
-// error wrapping [ErrInvalidOption] and leaves nothing open (a listener given with
-// WithListener is closed).
+// [WithTLS], [WithLocalID], [WithPeerIDCheck], [WithRPCTimeout], [WithDialTimeout],
+// [WithHandshakeTimeout], [WithMaxMessageSize], [WithMaxInboundConns],
+// [WithMaxHandshakingConns], [WithLogger]. A bad option fails with an error wrapping
+// [ErrInvalidOption] and leaves nothing open (a listener given with WithListener is closed);
+// so does, under WithPeerIDCheck, a certificate of this node's that does not name its
+// WithLocalID.
 //
 // The transport serves from the moment NewTCP returns: raft RPCs wait in its Consumer
 // channel, Calls fail with ErrNoHandler until SetHandler.
@@ -97,7 +107,13 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 		if t.clientTLS, err = clientTLSConfig(cfg.tls); err != nil {
 			return fail(err)
 		}
+		if cfg.peerIDCheck {
+			if err := checkOwnCertificate(cfg.tls, cfg.localID); err != nil {
+				return fail(err)
+			}
+		}
 	}
+	t.limits.maxInbound, t.limits.maxHandshaking = int64(cfg.maxInbound), int64(cfg.maxHandshaking)
 	t.ln = cfg.listener
 	if t.ln == nil {
 		lc := net.ListenConfig{KeepAliveConfig: keepAlive}
@@ -119,13 +135,15 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 		t.advertise = raft.ServerAddress(addr)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.stream = &streamLayer{t: t, accepted: make(chan *trackedConn), done: make(chan struct{})}
+	t.consume = make(chan raft.RPC)
+	t.raftLogger = newRaftNetLogger(cfg.logger)
+	t.stream = &streamLayer{t: t, done: make(chan struct{})}
 	t.net = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:          t.stream,
 		MaxPool:         raftPoolSize,
 		MaxRPCsInFlight: 1, // no pipelining: see AppendEntriesPipeline
 		Timeout:         cfg.rpcTimeout,
-		Logger:          newRaftNetLogger(cfg.logger),
+		Logger:          t.raftLogger,
 	})
 	t.spawn(t.acceptLoop)
 	return t, nil
@@ -162,13 +180,13 @@ func (t *TCPTransport) SetHandler(h Handler) {
 // nil; concurrent calls all return after the first has finished.
 //
 // raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
-// let anyone wait for: it ends right after its Accept fails, which Close makes happen.
+// let anyone wait for: it ends right after its Accept fails, which Close makes happen (for the
+// NetworkTransport that sends and for the one of each inbound raft connection).
 func (t *TCPTransport) Close() error {
 	if t.shut() {
-		t.cancel()
+		t.cancel() // the RPC forwarders close their NetworkTransports
 		_ = t.ln.Close()
 		_ = t.net.Close() // closes stream too: raft's accept loop ends
-		t.net.CloseStreams()
 		t.mu.Lock()
 		conns := make([]*trackedConn, 0, len(t.conns))
 		for c := range t.conns {
@@ -193,22 +211,46 @@ type trackedConn struct {
 	raw  net.Conn
 	t    *TCPTransport
 	once sync.Once
+	// inbound says the connection was accepted, and counts in t.limits until closed;
+	// handshaking, that it also counts as handshaking, until endHandshake.
+	inbound     bool
+	handshaking atomic.Bool
 	// onClose, if set, runs once when the connection is closed (raft's inbound connections
 	// release their count on t.wg).
 	onClose func()
 }
 
-// track registers a new TCP connection; it returns nil, after closing raw, if t is closed.
-func (t *TCPTransport) track(raw net.Conn) *trackedConn {
-	c := &trackedConn{Conn: raw, raw: raw, t: t}
+// track registers a new TCP connection (inbound: one accepted, already counted in t.limits
+// as inbound and handshaking); it returns nil, after closing raw and releasing its counts, if
+// t is closed.
+func (t *TCPTransport) track(raw net.Conn, inbound bool) *trackedConn {
+	c := &trackedConn{Conn: raw, raw: raw, t: t, inbound: inbound}
+	c.handshaking.Store(inbound)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
+		c.release()
 		_ = raw.Close()
 		return nil
 	}
 	t.conns[c] = struct{}{}
 	return c
+}
+
+// endHandshake stops counting an inbound connection as handshaking; it is idempotent.
+func (c *trackedConn) endHandshake() {
+	if c.handshaking.CompareAndSwap(true, false) {
+		c.t.limits.handshaking.Add(-1)
+	}
+}
+
+// release gives up the connection's counts in t.limits; only Close (or a failed track) calls
+// it, once.
+func (c *trackedConn) release() {
+	c.endHandshake()
+	if c.inbound {
+		c.t.limits.inbound.Add(-1)
+	}
 }
 
 // Close closes the TCP connection without a TLS close alert (the peer reads EOF either way) and
@@ -219,6 +261,7 @@ func (c *trackedConn) Close() error {
 		delete(c.t.conns, c)
 		c.t.mu.Unlock()
 		_ = c.raw.Close()
+		c.release()
 		if c.onClose != nil {
 			c.onClose()
 		}
@@ -236,16 +279,25 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// The preamble opens every connection, after the TLS handshake if any: magic, version, then
-// the kind of traffic. The server answers one status byte.
-var preamble = [4]byte{'K', 'V', 'T', 1}
+// The preamble opens every connection, after the TLS handshake if any:
+//
+//	"KVT", version 2, kind of traffic (kindRaft, kindCall)
+//	ID length (one byte, 0: no ID), then the dialer's server ID (WithLocalID)
+//
+// The server answers one status byte: preambleOK, preambleBad (then it closes), or
+// preambleIdentity, followed by the reason (a length byte and text), when it checks peer
+// identity and the dialer's certificate does not name the ID it stated. The server reads the
+// first five bytes before anything else, so a foreign program, or a version 1 transport (which
+// stated no ID), is answered preambleBad at once.
+var preamble = [4]byte{'K', 'V', 'T', 2}
 
 const (
 	kindRaft byte = 1 // hashicorp/raft NetworkTransport protocol
 	kindCall byte = 2 // framed Calls (tcp_call.go)
 
-	preambleOK  byte = 0
-	preambleBad byte = 1 // unknown magic, version or kind
+	preambleOK       byte = 0
+	preambleBad      byte = 1 // unknown magic, version or kind
+	preambleIdentity byte = 2 // the dialer's certificate does not name the ID it stated
 )
 
 // acceptLoop accepts connections until the listener closes and serves each on its own
@@ -269,10 +321,15 @@ func (t *TCPTransport) acceptLoop() {
 			}
 		}
 		delay = 0
+		if refusal := t.limits.admit(); refusal != "" {
+			_ = raw.Close()
+			t.limits.refused(t.logger, raw.RemoteAddr(), refusal, time.Now())
+			continue
+		}
 		if tcp, ok := raw.(*net.TCPConn); ok {
 			_ = tcp.SetKeepAliveConfig(keepAlive)
 		}
-		c := t.track(raw)
+		c := t.track(raw, true)
 		if c == nil || !t.spawn(func() { t.serveConn(c) }) {
 			if c != nil {
 				_ = c.Close()
@@ -285,7 +342,8 @@ func (t *TCPTransport) acceptLoop() {
 // serveConn runs the server side of the handshake on an accepted connection within the
 // handshake timeout, then hands it to raft or serves its Calls.
 func (t *TCPTransport) serveConn(c *trackedConn) {
-	kind, err := t.serverHandshake(c)
+	kind, peer, err := t.serverHandshake(c)
+	c.endHandshake()
 	if err != nil {
 		switch {
 		case t.ctx.Err() != nil:
@@ -300,45 +358,57 @@ func (t *TCPTransport) serveConn(c *trackedConn) {
 	}
 	switch kind {
 	case kindRaft:
-		// raft's connection handler owns c from here and closes it when done; Close waits for
-		// that through t.wg (counted while this goroutine still holds its own count).
-		t.wg.Add(1)
-		c.onClose = t.wg.Done
-		select {
-		case t.stream.accepted <- c:
-		case <-t.ctx.Done():
-			_ = c.Close()
-		}
+		t.serveRaft(c, peer)
 	case kindCall:
 		t.serveCalls(c)
 	}
 }
 
 // serverHandshake completes TLS (if configured) and reads the preamble, all within the
-// handshake timeout, and answers it.
-func (t *TCPTransport) serverHandshake(c *trackedConn) (byte, error) {
+// handshake timeout, and answers it. With WithPeerIDCheck it returns the ID the connection is
+// authenticated as (the one the dialer stated, named by its certificate), and refuses the
+// connection, telling the dialer why, when the certificate does not name it; without, peer is
+// empty: nothing is authenticated beyond the CA.
+func (t *TCPTransport) serverHandshake(c *trackedConn) (kind byte, peer raft.ServerID, err error) {
 	_ = c.raw.SetDeadline(time.Now().Add(t.cfg.handshakeTimeout))
+	var tc *tls.Conn
 	if t.serverTLS != nil {
-		tc := tls.Server(c.raw, t.serverTLS)
+		tc = tls.Server(c.raw, t.serverTLS)
 		if err := tc.HandshakeContext(t.ctx); err != nil {
-			return 0, fmt.Errorf("tls handshake: %w", err)
+			return 0, "", fmt.Errorf("tls handshake: %w", err)
 		}
 		c.Conn = tc
 	}
-	var hello [len(preamble) + 1]byte
-	if _, err := io.ReadFull(c.Conn, hello[:]); err != nil {
-		return 0, fmt.Errorf("reading preamble: %w", err)
+	var hello [len(preamble) + 2]byte // + kind + ID length
+	if _, err := io.ReadFull(c.Conn, hello[:len(preamble)+1]); err != nil {
+		return 0, "", fmt.Errorf("reading preamble: %w", err)
 	}
-	kind := hello[len(preamble)]
+	kind = hello[len(preamble)]
 	if [4]byte(hello[:4]) != preamble || (kind != kindRaft && kind != kindCall) {
 		_, _ = c.Conn.Write([]byte{preambleBad})
-		return 0, fmt.Errorf("bad preamble %q", hello)
+		return 0, "", fmt.Errorf("bad preamble %q", hello[:len(preamble)+1])
+	}
+	if _, err := io.ReadFull(c.Conn, hello[len(preamble)+1:]); err != nil {
+		return 0, "", fmt.Errorf("reading preamble: %w", err)
+	}
+	stated := make([]byte, hello[len(preamble)+1])
+	if _, err := io.ReadFull(c.Conn, stated); err != nil {
+		return 0, "", fmt.Errorf("reading preamble: %w", err)
+	}
+	if t.cfg.peerIDCheck {
+		peer = raft.ServerID(stated)
+		if err := checkStatedID(tc.ConnectionState(), peer); err != nil {
+			reason := strings.TrimPrefix(err.Error(), ErrPeerIdentity.Error()+": ")
+			reason = reason[:min(len(reason), 255)]
+			_, _ = c.Conn.Write(append([]byte{preambleIdentity, byte(len(reason))}, reason...))
+			return 0, "", err
+		}
 	}
 	if _, err := c.Conn.Write([]byte{preambleOK}); err != nil {
-		return 0, fmt.Errorf("answering preamble: %w", err)
+		return 0, "", fmt.Errorf("answering preamble: %w", err)
 	}
 	_ = c.raw.SetDeadline(time.Time{})
-	return kind, nil
+	return kind, peer, nil
 }
 
 // dial connects to the peer at addr for traffic of the given kind: TCP connect within the dial
@@ -358,7 +428,7 @@ func (t *TCPTransport) dial(id raft.ServerID, addr raft.ServerAddress, kind byte
 		}
 		return nil, unreachableErr(addr, err)
 	}
-	c := t.track(raw)
+	c := t.track(raw, false)
 	if c == nil {
 		return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
 	}
@@ -380,25 +450,38 @@ func (t *TCPTransport) clientHandshake(c *trackedConn, id raft.ServerID, addr ra
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			return unreachableErr(addr, fmt.Errorf("tls handshake: %w", err))
 		}
-		if t.cfg.serverIDCheck && id != "" {
-			if err := checkServerID(tc.ConnectionState(), id); err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, err)
+		if t.cfg.peerIDCheck && id != "" {
+			if err := checkPeerID(tc.ConnectionState(), id); err != nil {
+				return unreachableErr(addr, err)
 			}
 		}
 		c.Conn = tc
 	}
-	hello := append(preamble[:], kind)
+	hello := make([]byte, 0, len(preamble)+2+len(t.cfg.localID))
+	hello = append(append(hello, preamble[:]...), kind, byte(len(t.cfg.localID)))
+	hello = append(hello, t.cfg.localID...)
 	if _, err := c.Conn.Write(hello); err != nil {
 		return unreachableErr(addr, fmt.Errorf("sending preamble: %w", err))
 	}
 	// With TLS 1.3 the server judges our certificate after our side of the handshake is done:
 	// a refusal arrives here, as an alert instead of the answer.
-	var answer [1]byte
-	if _, err := io.ReadFull(c.Conn, answer[:]); err != nil {
+	var answer [2]byte
+	if _, err := io.ReadFull(c.Conn, answer[:1]); err != nil {
 		return unreachableErr(addr, fmt.Errorf("reading preamble answer: %w", err))
 	}
-	if answer[0] != preambleOK {
-		return unreachable(addr, "peer refused the preamble: not a compatible kvstore transport")
+	switch answer[0] {
+	case preambleOK:
+	case preambleIdentity:
+		reason := []byte("(no reason given)")
+		if _, err := io.ReadFull(c.Conn, answer[1:]); err == nil {
+			reason = make([]byte, answer[1])
+			if _, err := io.ReadFull(c.Conn, reason); err != nil {
+				reason = []byte("(reason cut short)")
+			}
+		}
+		return fmt.Errorf("%w: %s: %w: refused by the peer: %s", ErrUnreachable, addr, ErrPeerIdentity, reason)
+	default:
+		return unreachable(addr, "peer refused the preamble: not a compatible kvstore transport (another program, or another version of the transport protocol)")
 	}
 	_ = c.raw.SetDeadline(time.Time{})
 	return nil

@@ -205,7 +205,7 @@ func (fr *frameReader) readWithin(wait time.Duration) (typ byte, id uint64, body
 // for the errors; a request over the message size limit fails with [ErrTooLarge]. The handler's
 // context carries ctx's deadline (as the time remaining when the request left) and is
 // cancelled when ctx ends, when the connection breaks or when either transport closes. With
-// [WithServerIDCheck], a non-empty id must be named by target's certificate.
+// [WithPeerIDCheck], a non-empty id must be named by target's certificate.
 func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.ServerAddress, request []byte) ([]byte, error) {
 	if t.ctx.Err() != nil {
 		return nil, ErrClosed

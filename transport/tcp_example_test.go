@@ -11,7 +11,8 @@ import (
 
 // Two transports on loopback: one answers Calls, the other calls it. A node hands its
 // transport to kvstore.Open with kvstore.WithTransport; in production add WithTLS (see
-// LoadTLSConfig), WithServerIDCheck, and WithAdvertiseAddr when binding to all interfaces.
+// LoadTLSConfig), WithLocalID and WithPeerIDCheck, and WithAdvertiseAddr when binding to all
+// interfaces.
 func ExampleNewTCP() {
 	server, err := transport.NewTCP("127.0.0.1:0")
 	if err != nil {

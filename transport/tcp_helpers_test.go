@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -133,6 +135,15 @@ func withFilesTLS(t testing.TB, ca *testcerts.CA, names ...string) transport.Opt
 		t.Fatal(err)
 	}
 	return transport.WithTLS(cfg)
+}
+
+// withIdentity returns the options of a member id that checks peer identity: a certificate
+// naming id (and names, if given) issued by ca, loaded from files, WithLocalID(id) and
+// WithPeerIDCheck.
+func withIdentity(t testing.TB, ca *testcerts.CA, id string, names ...string) []transport.Option {
+	t.Helper()
+	return []transport.Option{withFilesTLS(t, ca, append([]string{id}, names...)...),
+		transport.WithLocalID(raft.ServerID(id)), transport.WithPeerIDCheck()}
 }
 
 // copyFile replaces dst with a copy of src.

@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/transport"
 )
 
-// Three kvstore nodes over mutual TLS with the server ID check: writes through every member
+// Three kvstore nodes over mutual TLS with the peer identity check: writes through every member
 // (a follower's are forwarded to the leader as Calls, with the leader's ID) and linearizable
 // reads on every member (a follower's read index is a Call too).
 // Closing the nodes (raft closes their transports) leaves no goroutine behind.
@@ -25,7 +27,7 @@ func kvstoreCluster(t *testing.T, ca *testcerts.CA) {
 	var trs []*transport.TCPTransport
 	var peers []kvstore.Peer
 	for _, id := range ids {
-		tr := newTCP(t, withFilesTLS(t, ca, id), transport.WithServerIDCheck())
+		tr := newTCP(t, withFilesTLS(t, ca, id), transport.WithLocalID(raft.ServerID(id)), transport.WithPeerIDCheck())
 		trs = append(trs, tr)
 		peers = append(peers, kvstore.Peer{ID: id, Address: string(tr.LocalAddr())})
 	}

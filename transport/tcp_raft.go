@@ -16,30 +16,34 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Raft's side of the TCP transport: hashicorp/raft's NetworkTransport does the RPCs over a
-// streamLayer whose Accept yields the inbound connections whose preamble said "raft" and whose
-// Dial runs the transport's own dial (TLS, identity check, preamble).
+// Raft's side of the TCP transport, on hashicorp/raft's NetworkTransport (its wire format,
+// heartbeat fast path and InstallSnapshot streaming):
+//
+//   - Sending: one NetworkTransport, t.net, over a streamLayer whose Dial runs the transport's
+//     own dial (TLS, identity check, preamble) and whose Accept yields nothing.
+//   - Receiving: every accepted connection whose preamble said "raft" gets a NetworkTransport
+//     of its own (inboundRaft), which reads its RPCs; a forwarder passes them on to
+//     t.consume, which is the transport's Consumer. A NetworkTransport hands its consumer an
+//     RPC without saying which connection it came on; one per connection is what lets the
+//     forwarder check that an RPC's header names the peer that connection was authenticated
+//     as (WithPeerIDCheck).
 //
 // NetworkTransport's Dial receives only an address, but the identity check needs the server ID
 // raft is sending to. So the methods below hand NetworkTransport a dial target that carries
 // both, "address\x00id" (an address never contains a NUL byte); connections are pooled by that
 // target, hence per identity. EncodePeer and DecodePeer deal in plain addresses.
 
-// streamLayer is the raft.StreamLayer of a TCPTransport.
+// streamLayer is the raft.StreamLayer of a TCPTransport's sending NetworkTransport.
 type streamLayer struct {
-	t        *TCPTransport
-	accepted chan *trackedConn // unbuffered: a connection is handed over only when raft takes it
-	done     chan struct{}     // closed by Close, which only NetworkTransport.Close calls (once)
+	t    *TCPTransport
+	done chan struct{} // closed by Close, which only NetworkTransport.Close calls (once)
 }
 
-// Accept returns the next inbound raft connection, or net.ErrClosed once the layer is closed.
+// Accept blocks until the layer is closed, then returns net.ErrClosed: inbound connections go
+// to NetworkTransports of their own (serveRaft).
 func (s *streamLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.accepted:
-		return c, nil
-	case <-s.done:
-		return nil, net.ErrClosed
-	}
+	<-s.done
+	return nil, net.ErrClosed
 }
 
 // Close makes Accept fail; NetworkTransport calls it from its own Close.
@@ -68,12 +72,20 @@ func splitDialTarget(target raft.ServerAddress) (raft.ServerAddress, raft.Server
 	return raft.ServerAddress(addr), raft.ServerID(id)
 }
 
-// Consumer returns the channel on which raft RPCs sent to t arrive.
-func (t *TCPTransport) Consumer() <-chan raft.RPC { return t.net.Consumer() }
+// Consumer returns the channel on which raft RPCs sent to t arrive. Under WithPeerIDCheck only
+// RPCs whose header names the peer their connection was authenticated as arrive.
+func (t *TCPTransport) Consumer() <-chan raft.RPC { return t.consume }
 
 // SetHeartbeatHandler installs raft's fast path for heartbeats, run on the connection's
-// goroutine instead of going through Consumer.
-func (t *TCPTransport) SetHeartbeatHandler(cb func(rpc raft.RPC)) { t.net.SetHeartbeatHandler(cb) }
+// goroutine instead of going through Consumer (nil removes it). Under WithPeerIDCheck it sees
+// only heartbeats from the peer their connection was authenticated as.
+func (t *TCPTransport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
+	if cb == nil {
+		t.heartbeat.Store(nil)
+		return
+	}
+	t.heartbeat.Store(&cb)
+}
 
 // AppendEntriesPipeline is not supported: raft falls back to one AppendEntries at a time per
 // follower. hashicorp/raft v1.7.3's pipeline over NetworkTransport can deadlock a leader's
@@ -123,8 +135,9 @@ func (t *TCPTransport) DecodePeer(buf []byte) raft.ServerAddress { return raft.S
 
 // rpcError maps what NetworkTransport returns onto the package's errors: dial failures already
 // are ErrUnreachable or ErrClosed; an RPC interrupted by Close is ErrClosed; an I/O timeout is
-// context.DeadlineExceeded; a connection that broke is ErrUnreachable; anything else is the
-// error the peer's raft answered with, or a protocol failure, wrapped as it is.
+// context.DeadlineExceeded; a connection that broke is ErrUnreachable; a peer that refused the
+// RPC's header ID (it arrives as text) is ErrPeerIdentity with ErrUnreachable; anything else is
+// the error the peer's raft answered with, or a protocol failure, wrapped as it is.
 func (t *TCPTransport) rpcError(name string, target raft.ServerAddress, err error) error {
 	switch {
 	case err == nil:
@@ -133,6 +146,8 @@ func (t *TCPTransport) rpcError(name string, target raft.ServerAddress, err erro
 		return err
 	case t.ctx.Err() != nil:
 		return fmt.Errorf("%w: %s to %s interrupted: %w", ErrClosed, name, target, err)
+	case strings.HasPrefix(err.Error(), ErrPeerIdentity.Error()):
+		return fmt.Errorf("%w: %s: %s refused: %w%s", ErrUnreachable, target, name, ErrPeerIdentity, strings.TrimPrefix(err.Error(), ErrPeerIdentity.Error()))
 	}
 	cause := codecCause(err)
 	switch {

@@ -19,14 +19,14 @@ import (
 func TestTLSRaftCluster(t *testing.T) {
 	ca := newCA(t, "cluster CA")
 	raftClusterOverTCP(t, func(id raft.ServerID) []transport.Option {
-		return []transport.Option{withFilesTLS(t, ca, string(id)), transport.WithServerIDCheck()}
+		return withIdentity(t, ca, string(id))
 	})
 }
 
 func TestTLSCall(t *testing.T) {
 	ca := newCA(t, "cluster CA")
-	a := newTCP(t, withFilesTLS(t, ca, "a"), transport.WithServerIDCheck())
-	b := newTCP(t, withFilesTLS(t, ca, "b"), transport.WithServerIDCheck())
+	a := newTCP(t, withIdentity(t, ca, "a")...)
+	b := newTCP(t, withIdentity(t, ca, "b")...)
 	serveEcho(a)
 	serveEcho(b)
 	callEcho(t, a, b) // no ID: the CA alone is checked
@@ -40,7 +40,7 @@ func TestTLSCall(t *testing.T) {
 // for raft RPCs; without it, the CA is all that counts.
 func TestTLSServerIDCheck(t *testing.T) {
 	ca := newCA(t, "cluster CA")
-	a := newTCP(t, withFilesTLS(t, ca, "n1"), transport.WithServerIDCheck())
+	a := newTCP(t, withIdentity(t, ca, "n1")...)
 	b := newTCP(t, withFilesTLS(t, ca, "n3")) // says it is n3
 	serveEcho(b)
 	respondAllTCP(t, b)
@@ -63,7 +63,7 @@ func TestTLSServerIDCheck(t *testing.T) {
 
 	noCheck := newTCP(t, withFilesTLS(t, ca, "n4"))
 	if _, err := noCheck.Call(context.Background(), "n2", b.LocalAddr(), []byte("x")); err != nil {
-		t.Fatalf("without WithServerIDCheck: %v", err)
+		t.Fatalf("without WithPeerIDCheck: %v", err)
 	}
 }
 
@@ -209,7 +209,7 @@ func TestTLSReloadsCertificate(t *testing.T) {
 	}
 	b := newTCP(t, transport.WithTLS(cfg))
 	serveEcho(b)
-	a := newTCP(t, withFilesTLS(t, ca, "a"), transport.WithServerIDCheck())
+	a := newTCP(t, withIdentity(t, ca, "a")...)
 	if _, err := a.Call(context.Background(), "new-name", b.LocalAddr(), nil); !errors.Is(err, transport.ErrPeerIdentity) {
 		t.Fatalf("before the rotation: err = %v, want ErrPeerIdentity", err)
 	}
@@ -241,7 +241,14 @@ func TestTCPOptionsValidated(t *testing.T) {
 		option string
 	}{
 		{"no address", "", nil, "NewTCP"},
-		{"check without TLS", "127.0.0.1:0", []transport.Option{transport.WithServerIDCheck()}, "WithServerIDCheck"},
+		{"check without TLS", "127.0.0.1:0", []transport.Option{transport.WithLocalID("n1"), transport.WithPeerIDCheck()}, "WithPeerIDCheck"},
+		{"check without local ID", "127.0.0.1:0", []transport.Option{transport.WithTLS(good), transport.WithPeerIDCheck()}, "WithPeerIDCheck"},
+		{"empty local ID", "127.0.0.1:0", []transport.Option{transport.WithLocalID("")}, "WithLocalID"},
+		{"local ID too long", "127.0.0.1:0", []transport.Option{transport.WithLocalID(raft.ServerID(strings.Repeat("n", 256)))}, "WithLocalID"},
+		{"own certificate names another ID", "127.0.0.1:0", []transport.Option{transport.WithTLS(good), transport.WithLocalID("n3"), transport.WithPeerIDCheck()}, "WithLocalID"},
+		{"no inbound connections", "127.0.0.1:0", []transport.Option{transport.WithMaxInboundConns(0)}, "WithMaxInboundConns"},
+		{"no handshaking connections", "127.0.0.1:0", []transport.Option{transport.WithMaxHandshakingConns(0)}, "WithMaxHandshakingConns"},
+		{"more handshaking than inbound", "127.0.0.1:0", []transport.Option{transport.WithMaxInboundConns(8), transport.WithMaxHandshakingConns(9)}, "WithMaxHandshakingConns"},
 		{"TLS without client CAs", "127.0.0.1:0", []transport.Option{transport.WithTLS(noClientCAs)}, "WithTLS"},
 		{"TLS verifying nothing", "127.0.0.1:0", []transport.Option{transport.WithTLS(noVerify)}, "WithTLS"},
 		{"zero dial timeout", "127.0.0.1:0", []transport.Option{transport.WithDialTimeout(0)}, "WithDialTimeout"},

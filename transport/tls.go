@@ -22,8 +22,8 @@ import (
 //
 //   - requires TLS 1.3, and a client certificate verified against the CA;
 //   - verifies a server's certificate chain against the CA but not a host name (members are
-//     dialled by address and need not have certificates naming it); to check that the server is
-//     the raft member expected there, add [WithServerIDCheck];
+//     dialled by address and need not have certificates naming it); to bind certificates to
+//     raft server IDs, in both directions, add [WithLocalID] and [WithPeerIDCheck];
 //   - re-reads the three files when one of them changed (modification time, size or inode),
 //     checking at most once per second at handshakes: an operator rotates certificates, or the
 //     CA bundle, by replacing the files, without restarting. Connections already open keep
@@ -242,16 +242,4 @@ func clientTLSFor(c *tls.Config, addr raft.ServerAddress) *tls.Config {
 	c = c.Clone()
 	c.ServerName = host
 	return c
-}
-
-// checkServerID verifies that the server's (verified) certificate names id, as a DNS SAN or,
-// for an ID that is an IP address, an IP SAN.
-func checkServerID(cs tls.ConnectionState, id raft.ServerID) error {
-	if len(cs.PeerCertificates) == 0 {
-		return fmt.Errorf("%w %q: no certificate", ErrPeerIdentity, id)
-	}
-	if err := cs.PeerCertificates[0].VerifyHostname(string(id)); err != nil {
-		return fmt.Errorf("%w %q: %w", ErrPeerIdentity, id, err)
-	}
-	return nil
 }

@@ -6,7 +6,8 @@
 //
 //   - [TCPTransport] ([NewTCP]), for nodes in separate processes on separate machines: one
 //     listener per node carries raft's RPCs and Calls, optionally over mutual TLS 1.3
-//     ([WithTLS], [LoadTLSConfig], [WithServerIDCheck]).
+//     ([WithTLS], [LoadTLSConfig]) with certificates bound to raft server IDs
+//     ([WithLocalID], [WithPeerIDCheck]).
 //   - [MemTransport], an in-memory implementation whose nodes live in one process and are
 //     joined by a [Network] that can inject faults (partitions, isolation, one-way link cuts).
 //
@@ -55,7 +56,10 @@
 // caller's deadline, sent as the time remaining (the two machines' clocks need not agree), and
 // is cancelled when the caller cancels (a cancel frame), when the connection breaks, or when
 // either transport closes. A peer may run any number of handlers at once on a node: the TLS
-// handshake, not the transport, decides who is a peer.
+// handshake, not the transport, decides who is a peer. What the transport does bound is the
+// number of connections it accepts ([WithMaxInboundConns]), and apart from those the number
+// still in their handshake ([WithMaxHandshakingConns]): clients that have proven nothing cannot
+// take the slots of those that have.
 //
 // # TLS
 //
@@ -64,9 +68,18 @@
 // pool; a plaintext connection fails its handshake and is closed at once, and one that stays
 // silent is closed at the handshake timeout. [LoadTLSConfig] builds the config from PEM files
 // and re-reads them when they change, so certificates rotate without a restart; it checks the
-// chain, not a host name. [WithServerIDCheck] adds identity: the server's certificate must name
-// the raft server ID the caller expects as a DNS SAN (raft always knows it; [Transport.Call]
-// takes it as an argument, empty when unknown).
+// chain, not a host name.
+//
+// The CA alone says only that a peer is some member. [WithPeerIDCheck] binds each member's
+// certificate to its raft server ID, which the certificate must carry as a DNS SAN, in both
+// directions: a dialer verifies that the server's certificate names the ID it expects there
+// (raft always knows it; [Transport.Call] takes it as an argument, empty when unknown); every
+// dialer states its own ID ([WithLocalID]) when it connects, and the server refuses one whose
+// certificate does not name it, with the reason, which the dialer reports as [ErrPeerIdentity];
+// and a raft RPC must name, in its header, the ID its connection was authenticated as, or it
+// is answered with ErrPeerIdentity and never reaches raft. So a certificate issued to n9, or
+// n1's certificate in other hands, cannot be used to pose as n3. A node whose own certificate
+// does not name its ID fails in [NewTCP].
 //
 // # Virtual time
 //
@@ -101,7 +114,7 @@ type Transport interface {
 
 	// Call sends one request to the node at target and waits for its reply. id is the raft
 	// server ID the caller expects at target, or empty when it does not know it; a transport
-	// that authenticates its peers (the TCP transport with WithServerIDCheck) refuses a target
+	// that authenticates its peers (the TCP transport with WithPeerIDCheck) refuses a target
 	// whose identity is not id, others ignore it. Call honours ctx (deadline/cancel) and
 	// returns ErrUnreachable (wrapped, with the target named) when the target is unknown,
 	// closed or cut off, ErrClosed when this transport is closed, ErrNoHandler when the
@@ -139,11 +152,17 @@ type config struct {
 	listener         net.Listener
 	advertise        raft.ServerAddress
 	tls              *tls.Config
-	serverIDCheck    bool
+	localID          raft.ServerID
+	localIDSet       bool
+	peerIDCheck      bool
 	dialTimeout      time.Duration
 	handshakeTimeout time.Duration
 	maxMessageSize   int
-	logger           *slog.Logger
+	maxInbound       int
+	// maxHandshaking is min(DefaultMaxHandshakingConns, maxInbound) unless set.
+	maxHandshaking    int
+	maxHandshakingSet bool
+	logger            *slog.Logger
 }
 
 // newConfig applies opts over the defaults.
@@ -153,9 +172,13 @@ func newConfig(opts []Option) config {
 		dialTimeout:      DefaultDialTimeout,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxMessageSize:   DefaultMaxMessageSize,
+		maxInbound:       DefaultMaxInboundConns,
 	}
 	for _, o := range opts {
 		o(&c)
+	}
+	if !c.maxHandshakingSet {
+		c.maxHandshaking = min(DefaultMaxHandshakingConns, c.maxInbound)
 	}
 	return c
 }

@@ -166,7 +166,7 @@ func newTransports(cfg *config) ([]kvstore.Peer, []transport.Transport, error) {
 				ln.Close()
 				return fail(err)
 			}
-			opts = append(opts, transport.WithTLS(tc), transport.WithServerIDCheck())
+			opts = append(opts, transport.WithTLS(tc), transport.WithLocalID(raft.ServerID(id)), transport.WithPeerIDCheck())
 		}
 		tr, err := transport.NewTCP("", opts...)
 		if err != nil {

@@ -39,7 +39,10 @@ type config struct {
 	// tlsCert, tlsKey and tlsCA are the peer transport's mutual TLS files:
 	// all three or none.
 	tlsCert, tlsKey, tlsCA string
-	logLevel               slog.Level
+	// peerIdentityCheck, with TLS, binds every member's certificate to its
+	// member ID (transport.WithPeerIDCheck): on unless turned off.
+	peerIdentityCheck bool
+	logLevel          slog.Level
 }
 
 func usageError(format string, args ...any) error {
@@ -72,6 +75,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "peer TLS certificate (PEM); with --tls-key and --tls-ca")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "peer TLS private key (PEM)")
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle (PEM) that peer certificates must chain to")
+	fs.BoolVar(&cfg.peerIdentityCheck, "peer-identity-check", true,
+		"with --tls-*: every member's certificate must name its member ID (--id) as a DNS SAN, checked both ways; false checks the CA only")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,6 +103,11 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if err := cfg.validate(); err != nil {
 		return config{}, err
+	}
+	identitySet := false
+	fs.Visit(func(f *flag.Flag) { identitySet = identitySet || f.Name == "peer-identity-check" })
+	if identitySet && cfg.peerIdentityCheck && !cfg.tls() {
+		return config{}, usageError("--peer-identity-check needs mutual TLS (--tls-cert, --tls-key, --tls-ca): without TLS nothing proves who a peer is")
 	}
 	return cfg, nil
 }
@@ -198,6 +208,10 @@ func (c *config) validateTLS() error {
 
 // tls reports whether the peer transport uses mutual TLS.
 func (c *config) tls() bool { return c.tlsCert != "" }
+
+// identityChecked reports whether the peer transport binds certificates to
+// member IDs.
+func (c *config) identityChecked() bool { return c.tls() && c.peerIdentityCheck }
 
 // parseInitialCluster parses --initial-cluster: comma-separated id=host:port
 // entries, as etcd's --initial-cluster (without the URL scheme). IDs and

@@ -71,7 +71,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "127.0.0.1:2380" || cfg.clientListen != "127.0.0.1:2379" || cfg.clusterToken != kvstore.DefaultClusterToken ||
-		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner {
+		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner || cfg.identityChecked() {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	cfg, err = parseFlags(with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
@@ -80,8 +80,17 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "10.0.0.1:2380" || !reflect.DeepEqual(cfg.join, []string{"10.0.0.2:2380", "10.0.0.3:2380"}) || !cfg.learner ||
-		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" {
+		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" || !cfg.identityChecked() {
 		t.Fatalf("every flag: %+v", cfg)
+	}
+	// Identity binding is on with TLS unless turned off; turning it off
+	// without TLS is harmless.
+	tlsFlags := []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca}
+	if cfg, err := parseFlags(with(append(tlsFlags, "--peer-identity-check=false")...), io.Discard); err != nil || !cfg.tls() || cfg.identityChecked() {
+		t.Fatalf("--peer-identity-check=false: %+v, %v", cfg, err)
+	}
+	if _, err := parseFlags(with("--peer-identity-check=false"), io.Discard); err != nil {
+		t.Fatalf("--peer-identity-check=false without TLS: %v", err)
 	}
 	// Neither --initial-cluster nor --join: a restart from the data dir.
 	if _, err := parseFlags(base, io.Discard); err != nil {
@@ -116,6 +125,7 @@ func TestParseFlags(t *testing.T) {
 		{with("--tls-cert", cert), "--tls-key, --tls-ca"},
 		{with("--tls-cert", cert, "--tls-key", key, "--tls-ca", filepath.Join(dir, "missing.pem")), "--tls-ca"},
 		{with("--tls-cert", dir, "--tls-key", key, "--tls-ca", ca), "is a directory"},
+		{with("--peer-identity-check"), "needs mutual TLS"},
 		{with("--log-level", "loud"), "--log-level"},
 		{with("--bogus"), "flag provided but not defined"},
 		{with("extra"), `unexpected argument "extra"`},

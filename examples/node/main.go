@@ -125,7 +125,8 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		logger.Info("node closed")
 	}()
 	logger.Info("node open", "id", cfg.id, "data_dir", cfg.dataDir, "peer", cfg.advertise,
-		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls())
+		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls(),
+		"peer_identity_check", cfg.identityChecked())
 
 	var ln net.Listener
 	if cfg.clientListenFD > 0 {

@@ -216,6 +216,42 @@ func leaderProcess(t *testing.T, procs []*proc) *proc {
 	return leader
 }
 
+// memberCerts issues the certificates of a test cluster, from one CA, as
+// files.
+type memberCerts struct {
+	t   *testing.T
+	ca  *testcerts.CA
+	dir string
+}
+
+func newMemberCerts(t *testing.T) *memberCerts {
+	t.Helper()
+	ca, err := testcerts.NewCA("kvstore test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &memberCerts{t: t, ca: ca, dir: t.TempDir()}
+}
+
+// args returns the TLS flags of a certificate naming name (and 127.0.0.1),
+// as the README says a member's certificate must. The files are written
+// the first time and shared after that: a second process given name's
+// flags holds the very same certificate and key.
+func (m *memberCerts) args(name string) []string {
+	m.t.Helper()
+	f := testcerts.Files{
+		Cert: filepath.Join(m.dir, name+".crt"),
+		Key:  filepath.Join(m.dir, name+".key"),
+		CA:   filepath.Join(m.dir, "ca.crt"),
+	}
+	if _, err := os.Stat(f.Cert); err != nil {
+		if f, err = m.ca.WriteFiles(m.dir, name, name, "127.0.0.1"); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	return []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
+}
+
 // TestProcessesFailover runs three member processes, plain and with mutual
 // TLS: writes go through each, the leader is killed with SIGKILL while a
 // writer runs, a new leader is elected, every acknowledged write survives
@@ -225,26 +261,15 @@ func TestProcessesFailover(t *testing.T) {
 	bin := nodeBinary(t)
 	for _, withTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "tls"}[withTLS], func(t *testing.T) {
-			var tlsArgs func(id string) []string
+			var certs *memberCerts
 			if withTLS {
-				ca, err := testcerts.NewCA("kvstore test CA")
-				if err != nil {
-					t.Fatal(err)
-				}
-				dir := t.TempDir()
-				tlsArgs = func(id string) []string {
-					f, err := ca.WriteFiles(dir, id, id, "127.0.0.1")
-					if err != nil {
-						t.Fatal(err)
-					}
-					return []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
-				}
+				certs = newMemberCerts(t)
 			}
 			var procs []*proc
 			for _, id := range []string{"n1", "n2", "n3"} {
 				var extra []string
-				if tlsArgs != nil {
-					extra = tlsArgs(id)
+				if certs != nil {
+					extra = certs.args(id)
 				}
 				procs = append(procs, newProc(t, bin, id, extra...))
 			}
@@ -377,10 +402,11 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	n4 := newProc(t, bin, "n4")
 	n4.start("--join", procs[1].peerAddr())
 	eventuallyProc(t, "n4 to be healthy", n4.healthy)
-	// Join promotes the learner after it has caught up, which can come a
-	// moment after its first linearizable read (its health check) works.
+	// Healthy comes before the promotion: a learner serves reads once it has
+	// caught up, and the join promotes it after that.
 	var members membersResponse
-	eventuallyProc(t, "n4 to be a voter", func() bool {
+	eventuallyProc(t, "n4 to be promoted to voter", func() bool {
+		members = membersResponse{}
 		code := n4.do("GET", "/v1/members", "", &members)
 		return code == http.StatusOK && len(members.Members) == 4 && !members.Members[3].Learner
 	})
@@ -407,5 +433,109 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	}
 	if code := procs[2].do("GET", "/v1/members", "", &members); code != http.StatusOK || len(members.Members) != 3 {
 		t.Fatalf("members at the end: %d %+v", code, members)
+	}
+}
+
+// TestProcessesPeerIdentity runs a three-member TLS cluster, where peer
+// identity is checked by default, and tries to pass a fourth process off as
+// n3, with a certificate issued to n9 and with n1's own certificate:
+//
+//   - with the check on, the impostor's own certificate does not name its
+//     --id, and it exits at once;
+//   - with the check turned off on its side, it asks to join (as n3) and the
+//     member it asks refuses the connection, logging why; it exits;
+//   - on the real n3's sockets, after n3 is killed, it is dialled by the
+//     leader as n3 and refused as a server: it receives no log entry, and
+//     serves nothing.
+//
+// Meanwhile the cluster serves writes with its membership unchanged, and the
+// real n3 comes back with every write.
+func TestProcessesPeerIdentity(t *testing.T) {
+	bin := nodeBinary(t)
+	certs := newMemberCerts(t)
+	procs := []*proc{newProc(t, bin, "n1", certs.args("n1")...), newProc(t, bin, "n2", certs.args("n2")...), newProc(t, bin, "n3", certs.args("n3")...)}
+	startProcesses(t, procs)
+	n1, n2, n3 := procs[0], procs[1], procs[2]
+	// put writes key through n1, again if the cluster is between leaders
+	// (killing n3 may cost it its leader); each key is written once or more,
+	// which leaves one key.
+	put := func(key string) {
+		t.Helper()
+		eventuallyProc(t, "a put of "+key, func() bool { return n1.do("PUT", "/v1/kv/"+key, "v", nil) == http.StatusOK })
+	}
+	checkMembers := func(when string) {
+		t.Helper()
+		var members membersResponse
+		if code := n2.do("GET", "/v1/members", "", &members); code != http.StatusOK || len(members.Members) != 3 {
+			t.Fatalf("members %s: %d %+v", when, code, members)
+		}
+		for _, m := range members.Members {
+			for _, p := range procs {
+				if m.ID == p.id && m.Address != p.peerAddr() {
+					t.Fatalf("members %s: %s moved to %s, want %s", when, m.ID, m.Address, p.peerAddr())
+				}
+			}
+		}
+	}
+	put("before")
+
+	for _, tc := range []struct{ name, cert string }{{"n9's certificate", "n9"}, {"n1's certificate", "n1"}} {
+		// The check on (the default): the impostor refuses to start.
+		p := newProc(t, bin, "n3", certs.args(tc.cert)...)
+		p.start("--join", n1.peerAddr())
+		if code := p.wait(); code != 1 || !strings.Contains(p.logText(), `not its ID \"n3\"`) {
+			t.Fatalf("%s as n3, check on: exit %d, want 1 naming its own certificate\n%s", tc.name, code, p.logText())
+		}
+
+		// The check off on its side: the member it asks refuses it.
+		asked := n1
+		if tc.cert == "n1" {
+			asked = n2
+		}
+		before := len(asked.logText())
+		p = newProc(t, bin, "n3", append(certs.args(tc.cert), "--peer-identity-check=false")...)
+		p.start("--join", asked.peerAddr())
+		if code := p.wait(); code != 1 || !strings.Contains(p.logText(), "peer identity refused") || !strings.Contains(p.logText(), "refused by the peer") {
+			t.Fatalf("%s as n3 joining: exit %d, want 1 and the peer's refusal\n%s", tc.name, code, p.logText())
+		}
+		eventuallyProc(t, asked.id+" to log the refusal", func() bool {
+			logs := asked.logText()[before:]
+			return strings.Contains(logs, "refused connection") && strings.Contains(logs, `stated \"n3\"`) && strings.Contains(logs, "DNS:"+tc.cert)
+		})
+		put("after-" + tc.cert + "-joined")
+		checkMembers("after " + tc.name + " asked to join as n3")
+	}
+
+	// On n3's own sockets, with n1's certificate.
+	n3.kill()
+	put("n3-down")
+	leader := leaderProcess(t, procs[:2])
+	before := len(leader.logText())
+	impostor := &proc{t: t, bin: bin, id: "n3", dir: filepath.Join(t.TempDir(), "impostor"), peer: n3.peer, client: n3.client,
+		extra: append(certs.args("n1"), "--peer-identity-check=false")}
+	impostor.start()
+	eventuallyProc(t, "the leader to refuse the impostor at n3's address", func() bool {
+		logs := leader.logText()[before:]
+		return strings.Contains(logs, "peer identity refused") && strings.Contains(logs, `expected \"n3\"`)
+	})
+	put("impostor-up")
+	if st := impostor.status(); st.AppliedIndex != 0 || st.CommitIndex != 0 || st.LeaderID != "" {
+		t.Fatalf("the impostor got the cluster's log: %+v\n%s", st, impostor.logText())
+	}
+	if impostor.healthy() {
+		t.Fatal("the impostor is healthy")
+	}
+	var local getResponse // what it could serve: its own, empty, store
+	if code := impostor.do("GET", "/v1/kv/?prefix=1&count_only=1&serializable=1", "", &local); code == http.StatusOK && local.Count != 0 {
+		t.Fatalf("the impostor serves the cluster's data: %+v", local)
+	}
+	impostor.kill()
+	checkMembers("after the impostor served at n3's address")
+
+	n3.start()
+	eventuallyProc(t, "the real n3 to be healthy", n3.healthy)
+	var got getResponse
+	if code := n3.do("GET", "/v1/kv/?prefix=1&keys_only=1", "", &got); code != http.StatusOK || got.Count != 5 {
+		t.Fatalf("the real n3 after the impostors: %d %+v", code, got)
 	}
 }

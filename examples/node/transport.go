@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -13,11 +15,15 @@ import (
 // cfg.listen, advertised to the other members as cfg.advertise, with
 // mutual TLS 1.3 from cfg.tlsCert, cfg.tlsKey and cfg.tlsCA when cfg.tls()
 // (the files are re-read when they change, so certificates rotate without a
-// restart). Refused connections and failed handshakes are logged. The node
-// owns the returned transport from a successful kvstore.Open on.
+// restart). The member states its ID to every peer it dials; with TLS, unless
+// --peer-identity-check=false, every certificate must name its member's ID,
+// both ways, and this member's own must name cfg.id or newTransport fails.
+// Refused connections and failed handshakes are logged. The node owns the
+// returned transport from a successful kvstore.Open on.
 func newTransport(cfg config, logger *slog.Logger) (transport.Transport, error) {
 	opts := []transport.Option{
 		transport.WithAdvertiseAddr(cfg.advertise),
+		transport.WithLocalID(raft.ServerID(cfg.id)),
 		transport.WithLogger(logger.With("component", "transport")),
 	}
 	if cfg.tls() {
@@ -26,6 +32,9 @@ func newTransport(cfg config, logger *slog.Logger) (transport.Transport, error) 
 			return nil, err
 		}
 		opts = append(opts, transport.WithTLS(tc))
+	}
+	if cfg.identityChecked() {
+		opts = append(opts, transport.WithPeerIDCheck())
 	}
 	if cfg.listenFD <= 0 {
 		return transport.NewTCP(cfg.listen, opts...)
