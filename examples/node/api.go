@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvstore/kvstore"
@@ -38,6 +39,16 @@ type apiOptions struct {
 	// loses its stream.
 	streamKeepAlive    time.Duration
 	streamWriteTimeout time.Duration
+	// maxStreams bounds the watch streams open at once (default 1,000,
+	// limits.go; negative, noLimit: none): one more is refused with a 429.
+	maxStreams int
+	// bodyTimeout bounds the wait for a request's body (default 5s,
+	// limits.go; negative, noLimit: none): a body not read in time is a 408
+	// (body.go).
+	bodyTimeout time.Duration
+	// refusals counts what the limits refused (default: a new set of
+	// counters).
+	refusals *refusals
 }
 
 func (o apiOptions) withLogger(l *slog.Logger) apiOptions {
@@ -64,6 +75,15 @@ func (o apiOptions) withDefaults() apiOptions {
 	if o.streamWriteTimeout <= 0 {
 		o.streamWriteTimeout = 10 * time.Second
 	}
+	if o.maxStreams == 0 {
+		o.maxStreams = defaultMaxStreams
+	}
+	if o.bodyTimeout == 0 {
+		o.bodyTimeout = defaultBodyTimeout
+	}
+	if o.refusals == nil {
+		o.refusals = new(refusals)
+	}
 	return o
 }
 
@@ -78,6 +98,8 @@ type api struct {
 	// closing is closed by closeStreams: watch streams end on it.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// streams counts the watch streams open (watch.go).
+	streams atomic.Int64
 }
 
 // newAPI returns the API of node. The node stays the caller's: the API
@@ -119,7 +141,7 @@ func (a *api) handler(h jsonHandler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), a.opts.requestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
-		r.Body = http.MaxBytesReader(w, r.Body, a.opts.maxBodyBytes)
+		a.limitBody(w, r)
 		resp, err := h(r, newQuery(r))
 		if err != nil {
 			a.writeError(w, r, err)

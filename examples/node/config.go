@@ -43,6 +43,9 @@ type config struct {
 	// member ID (transport.WithPeerIDCheck): on unless turned off.
 	peerIdentityCheck bool
 	logLevel          slog.Level
+	// limits bound the client API's connections, streams, timeouts and
+	// sizes (limits.go).
+	limits limits
 }
 
 func usageError(format string, args ...any) error {
@@ -56,7 +59,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(output)
 	var (
-		cfg            config
+		cfg            = config{limits: defaultLimits()}
 		initialCluster string
 		join           string
 		logLevel       string
@@ -78,6 +81,21 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.BoolVar(&cfg.peerIdentityCheck, "peer-identity-check", true,
 		"with --tls-*: every member's certificate must name its member ID (--id) as a DNS SAN, checked both ways; false checks the CA only")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	lim := &cfg.limits
+	fs.IntVar(&lim.maxConnections, "client-max-connections", lim.maxConnections,
+		"client connections open at once; one more is answered 503 and closed (0: no limit)")
+	fs.IntVar(&lim.maxStreams, "max-concurrent-streams", lim.maxStreams,
+		"watch streams open at once on this member; one more is answered 429 (0: no limit)")
+	fs.DurationVar(&lim.headerTimeout, "client-header-timeout", lim.headerTimeout,
+		"time a client has to send a request's headers (0: no limit)")
+	fs.DurationVar(&lim.bodyTimeout, "client-body-timeout", lim.bodyTimeout,
+		"time a client has to send a request's body after its headers; later is a 408 (0: no limit)")
+	fs.DurationVar(&lim.idleTimeout, "client-idle-timeout", lim.idleTimeout,
+		"time a keep-alive client connection may wait for its next request (0: no limit)")
+	fs.IntVar(&lim.maxHeaderBytes, "client-max-header-bytes", lim.maxHeaderBytes,
+		"size of a request's line and headers, the key in the URL included")
+	fs.IntVar(&lim.maxRequestBytes, "max-request-bytes", lim.maxRequestBytes,
+		"encoded size of one write (etcd's flag); a request body may be twice this; over either is a 413")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -100,6 +118,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		if cfg.join, err = parseAddressList("--join", join); err != nil {
 			return config{}, err
 		}
+	}
+	if err := cfg.limits.validate(); err != nil {
+		return config{}, err
 	}
 	if err := cfg.validate(); err != nil {
 		return config{}, err

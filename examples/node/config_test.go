@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvstore/kvstore"
 )
@@ -92,6 +93,22 @@ func TestParseFlags(t *testing.T) {
 	if _, err := parseFlags(with("--peer-identity-check=false"), io.Discard); err != nil {
 		t.Fatalf("--peer-identity-check=false without TLS: %v", err)
 	}
+	if cfg.limits != defaultLimits() {
+		t.Fatalf("default limits: %v", cfg.limits)
+	}
+	cfg, err = parseFlags(with("--client-max-connections", "10", "--max-concurrent-streams", "0", "--client-header-timeout", "1s",
+		"--client-body-timeout", "0", "--client-idle-timeout", "1m", "--client-max-header-bytes", "4096", "--max-request-bytes", "2048"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (limits{maxConnections: 10, maxStreams: 0, headerTimeout: time.Second, bodyTimeout: 0, idleTimeout: time.Minute,
+		maxHeaderBytes: 4096, maxRequestBytes: 2048}); cfg.limits != want {
+		t.Fatalf("limit flags: %v, want %v", cfg.limits, want)
+	}
+	// 0 is no limit for the API too; the body limit is twice the request limit.
+	if o := cfg.limits.applyTo(apiOptions{}).withDefaults(); o.maxStreams != noLimit || o.bodyTimeout != noLimit || o.maxBodyBytes != 4096 {
+		t.Fatalf("API options from the limits: streams %d, body timeout %v, body bytes %d", o.maxStreams, o.bodyTimeout, o.maxBodyBytes)
+	}
 	// Neither --initial-cluster nor --join: a restart from the data dir.
 	if _, err := parseFlags(base, io.Discard); err != nil {
 		t.Fatalf("restart flags: %v", err)
@@ -127,6 +144,15 @@ func TestParseFlags(t *testing.T) {
 		{with("--tls-cert", dir, "--tls-key", key, "--tls-ca", ca), "is a directory"},
 		{with("--peer-identity-check"), "needs mutual TLS"},
 		{with("--log-level", "loud"), "--log-level"},
+		{with("--client-max-connections", "-1"), "--client-max-connections must not be negative"},
+		{with("--max-concurrent-streams", "-5"), "--max-concurrent-streams must not be negative"},
+		{with("--client-header-timeout", "-1s"), "--client-header-timeout must not be negative"},
+		{with("--client-body-timeout", "-1ms"), "--client-body-timeout must not be negative"},
+		{with("--client-idle-timeout", "-1m"), "--client-idle-timeout must not be negative"},
+		{with("--client-body-timeout", "5"), "invalid value"}, // a duration needs its unit
+		{with("--client-max-header-bytes", "0"), "--client-max-header-bytes must be positive"},
+		{with("--max-request-bytes", "0"), "--max-request-bytes must be positive"},
+		{with("--max-request-bytes", "1.5MiB"), "invalid value"},
 		{with("--bogus"), "flag provided but not defined"},
 		{with("extra"), `unexpected argument "extra"`},
 	}

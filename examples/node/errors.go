@@ -24,6 +24,14 @@ var (
 	errBadRequest = errors.New("node: bad request")
 	// errShuttingDown ends watch streams when the server shuts down.
 	errShuttingDown = errors.New("node: server shutting down")
+	// errBodyTimeout reports a request body that did not arrive within
+	// the body timeout (body.go).
+	errBodyTimeout = errors.New("node: request body not received in time")
+	// errTooManyStreams refuses a watch stream over the stream limit.
+	errTooManyStreams = errors.New("node: too many watch streams")
+	// errTooManyConnections is what a connection over the connection
+	// limit is answered (connlimit.go).
+	errTooManyConnections = errors.New("node: too many client connections")
 )
 
 // errorBody is the JSON body of every error answer: a message for people
@@ -43,6 +51,10 @@ func errorStatus(err error) (status int, code string) {
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, kvstore.ErrRequestTooLarge):
 		return http.StatusRequestEntityTooLarge, "request_too_large"
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout, "request_timeout"
+	case errors.Is(err, errTooManyStreams):
+		return http.StatusTooManyRequests, "too_many_streams"
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, kvstore.ErrEmptyKey):
@@ -110,9 +122,10 @@ func (a *api) explainTimeout(err error) error {
 }
 
 // retryable reports codes after which the same request may be sent again
-// once the cluster has a leader: nothing was proposed.
+// once the cluster has a leader, or a watch stream has closed: nothing was
+// proposed.
 func retryable(code string) bool {
-	return code == "no_leader" || code == "unavailable"
+	return code == "no_leader" || code == "unavailable" || code == "too_many_streams"
 }
 
 // writeError answers with err's status and JSON body, and logs server-side
@@ -126,6 +139,17 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if retryable(code) {
 		w.Header().Set("Retry-After", "1")
+	}
+	switch code {
+	case "request_too_large":
+		count(&a.opts.refusals.largeBodies)
+	case "request_timeout":
+		// The rest of the body may still come: the connection is done.
+		w.Header().Set("Connection", "close")
+		if total, log := count(&a.opts.refusals.slowBodies); log {
+			a.opts.logger.Warn("request body timeout: cutting off slow clients",
+				"timeout", a.opts.bodyTimeout, "refused_so_far", total, "remote", r.RemoteAddr)
+		}
 	}
 	level := slog.LevelDebug
 	if status >= 500 && code != "canceled" {

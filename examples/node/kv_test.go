@@ -240,6 +240,9 @@ func TestKVErrors(t *testing.T) {
 			msg := s.callError(tc.method, tc.path, tc.body, tc.status, tc.code)
 			t.Logf("%s %s: %d %s", tc.method, tc.path, tc.status, msg)
 		}
+		if n := s.api.opts.refusals.largeBodies.Load(); n != 2 {
+			t.Errorf("%d large bodies counted, want the 2 of the table", n)
+		}
 		var e errorBody
 		s.call("GET", "/v1/kv/k?rev=2", "", 410, &e)
 		if e.CompactRevision != 3 {

@@ -109,6 +109,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithTransport(tr),
 		kvstore.WithClusterToken(cfg.clusterToken),
 		kvstore.WithLogger(logger), // kvstore names its parts in a component attribute
+		kvstore.WithMaxRequestBytes(cfg.limits.maxRequestBytes),
 	}
 	if len(cfg.initialCluster) > 0 {
 		opts = append(opts, kvstore.WithBootstrap(cfg.initialCluster...))
@@ -137,12 +138,18 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 	if err != nil {
 		return fmt.Errorf("client API: %w", err)
 	}
-	api := newAPI(node, w.api.withLogger(logger))
-	srv := newHTTPServer(api, logger)
+	counts := new(refusals) // where metrics will read the refusals
+	if cfg.limits.maxConnections > 0 {
+		ln = limitConnections(ln, cfg.limits.maxConnections, cfg.limits.requestReadBytes(), &counts.connections, logger.With("component", "http"))
+	}
+	apiOpts := cfg.limits.applyTo(w.api).withLogger(logger)
+	apiOpts.refusals = counts
+	api := newAPI(node, apiOpts)
+	srv := newHTTPServer(api, cfg.limits, logger)
 	srv.RegisterOnShutdown(api.closeStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("client API serving", "addr", ln.Addr().String())
+	logger.Info("client API serving", "addr", ln.Addr().String(), "limits", cfg.limits)
 	if w.ready != nil {
 		w.ready <- ln.Addr()
 	}
@@ -222,16 +229,17 @@ func logLeadership(ctx context.Context, node *kvstore.Node, logger *slog.Logger,
 }
 
 // newHTTPServer returns the client API's server, with timeouts that keep a
-// slow or idle client from holding a connection forever. Watch streams
-// replace the write deadline with one per write (watch.go).
-func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+// slow or idle client from holding a connection forever (lim; zero is no
+// limit, as for net/http). The body timeout is the handlers' (body.go),
+// in place of a ReadTimeout. Watch streams replace the write deadline
+// with one per write (watch.go).
+func newHTTPServer(h http.Handler, lim limits, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: lim.headerTimeout,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       lim.idleTimeout,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "http").Handler(), slog.LevelWarn),
 	}
 }

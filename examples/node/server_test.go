@@ -79,25 +79,46 @@ type testServer struct {
 	inflight *atomic.Int64
 	srv      *http.Server
 	client   *http.Client
+	// ln is the server's listener; conns, when the server has a
+	// connection limit, is the limiter around it.
+	ln    *memListener
+	conns *connLimitListener
 }
 
-// serve starts the API of node with opts; t.Cleanup stops it (before the
-// cluster, registered earlier, closes its nodes).
+// serve starts the API of node with opts and the server's default limits;
+// t.Cleanup stops it (before the cluster, registered earlier, closes its
+// nodes).
 func serve(t testing.TB, node *kvstore.Node, opts apiOptions) *testServer {
 	t.Helper()
-	ln := newMemListener()
+	return serveLimited(t, node, opts, defaultLimits())
+}
+
+// serveLimited is serve with the server's limits lim: its timeouts and
+// header size, and its connection limit (opts has the API's own).
+func serveLimited(t testing.TB, node *kvstore.Node, opts apiOptions, lim limits) *testServer {
+	t.Helper()
+	mem := newMemListener()
+	var ln net.Listener = mem
+	var conns *connLimitListener
+	if opts.refusals == nil {
+		opts.refusals = new(refusals)
+	}
+	if lim.maxConnections > 0 {
+		conns = limitConnections(mem, lim.maxConnections, lim.requestReadBytes(), &opts.refusals.connections, slog.New(slog.DiscardHandler))
+		ln = conns
+	}
 	a := newAPI(node, opts)
 	inflight := new(atomic.Int64)
 	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
 		defer inflight.Add(-1)
 		a.ServeHTTP(w, r)
-	}), slog.New(slog.DiscardHandler))
+	}), lim, slog.New(slog.DiscardHandler))
 	srv.RegisterOnShutdown(a.closeStreams)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	tr := &http.Transport{DialContext: ln.dial}
-	s := &testServer{t: t, api: a, inflight: inflight, srv: srv, client: &http.Client{Transport: tr}}
+	tr := &http.Transport{DialContext: mem.dial}
+	s := &testServer{t: t, api: a, inflight: inflight, srv: srv, client: &http.Client{Transport: tr}, ln: mem, conns: conns}
 	t.Cleanup(func() {
 		// Shut down as main does: streams end, requests finish, and the
 		// server's connection goroutines are gone before the bubble ends

@@ -37,6 +37,8 @@ import (
 // its last message has canceled, compact_revision and error set. The
 // stream also ends when the client goes away, the node closes, or the
 // server shuts down (a last message with error code "unavailable").
+// With --max-concurrent-streams open already, a new stream is refused
+// with 429 (code too_many_streams, Retry-After: 1) before it starts.
 
 // watchMessage is one watch response in JSON.
 type watchMessage struct {
@@ -89,6 +91,16 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 	add(rev != 0, kvstore.WithRev(rev))
 	add(prevKV, kvstore.WithPrevKV())
 	add(progress, kvstore.WithProgressNotify())
+
+	if !a.acquireStream() {
+		if total, log := count(&a.opts.refusals.streams); log {
+			a.opts.logger.Warn("watch stream limit reached: refusing new streams with 429",
+				"limit", a.opts.maxStreams, "refused_so_far", total, "remote", r.RemoteAddr)
+		}
+		a.writeError(w, r, fmt.Errorf("%w: %d open (--max-concurrent-streams)", errTooManyStreams, a.opts.maxStreams))
+		return
+	}
+	defer a.streams.Add(-1)
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel() // ends the watch
@@ -162,6 +174,22 @@ func (a *api) watch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// acquireStream takes a place for one more watch stream, if there is one
+// under maxStreams; the caller gives it back with streams.Add(-1). The
+// place is taken before the watch exists, so that a refused stream costs
+// nothing but its answer (a 429, before any event).
+func (a *api) acquireStream() bool {
+	if a.opts.maxStreams < 0 { // noLimit
+		a.streams.Add(1)
+		return true
+	}
+	if a.streams.Add(1) > int64(a.opts.maxStreams) {
+		a.streams.Add(-1)
+		return false
+	}
+	return true
+}
+
 // watchErr is the error a cancelled watch response reports.
 func watchErr(resp kvstore.WatchResponse) error {
 	switch {
@@ -210,9 +238,10 @@ func (a *api) errorBody(err error) errorBody {
 
 // eventStream writes server-sent events to one response. Each write gets
 // its own deadline, replacing the server's WriteTimeout, which is meant for
-// whole responses and would cut every stream off after it. (The server's
-// ReadTimeout does not end a stream: net/http stops enforcing it once the
-// request is read; TestWatchOutlivesServerTimeouts covers both.)
+// whole responses and would cut every stream off after it. (No read
+// deadline ends a stream: the server has no ReadTimeout, and the body
+// timeout is set only while a body remains to be read, body.go;
+// TestWatchOutlivesTimeouts covers both.)
 type eventStream struct {
 	w            http.ResponseWriter
 	rc           *http.ResponseController

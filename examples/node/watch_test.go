@@ -243,14 +243,21 @@ func TestWatchEnds(t *testing.T) {
 	})
 }
 
-// TestWatchOutlivesServerTimeouts checks that a stream outlives the
-// server's ReadTimeout and WriteTimeout (30s each), getting keep-alive
-// comments while idle.
-func TestWatchOutlivesServerTimeouts(t *testing.T) {
+// TestWatchOutlivesTimeouts checks that a watch stream outlives short
+// header, body and idle timeouts and the server's WriteTimeout (30s), on a
+// connection that had just carried a request with a body (under the body
+// deadline), getting keep-alive comments while idle.
+func TestWatchOutlivesTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		_, s := startNode(t, apiOptions{})
+		lim := defaultLimits()
+		lim.headerTimeout, lim.idleTimeout, lim.maxConnections = time.Second, time.Second, 2
+		s := serveLimited(t, kvtest.NewCluster(t, 1).WaitLeader(), apiOptions{bodyTimeout: time.Second}, lim)
+		s.call("PUT", "/v1/kv/k", "early", http.StatusOK, nil)
 		st := s.watch(t, "/v1/watch/k")
 		st.next()
+		if n := s.conns.openConnections(); n != 1 {
+			t.Fatalf("%d connections open, want the PUT's, reused by the watch", n)
+		}
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()
 		comments := 0
@@ -269,7 +276,7 @@ func TestWatchOutlivesServerTimeouts(t *testing.T) {
 		if comments != 8 { // one every 15s
 			t.Fatalf("%d keep-alive comments in 2 minutes, want 8", comments)
 		}
-		s.call("PUT", "/v1/kv/k", "late", http.StatusOK, nil)
+		s.call("PUT", "/v1/kv/k", "late", http.StatusOK, nil) // on a second connection
 		if got := describe(st.collect(1)); !strings.HasPrefix(got, "PUT k=late") {
 			t.Fatalf("event after 2 idle minutes: %s", got)
 		}
