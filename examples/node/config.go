@@ -39,7 +39,11 @@ type config struct {
 	// tlsCert, tlsKey and tlsCA are the peer transport's mutual TLS files:
 	// all three or none.
 	tlsCert, tlsKey, tlsCA string
-	logLevel               slog.Level
+	// logStore is the raft log store (kvstore.WithLogStore): LogStoreWAL
+	// or LogStoreBolt. A data dir must be reopened with the store it was
+	// created with.
+	logStore kvstore.LogStore
+	logLevel slog.Level
 }
 
 func usageError(format string, args ...any) error {
@@ -57,6 +61,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		initialCluster string
 		join           string
 		logLevel       string
+		logStore       string
 	)
 	fs.StringVar(&cfg.id, "id", "", "this member's ID, unique in the cluster (required)")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory of this member's state (required; created if missing)")
@@ -72,6 +77,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "peer TLS certificate (PEM); with --tls-key and --tls-ca")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "peer TLS private key (PEM)")
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle (PEM) that peer certificates must chain to")
+	fs.StringVar(&logStore, "log-store", "wal", "raft log store: wal (raft-wal segment files) or bolt (one raft-boltdb file); keep the one the data dir was created with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,6 +92,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, usageError("--log-level %q: want debug, info, warn or error", logLevel)
 	}
 	var err error
+	if cfg.logStore, err = parseLogStore(logStore); err != nil {
+		return config{}, err
+	}
 	if initialCluster != "" {
 		if cfg.initialCluster, err = parseInitialCluster(initialCluster); err != nil {
 			return config{}, err
@@ -198,6 +207,17 @@ func (c *config) validateTLS() error {
 
 // tls reports whether the peer transport uses mutual TLS.
 func (c *config) tls() bool { return c.tlsCert != "" }
+
+// parseLogStore parses --log-store.
+func parseLogStore(s string) (kvstore.LogStore, error) {
+	switch s {
+	case "wal":
+		return kvstore.LogStoreWAL, nil
+	case "bolt":
+		return kvstore.LogStoreBolt, nil
+	}
+	return 0, usageError("--log-store %q: want wal or bolt", s)
+}
 
 // parseInitialCluster parses --initial-cluster: comma-separated id=host:port
 // entries, as etcd's --initial-cluster (without the URL scheme). IDs and

@@ -71,16 +71,17 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "127.0.0.1:2380" || cfg.clientListen != "127.0.0.1:2379" || cfg.clusterToken != kvstore.DefaultClusterToken ||
-		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner {
+		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner || cfg.logStore != kvstore.LogStoreWAL {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	cfg, err = parseFlags(with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
-		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug"), io.Discard)
+		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug", "--log-store", "bolt"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "10.0.0.1:2380" || !reflect.DeepEqual(cfg.join, []string{"10.0.0.2:2380", "10.0.0.3:2380"}) || !cfg.learner ||
-		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" {
+		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" ||
+		cfg.logStore != kvstore.LogStoreBolt {
 		t.Fatalf("every flag: %+v", cfg)
 	}
 	// Neither --initial-cluster nor --join: a restart from the data dir.
@@ -117,6 +118,8 @@ func TestParseFlags(t *testing.T) {
 		{with("--tls-cert", cert, "--tls-key", key, "--tls-ca", filepath.Join(dir, "missing.pem")), "--tls-ca"},
 		{with("--tls-cert", dir, "--tls-key", key, "--tls-ca", ca), "is a directory"},
 		{with("--log-level", "loud"), "--log-level"},
+		{with("--log-store", "memory"), `--log-store "memory": want wal or bolt`},
+		{with("--log-store", ""), `--log-store "": want wal or bolt`},
 		{with("--bogus"), "flag provided but not defined"},
 		{with("extra"), `unexpected argument "extra"`},
 	}
