@@ -377,10 +377,12 @@ func TestProcessesJoinAndRemove(t *testing.T) {
 	n4 := newProc(t, bin, "n4")
 	n4.start("--join", procs[1].peerAddr())
 	eventuallyProc(t, "n4 to be healthy", n4.healthy)
+	// n4 serves as soon as it has caught up as a learner; its promotion to
+	// voter is the join's last step, a membership change of its own.
 	var members membersResponse
-	if code := n4.do("GET", "/v1/members", "", &members); code != http.StatusOK || len(members.Members) != 4 || members.Members[3].Learner {
-		t.Fatalf("members after the join: %d %+v", code, members)
-	}
+	eventuallyProc(t, "n4 to be promoted to voter", func() bool {
+		return n4.do("GET", "/v1/members", "", &members) == http.StatusOK && len(members.Members) == 4 && !members.Members[3].Learner
+	})
 	var got getResponse
 	if code := n4.do("GET", "/v1/kv/k?serializable=1", "", &got); code != http.StatusOK || got.Count != 1 {
 		t.Fatalf("n4's local copy: %d %+v", code, got)
