@@ -45,8 +45,12 @@ const (
 	// crashLoopWriters PUT distinct keys concurrently.
 	crashLoopWriters = 3
 	// crashLoopRoundAcks is how many writes must be acknowledged between
-	// two kills, so that every kill lands under load.
-	crashLoopRoundAcks = 20
+	// two kills, so that every kill lands under load. A soak waits for
+	// crashLoopSoakRoundAcks, so that its 100 rounds write past kvstore's
+	// snapshot threshold (8,192 entries) and raft's trailing logs (10,240):
+	// members take snapshots, compact their logs and restart from them.
+	crashLoopRoundAcks     = 20
+	crashLoopSoakRoundAcks = 150
 	// crashLoopRestartAttempts is how often a member that exits instead of
 	// serving is started again, to tell a persistent failure (issue #21's
 	// refused data dir) from a passing one, before the test fails.
@@ -58,8 +62,12 @@ func TestProcessesCrashLoop(t *testing.T) {
 	bin := nodeBinary(t)
 	rounds := envUint(t, crashLoopRoundsEnv, crashLoopCIRounds)
 	seed := envUint(t, crashLoopSeedEnv, uint64(time.Now().UnixNano()))
+	acks := crashLoopRoundAcks
+	if os.Getenv(crashLoopRoundsEnv) != "" {
+		acks = crashLoopSoakRoundAcks
+	}
 	for _, store := range []string{"wal", "bolt"} {
-		t.Run(store, func(t *testing.T) { runCrashLoop(t, bin, store, int(rounds), seed) })
+		t.Run(store, func(t *testing.T) { runCrashLoop(t, bin, store, int(rounds), acks, seed) })
 	}
 }
 
@@ -77,7 +85,7 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 	return n
 }
 
-func runCrashLoop(t *testing.T, bin, store string, rounds int, seed uint64) {
+func runCrashLoop(t *testing.T, bin, store string, rounds, acksPerRound int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	var procs []*proc
 	var peers []string
@@ -108,7 +116,7 @@ func runCrashLoop(t *testing.T, bin, store string, rounds int, seed uint64) {
 
 	for round := 1; round <= rounds; round++ {
 		log.round.Store(int64(round))
-		log.waitAcks(t, procs, crashLoopRoundAcks)
+		log.waitAcks(t, procs, acksPerRound)
 		leader := leaderProcess(t, procs)
 		victim := procs[rng.IntN(len(procs))]
 		if round%3 == 1 { // rounds 1, 4, 7, ...: at least a third of the kills hit the leader
@@ -236,6 +244,9 @@ func restartMember(t *testing.T, procs []*proc, p *proc, flags []string, rep *cr
 			time.Sleep(10 * time.Millisecond)
 		}
 		if len(failures) < attempt { // it serves
+			if strings.Contains(p.logText(), "restored from snapshot") { // raft's message
+				rep.snapshotRestarts++
+			}
 			break
 		}
 	}
@@ -456,6 +467,8 @@ type crashLoopReport struct {
 	leaderKills    int
 	failedRestarts int
 	slowestRestart time.Duration
+	// snapshotRestarts counts restarts that restored a raft snapshot.
+	snapshotRestarts int
 	// Filled in by the final checks.
 	revision        int64
 	hash            uint32
@@ -557,13 +570,13 @@ func (r *crashLoopReport) log(t *testing.T, l *writeLog) {
 			r.lost, r.membersReadBack, r.unacknowledged)
 	}
 	t.Logf("crash loop, --log-store %s, %s=%d:\n"+
-		"  rounds %d, kills of a leader %d, failed restarts %d, slowest restart %v\n"+
+		"  rounds %d, kills of a leader %d, failed restarts %d, slowest restart %v, restarts from a snapshot %d\n"+
 		"  writes acknowledged %d of %d attempts (%d writers), lost %s\n"+
 		"  longest gap between acknowledged writes %v (round %d), longest run of failed attempts %d (%v)\n"+
 		"  writer errors: %s\n"+
 		"  hash %s",
 		r.store, crashLoopSeedEnv, r.seed,
-		r.rounds, r.leaderKills, r.failedRestarts, r.slowestRestart.Round(time.Millisecond),
+		r.rounds, r.leaderKills, r.failedRestarts, r.slowestRestart.Round(time.Millisecond), r.snapshotRestarts,
 		len(l.acked), l.attempts, crashLoopWriters, lost,
 		l.maxGap.Round(time.Millisecond), l.maxGapRound, l.maxFailRun, l.maxFailTime.Round(time.Millisecond),
 		strings.Join(codes, ", "),
