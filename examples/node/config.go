@@ -42,7 +42,11 @@ type config struct {
 	// peerIdentityCheck, with TLS, binds every member's certificate to its
 	// member ID (transport.WithPeerIDCheck): on unless turned off.
 	peerIdentityCheck bool
-	logLevel          slog.Level
+	// logStore is the raft log store (kvstore.WithLogStore): LogStoreWAL
+	// or LogStoreBolt. A data dir must be reopened with the store it was
+	// created with (Open refuses the other).
+	logStore kvstore.LogStore
+	logLevel slog.Level
 	// limits bound the client API's connections, streams, timeouts and
 	// sizes (limits.go).
 	limits limits
@@ -63,6 +67,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		initialCluster string
 		join           string
 		logLevel       string
+		logStore       string
 	)
 	fs.StringVar(&cfg.id, "id", "", "this member's ID, unique in the cluster (required)")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "directory of this member's state (required; created if missing)")
@@ -80,6 +85,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle (PEM) that peer certificates must chain to")
 	fs.BoolVar(&cfg.peerIdentityCheck, "peer-identity-check", true,
 		"with --tls-*: every member's certificate must name its member ID (--id) as a DNS SAN, checked both ways; false checks the CA only")
+	fs.StringVar(&logStore, "log-store", "wal", "raft log store: wal (raft-wal segment files) or bolt (one raft-boltdb file); keep the one the data dir was created with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	lim := &cfg.limits
 	fs.IntVar(&lim.maxConnections, "client-max-connections", lim.maxConnections,
@@ -109,6 +115,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, usageError("--log-level %q: want debug, info, warn or error", logLevel)
 	}
 	var err error
+	if cfg.logStore, err = parseLogStore(logStore); err != nil {
+		return config{}, err
+	}
 	if initialCluster != "" {
 		if cfg.initialCluster, err = parseInitialCluster(initialCluster); err != nil {
 			return config{}, err
@@ -233,6 +242,17 @@ func (c *config) tls() bool { return c.tlsCert != "" }
 // identityChecked reports whether the peer transport binds certificates to
 // member IDs.
 func (c *config) identityChecked() bool { return c.tls() && c.peerIdentityCheck }
+
+// parseLogStore parses --log-store.
+func parseLogStore(s string) (kvstore.LogStore, error) {
+	switch s {
+	case "wal":
+		return kvstore.LogStoreWAL, nil
+	case "bolt":
+		return kvstore.LogStoreBolt, nil
+	}
+	return 0, usageError("--log-store %q: want wal or bolt", s)
+}
 
 // parseInitialCluster parses --initial-cluster: comma-separated id=host:port
 // entries, as etcd's --initial-cluster (without the URL scheme). IDs and

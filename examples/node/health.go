@@ -8,7 +8,8 @@ import (
 	"github.com/kvstore/kvstore"
 )
 
-// The cluster endpoints: GET /v1/status, GET /v1/members and GET /healthz.
+// The cluster endpoints: GET /v1/status, GET /v1/hash, GET /v1/members and
+// GET /healthz.
 
 // statusResponse is kvstore.Status in JSON: this node's view, local only.
 type statusResponse struct {
@@ -35,6 +36,38 @@ func (a *api) status(r *http.Request, q *query) (any, error) {
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, Revision: s.Revision,
 		CompactRevision: s.CompactRevision, Keys: s.Keys, StoreSize: s.StoreSize,
 	}, nil
+}
+
+// hashResponse answers GET /v1/hash: kvstore.HashKVResponse in JSON.
+type hashResponse struct {
+	// Header.Revision is the store's current revision, which may be past
+	// the revision hashed.
+	Header jsonHeader `json:"header"`
+	// Revision is the revision hashed: the one asked for, or the current
+	// one.
+	Revision        int64  `json:"revision"`
+	Hash            uint32 `json:"hash"`
+	CompactRevision int64  `json:"compact_revision"`
+}
+
+// hash answers a hash of this node's store at a revision (Node.HashKV, like
+// etcd's HashKV): members that applied the same log agree on it, so
+// comparing their hashes at one revision checks that they hold the same
+// data. It reads local state only, like /v1/status. Query: rev (default
+// the current revision).
+func (a *api) hash(r *http.Request, q *query) (any, error) {
+	rev := q.int("rev")
+	if err := q.done(); err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		rev = a.node.Status().Revision
+	}
+	resp, err := a.node.HashKV(rev)
+	if err != nil {
+		return nil, err
+	}
+	return &hashResponse{Header: headerJSON(resp.Header), Revision: rev, Hash: resp.Hash, CompactRevision: resp.CompactRevision}, nil
 }
 
 // membersResponse answers GET /v1/members: the configuration in this

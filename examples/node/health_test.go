@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,6 +149,59 @@ func TestStatusAndMembers(t *testing.T) {
 			t.Fatalf("members with a learner: %+v", ms)
 		}
 		c.WaitApplied()
+	})
+}
+
+// TestHash checks GET /v1/hash: the members of a cluster agree at every
+// revision, the hash changes with the data, the default is the current
+// revision, and revisions out of range get the read endpoints' errors.
+func TestHash(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		c.WaitLeader()
+		c.WaitApplied()
+		servers := make([]*testServer, 3)
+		for i := range servers {
+			servers[i] = serve(t, c.Node(i), apiOptions{})
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			servers[0].call("PUT", "/v1/kv/"+k, "v-"+k, http.StatusOK, nil)
+		}
+		c.WaitApplied()
+		hashAt := func(s *testServer, path string) hashResponse {
+			t.Helper()
+			var h hashResponse
+			s.call("GET", path, "", http.StatusOK, &h)
+			return h
+		}
+		current := hashAt(servers[0], "/v1/hash")
+		if current.Revision != 4 || current.Header.Revision != 4 || current.CompactRevision != 0 {
+			t.Fatalf("hash at the current revision: %+v", current)
+		}
+		if at := hashAt(servers[0], "/v1/hash?rev=4"); at.Hash != current.Hash || at.Revision != 4 {
+			t.Fatalf("hash at rev 4 %+v, at the current revision %+v", at, current)
+		}
+		earlier := hashAt(servers[0], "/v1/hash?rev=2")
+		if earlier.Revision != 2 || earlier.Header.Revision != 4 || earlier.Hash == current.Hash {
+			t.Fatalf("hash at rev 2 %+v, at rev 4 %+v", earlier, current)
+		}
+		for i, s := range servers[1:] {
+			for _, want := range []hashResponse{earlier, current} {
+				if got := hashAt(s, fmt.Sprint("/v1/hash?rev=", want.Revision)); got.Hash != want.Hash {
+					t.Fatalf("member %d at rev %d: hash %x, member 0's %x", i+1, want.Revision, got.Hash, want.Hash)
+				}
+			}
+		}
+		s := servers[1]
+		s.callError("GET", "/v1/hash?rev=5", "", http.StatusBadRequest, "future_revision")
+		s.callError("GET", "/v1/hash?rev=x", "", http.StatusBadRequest, "bad_request")
+		s.callError("GET", "/v1/hash?revision=2", "", http.StatusBadRequest, "bad_request")
+		s.call("POST", "/v1/compact", `{"revision": 3}`, http.StatusOK, nil)
+		c.WaitApplied()
+		s.callError("GET", "/v1/hash?rev=2", "", http.StatusGone, "compacted")
+		if after := hashAt(s, "/v1/hash?rev=4"); after.CompactRevision != 3 {
+			t.Fatalf("hash after compacting at 3: %+v", after)
+		}
 	})
 }
 

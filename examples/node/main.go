@@ -108,6 +108,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithID(cfg.id),
 		kvstore.WithTransport(tr),
 		kvstore.WithClusterToken(cfg.clusterToken),
+		kvstore.WithLogStore(cfg.logStore),
 		kvstore.WithLogger(logger), // kvstore names its parts in a component attribute
 		kvstore.WithMaxRequestBytes(cfg.limits.maxRequestBytes),
 	}
@@ -126,6 +127,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		logger.Info("node closed")
 	}()
 	logger.Info("node open", "id", cfg.id, "data_dir", cfg.dataDir, "peer", cfg.advertise,
+		"log_store", cfg.logStore,
 		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls(),
 		"peer_identity_check", cfg.identityChecked())
 
