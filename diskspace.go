@@ -112,7 +112,9 @@ func (g *diskGuard) StoreLogs(logs []*raft.Log) error {
 		err = g.LogStore.StoreLogs(logs)
 	}
 	if err == nil {
-		g.set(false)
+		if g.full.Load() { // a load, not a swap, on every append
+			g.set(false)
+		}
 		return nil
 	}
 	if rotateErr := g.rotation.failure(); rotateErr != nil {
