@@ -13,7 +13,6 @@ import (
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/kvtest"
-	"github.com/kvstore/kvstore/transport"
 )
 
 func TestFollowerForwardsWritesAndReadsItsOwnWrites(t *testing.T) {
@@ -130,22 +129,6 @@ func TestConcurrentLinearizableReads(t *testing.T) {
 			}
 		}
 		wg.Wait()
-	})
-}
-
-// A follower that cannot reach the leader cannot know whether its
-// forwarded write arrived: the outcome is unknown, and it is not retried.
-func TestForwardLostIsOutcomeUnknown(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := kvtest.NewCluster(t, 3)
-		leader := c.Leader()
-		f := c.Followers()[0]
-		c.Cut(c.Index(f), c.Index(leader))
-		_, err := f.Put(context.Background(), []byte("k"), []byte("v"))
-		if !errors.Is(err, kvstore.ErrOutcomeUnknown) || !errors.Is(err, transport.ErrUnreachable) {
-			t.Fatalf("put through a follower cut off from the leader: %v", err)
-		}
-		c.Heal()
 	})
 }
 

@@ -37,7 +37,11 @@
 //
 //   - Every call takes a context and honours its deadline. A write whose
 //     context ends after it was proposed may still commit; so may one that
-//     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore.
+//     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore. A write
+//     through a follower that could not be sent to a leader (none elected,
+//     or the leader unreachable) is retried until its context ends, waiting
+//     for the next leader; then it fails with [ErrNoLeader] or
+//     [ErrLeaderUnreachable], and certainly did not happen.
 //   - Byte slices in responses alias the store's memory: do not modify them.
 //
 // Package kvtest starts whole clusters inside tests.

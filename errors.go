@@ -22,10 +22,18 @@ var (
 	ErrNotLeader = errors.New("kvstore: not the leader")
 	// ErrNoLeader reports that the cluster has no leader right now.
 	ErrNoLeader = errors.New("kvstore: no leader")
-	// ErrOutcomeUnknown reports a write whose leader lost leadership after
-	// proposing it: it may or may not have been committed. Never retry such
-	// a write blindly.
-	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: leadership lost after proposing")
+	// ErrLeaderUnreachable reports a request that this node could not send
+	// to the leader it knows (the dial was refused, the link is cut, the
+	// leader is gone) and kept trying to send, to that leader or to a newly
+	// elected one, until the request's context ended. The request certainly
+	// did not reach any leader: it had no effect and may be retried as it
+	// is, through this member or another.
+	ErrLeaderUnreachable = errors.New("kvstore: leader unreachable; the request was not sent")
+	// ErrOutcomeUnknown reports a write that may or may not have been
+	// committed: the leader lost leadership after proposing it, or the
+	// request reached the leader (or may have) and its answer was lost.
+	// Never retry such a write blindly; read to find out.
+	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: the write may or may not have been committed")
 	// ErrRequestTooLarge reports a write larger than WithMaxRequestBytes.
 	ErrRequestTooLarge = errors.New("kvstore: request too large")
 	// ErrCorruptLog reports a data dir whose raft log holds an entry that

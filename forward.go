@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
 )
 
 // Writes and membership changes need the leader. A node that leads
@@ -15,11 +17,19 @@ import (
 // itself, so that a caller reads its own writes on the node it wrote
 // through.
 //
-// A forwarded request is retried only when the leader answered that it was
-// no longer leader before proposing (raft returns ErrNotLeader for entries
-// it never appended). Any other failure after sending — a lost reply, a
-// leader that lost leadership after appending — may have committed the
-// write and is reported as ErrOutcomeUnknown, never retried.
+// A forwarded request is retried, until its context ends, only when it
+// certainly did nothing: no leader is known, the leader answered that it
+// was no longer leader before proposing (raft returns ErrNotLeader for
+// entries it never appended), or the transport could not deliver the
+// request (transport.ErrNotDelivered: a refused dial, a cut link, a closed
+// peer). Each retry waits for the leadership to change, or half a heartbeat
+// timeout, so a follower whose leader died forwards to the next one as soon
+// as it is elected. Running out of time while retrying is ErrNoLeader or
+// ErrLeaderUnreachable, with the context's error: the request was not
+// sent. Any other failure after sending — a lost reply, a connection lost
+// with the request on it, a leader that lost leadership after appending —
+// may have committed the write and is reported as ErrOutcomeUnknown, never
+// retried.
 
 // propose commits c through raft and returns its result, applied on this
 // node. A write already proposed when ctx ends may still commit.
@@ -64,8 +74,8 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 
 // routeToLeader runs send against the leader: with "" when this node leads,
 // else with the leader's address. It waits for a leader while there is
-// none and retries when send reports the target was not the leader;
-// every other error ends it.
+// none and retries when send reports that the target was not the leader or
+// could not be reached (ErrLeaderUnreachable); every other error ends it.
 func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) error {
 	for {
 		info, changed := n.lead.get()
@@ -78,7 +88,7 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 		default:
 			err = ErrNoLeader
 		}
-		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeaderUnreachable) {
 			return err
 		}
 		select {
@@ -92,10 +102,12 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 	}
 }
 
-// callLeader sends req to the leader at addr. A call that was lost, or
-// that the leader could not finish, may still take effect there: it is
-// ErrOutcomeUnknown (or the caller's deadline). The leader's own answers
-// come back as they are, matchable with errors.Is.
+// callLeader sends req to the leader at addr. A call the transport could
+// not deliver is ErrLeaderUnreachable: nothing happened. A call that was
+// lost after it may have been delivered, or that the leader could not
+// finish, may still take effect there: it is ErrOutcomeUnknown (or the
+// caller's deadline). The leader's own answers come back as they are,
+// matchable with errors.Is.
 func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
 	reply, err := n.call(ctx, addr, req)
 	switch {
@@ -107,6 +119,8 @@ func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*r
 		return reply, err
 	case n.closedCtx.Err() != nil:
 		return nil, n.errClosed()
+	case errors.Is(err, transport.ErrNotDelivered):
+		return nil, fmt.Errorf("%w: %w", ErrLeaderUnreachable, err)
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("%w (the request may still take effect)", ctx.Err())
 	case errors.Is(err, ErrBadRPC):

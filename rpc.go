@@ -107,7 +107,7 @@ var wireErrors = [...]error{
 	lease.ErrNotLeader, lease.ErrLeaseExpired, errBadCommand,
 	context.DeadlineExceeded, context.Canceled, ErrClusterMismatch,
 	ErrMemberExists, ErrMemberNotFound, ErrNotLearner, ErrBadRPC, ErrInvalidMember,
-	errLeaderNotReady, ErrRemoved, ErrNoSpace,
+	errLeaderNotReady, ErrRemoved, ErrNoSpace, ErrLeaderUnreachable,
 }
 
 func toWireError(err error) *wireError {

@@ -33,7 +33,32 @@ var (
 	// ErrInvalidOption reports an option or option combination that [NewTCP] refuses; the
 	// error names the option.
 	ErrInvalidOption = errors.New("transport: invalid option")
+	// ErrNotDelivered marks a Call failure after which the request certainly did not reach
+	// the peer's handler, so the Call had no effect there and may be sent again: the peer is
+	// unknown or closed, the request direction is cut, the dial or handshake failed, the peer
+	// identity check refused, the request was over the size limit, the connection broke before
+	// the request was queued on it, or the peer has no handler. It never stands alone: the
+	// error also matches the reason ([ErrUnreachable], [ErrTooLarge], [ErrNoHandler]), and its
+	// text is the reason's. A Call failure that does not match it (a connection lost with the
+	// request on it, a lost reply, a deadline) may have run the handler.
+	ErrNotDelivered = errors.New("transport: request not delivered")
 )
+
+// notDeliveredError is a Call failure that also matches ErrNotDelivered; its text is the
+// cause's alone.
+type notDeliveredError struct{ cause error }
+
+func (e *notDeliveredError) Error() string   { return e.cause.Error() }
+func (e *notDeliveredError) Unwrap() []error { return []error{e.cause, ErrNotDelivered} }
+
+// notDelivered marks err, a Call failure before the request reached the peer's handler, with
+// ErrNotDelivered. nil stays nil.
+func notDelivered(err error) error {
+	if err == nil || errors.Is(err, ErrNotDelivered) {
+		return err
+	}
+	return &notDeliveredError{cause: err}
+}
 
 // unreachable builds an error wrapping ErrUnreachable that names the peer and the reason.
 func unreachable(addr raft.ServerAddress, why string) error {

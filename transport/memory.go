@@ -130,11 +130,11 @@ func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.Se
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("transport: call to %s: %w", target, err)
+		return nil, notDelivered(fmt.Errorf("transport: call to %s: %w", target, err))
 	}
 	peer, err := t.net.route(t.addr, target)
 	if err != nil {
-		return nil, err
+		return nil, notDelivered(err)
 	}
 	h := peer.handler.Load()
 	if h == nil {
@@ -142,7 +142,7 @@ func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.Se
 		if t.net.blocked(target, t.addr) {
 			return nil, unreachable(target, "reply lost")
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNoHandler, target)
+		return nil, notDelivered(fmt.Errorf("%w: %s", ErrNoHandler, target))
 	}
 
 	hctx, cancel := peer.handlerContext(ctx)
@@ -158,7 +158,7 @@ func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.Se
 		done <- callResult{reply: bytes.Clone(reply)}
 	})
 	if !started {
-		return nil, unreachable(target, "closed")
+		return nil, notDelivered(unreachable(target, "closed"))
 	}
 
 	select {

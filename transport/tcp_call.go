@@ -211,19 +211,22 @@ func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.S
 		return nil, ErrClosed
 	}
 	if err := expired(ctx); err != nil {
-		return nil, fmt.Errorf("transport: call to %s: %w", target, err)
+		return nil, notDelivered(fmt.Errorf("transport: call to %s: %w", target, err))
 	}
 	if len(request) > t.cfg.maxMessageSize {
-		return nil, fmt.Errorf("%w: call to %s: request of %d bytes, limit %d", ErrTooLarge, target, len(request), t.cfg.maxMessageSize)
+		return nil, notDelivered(fmt.Errorf("%w: call to %s: request of %d bytes, limit %d", ErrTooLarge, target, len(request), t.cfg.maxMessageSize))
 	}
 	c, err := t.calls.conn(ctx, t, id, target)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, notDelivered(err) // no connection: nothing was written
 	}
 	replyCh := make(chan callResult, 1)
 	reqID, err := c.register(replyCh)
 	if err != nil {
-		return nil, err
+		return nil, notDelivered(err) // the connection broke before the request was queued
 	}
 	var remaining int64 // measured as late as possible: a dial may have taken a while
 	if dl, ok := ctx.Deadline(); ok {
@@ -421,7 +424,7 @@ func (c *callConn) readReplies() {
 		case replyOK:
 			r.reply = payload
 		case replyNoHandler:
-			r.err = fmt.Errorf("%w: %s", ErrNoHandler, c.addr)
+			r.err = notDelivered(fmt.Errorf("%w: %s", ErrNoHandler, c.addr))
 		case replyTooLarge:
 			r.err = fmt.Errorf("%w: reply from %s: %s", ErrTooLarge, c.addr, payload)
 		default:

@@ -67,3 +67,47 @@ func kvstoreCluster(t *testing.T, ca *testcerts.CA) {
 		}
 	}
 }
+
+// Over TCP, a follower whose leader closed has its dial refused: the write
+// was not sent, so the follower waits for the next leader and forwards it
+// there within the request's deadline, rather than reporting an unknown
+// outcome.
+func TestTCPKVStoreForwardAfterLeaderCloses(t *testing.T) {
+	ids := []string{"n1", "n2", "n3"}
+	var trs []*transport.TCPTransport
+	var peers []kvstore.Peer
+	for _, id := range ids {
+		tr := newTCP(t, transport.WithLocalID(raft.ServerID(id)))
+		trs = append(trs, tr)
+		peers = append(peers, kvstore.Peer{ID: id, Address: string(tr.LocalAddr())})
+	}
+	nodes := map[string]*kvstore.Node{}
+	for i, id := range ids {
+		n, err := kvstore.Open("", kvstore.WithID(id), kvstore.WithTransport(trs[i]), kvstore.WithBootstrap(peers...),
+			kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
+		if err != nil {
+			t.Fatalf("Open %s: %v", id, err)
+		}
+		nodes[id] = n
+		t.Cleanup(func() { _ = n.Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader, err := nodes["n1"].WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[leader].Close(); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range nodes {
+		if id == leader {
+			continue
+		}
+		// Neither follower has called the old leader yet: its first
+		// forward dials, and the dial is refused.
+		if _, err := n.Put(ctx, []byte("k-"+id), []byte("v")); err != nil {
+			t.Fatalf("put through %s after the leader %s closed: %v", id, leader, err)
+		}
+	}
+}

@@ -26,8 +26,11 @@
 //     closed, [ErrNoHandler] when the peer installed no [Handler], and the context's error (or
 //     [context.DeadlineExceeded] for raft RPCs) when time runs out. TCP adds [ErrPeerIdentity]
 //     (with ErrUnreachable) and [ErrTooLarge].
-//   - A request whose reply is lost may still have been processed by the peer; callers must
-//     treat [ErrUnreachable] and deadline errors as "outcome unknown", as over a real network.
+//   - A Call failure that matches [ErrNotDelivered] certainly did not reach the peer's handler
+//     (no connection could be made, the request direction is cut, the peer has no handler...):
+//     it may be sent again. Any other failure — a request whose reply is lost, a connection
+//     lost with the request on it, a deadline — may have been processed by the peer; callers
+//     must treat it as "outcome unknown", as over a real network.
 //   - Close is idempotent and fails pending and future operations to and from the node. It
 //     returns only after the Handlers running on the node have returned. The only other
 //     goroutine a MemTransport starts streams an InstallSnapshot and ends before that RPC
@@ -118,7 +121,8 @@ type Transport interface {
 	// whose identity is not id, others ignore it. Call honours ctx (deadline/cancel) and
 	// returns ErrUnreachable (wrapped, with the target named) when the target is unknown,
 	// closed or cut off, ErrClosed when this transport is closed, ErrNoHandler when the
-	// target has no handler installed.
+	// target has no handler installed. A failure that certainly left the target's handler
+	// untouched also matches ErrNotDelivered.
 	Call(ctx context.Context, id raft.ServerID, target raft.ServerAddress, request []byte) ([]byte, error)
 
 	// SetHandler installs the function that answers Calls arriving at this transport. Calls run

@@ -94,7 +94,8 @@ func errorStatus(err error) (status int, code string) {
 		// The write may have committed: the code tells programs not to
 		// retry it blindly, whatever the status invites.
 		return http.StatusServiceUnavailable, "outcome_unknown"
-	case errors.Is(err, kvstore.ErrNoLeader), errors.Is(err, kvstore.ErrNotLeader):
+	case errors.Is(err, kvstore.ErrNoLeader), errors.Is(err, kvstore.ErrNotLeader), errors.Is(err, kvstore.ErrLeaderUnreachable):
+		// Nothing was sent to a leader: the request may be retried as it is.
 		return http.StatusServiceUnavailable, "no_leader"
 	case errors.Is(err, kvstore.ErrClosed), errors.Is(err, kvstore.ErrWatchClosed), errors.Is(err, errShuttingDown):
 		return http.StatusServiceUnavailable, "unavailable"
@@ -115,7 +116,8 @@ func errorStatus(err error) (status int, code string) {
 // not "timeout" (504).
 func (a *api) explainTimeout(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, kvstore.ErrNoLeader) &&
-		!errors.Is(err, kvstore.ErrOutcomeUnknown) && a.node.Status().LeaderID == "" {
+		!errors.Is(err, kvstore.ErrLeaderUnreachable) && !errors.Is(err, kvstore.ErrOutcomeUnknown) &&
+		a.node.Status().LeaderID == "" {
 		return fmt.Errorf("%w: %w", kvstore.ErrNoLeader, err)
 	}
 	return err

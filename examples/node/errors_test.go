@@ -51,6 +51,7 @@ func TestErrorStatus(t *testing.T) {
 		{kvstore.ErrOutcomeUnknown, 503, "outcome_unknown"},
 		{fmt.Errorf("%w: %w", kvstore.ErrOutcomeUnknown, context.DeadlineExceeded), 503, "outcome_unknown"},
 		{kvstore.ErrNoLeader, 503, "no_leader"},
+		{fmt.Errorf("%w: %w", kvstore.ErrLeaderUnreachable, context.DeadlineExceeded), 503, "no_leader"},
 		{fmt.Errorf("%w: %w", kvstore.ErrNoLeader, context.DeadlineExceeded), 503, "no_leader"},
 		{&kvstore.NotLeaderError{LeaderID: "n2"}, 503, "no_leader"},
 		{kvstore.ErrClosed, 503, "unavailable"},
