@@ -4,8 +4,37 @@
 // # Basics
 //
 // [Open] starts a node that is a member of a raft group; its peers may
-// live in the same process (tests, demos) or on other machines. Every
-// member answers every call:
+// live in the same process (tests, demos) or on other machines. A node
+// needs an ID unique in its cluster ([WithID]), a [transport.Transport]
+// to reach its peers ([WithTransport]), and, to found a new cluster, the
+// founding members ([WithBootstrap]). Package transport provides two.
+// [transport.NewNetwork] makes an in-memory network for nodes in one
+// process; each node joins it with [transport.Network.Join]
+// under an address of its choosing, any name unique on that network:
+//
+//	network := transport.NewNetwork()
+//	peers := []kvstore.Peer{{ID: "n1", Address: "n1"}, {ID: "n2", Address: "n2"}, {ID: "n3", Address: "n3"}}
+//	for _, p := range peers {
+//		tr, err := network.Join(p.Address)
+//		// ...
+//		node, err := kvstore.Open(filepath.Join(dir, p.ID),
+//			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...))
+//		// ...
+//	}
+//
+// [transport.NewTCP] listens on a host:port for nodes in separate
+// processes, with mutual TLS 1.3 through [transport.WithTLS]; a member's
+// [Peer] Address is then the host:port its transport advertises:
+//
+//	tr, err := transport.NewTCP("10.0.0.1:2380", transport.WithTLS(tlsConfig),
+//		transport.WithLocalID("n1"), transport.WithPeerIDCheck())
+//
+// The node owns its transport once Open succeeds and closes it in
+// [Node.Close]. The package example runs a 3-node cluster in one process
+// and reads a write back through another member; Example (Tcp) is one
+// member of a cluster of machines.
+//
+// Every member answers every call:
 //
 //   - [Node.Put], [Node.Delete], [Node.Txn] with writes, and [Node.Compact]
 //     are committed through raft. A follower forwards them to the leader

@@ -158,7 +158,7 @@ func (c *Cluster) open(i int, extra ...kvstore.Option) error {
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("kvtest", c.label), func(context.Context) {
 		var tr *transport.MemTransport
-		tr, err = c.network.Join(raft.ServerAddress(m.peer.Address))
+		tr, err = c.network.Join(m.peer.Address)
 		if err != nil {
 			return
 		}

@@ -14,8 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -57,7 +55,7 @@ func startProgram(t *testing.T, network *transport.Network, args []string, join 
 	p.cancel = cancel
 	w := wiring{
 		newTransport: func(cfg config, _ *slog.Logger) (transport.Transport, error) {
-			return network.Join(raft.ServerAddress(cfg.advertise))
+			return network.Join(cfg.advertise)
 		},
 		join:        join,
 		listen:      func(string, string) (net.Listener, error) { return p.ln, nil },
