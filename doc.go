@@ -62,12 +62,22 @@
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by
 // rule (SEMANTICS.md in the repository).
 //
+// In tests, package kvtest (github.com/kvstore/kvstore/kvtest) starts
+// whole clusters in one process, in virtual time inside testing/synctest.
+//
 // # Caveats
 //
-//   - Every call takes a context and honours its deadline. A write whose
-//     context ends after it was proposed may still commit; so may one that
-//     fails with [ErrOutcomeUnknown]. Neither is retried by kvstore.
+//   - Every call that may wait for other members takes a context and
+//     honours its deadline; a [Txn]'s is the one given to [Node.Txn], which
+//     [Txn.Commit] uses. The methods without one read this node's own
+//     state and never wait for other members: [Node.ID], [Node.Leader],
+//     [Node.IsLeader], [Node.Status], [Node.HashKV] (which hashes the whole
+//     store, so it takes time in proportion to its size) and
+//     [Node.Removed]. [Open] and [Node.Close] take none either: they open
+//     or stop this node's storage and goroutines, also without waiting for
+//     other members.
+//   - A write whose context ends after it was proposed may still commit;
+//     so may one that fails with [ErrOutcomeUnknown]. Neither is retried
+//     by kvstore.
 //   - Byte slices in responses alias the store's memory: do not modify them.
-//
-// Package kvtest starts whole clusters inside tests.
 package kvstore

@@ -28,7 +28,7 @@
 // # Faults
 //
 // Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
-// a Cluster injects the faults of kvstore's robustness suite (faults.go):
+// a Cluster injects the faults kvstore's robustness suite uses:
 // [Cluster.SetClockOffset] (a member's lease clock jumps),
 // [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
 // (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
