@@ -48,6 +48,9 @@
 //     [Node.Revoke], [Node.Leases]; a key put [WithLease] goes when its
 //     lease is revoked or expires. Only the leader keeps time, and it logs
 //     remaining TTLs, so a leader change neither revives nor kills a lease.
+//     A TTL below the cluster's minimum (etcd's: 1.5 election timeouts in
+//     whole seconds, 2 s with the default timing) is raised to it, not
+//     refused; [LeaseGrantResponse].TTL is the TTL granted.
 //   - [Node.Watch] streams changes of a key or range from any member, from
 //     now or from a past revision, with etcd's guarantees (ordered, unique,
 //     reliable, atomic, resumable, bookmarkable); [Node.RequestProgress].
