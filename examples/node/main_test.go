@@ -136,7 +136,7 @@ func TestRunFailures(t *testing.T) {
 	if code := run(t.Context(), []string{"--id", "n1"}, &stderr, wiring{}); code != 2 || !strings.Contains(stderr.String(), "--data-dir is required") {
 		t.Fatalf("bad flags: %d %s", code, stderr.String())
 	}
-	if code := run(t.Context(), []string{"-h"}, &stderr, wiring{}); code != 0 || !strings.Contains(stderr.String(), "-initial-cluster") {
+	if code := run(t.Context(), []string{"-h"}, &stderr, wiring{}); code != 0 || !strings.Contains(stderr.String(), "--initial-cluster") {
 		t.Fatalf("-h: %d %s", code, stderr.String())
 	}
 	stderr = syncBuffer{}
