@@ -63,7 +63,11 @@
 //
 // Responses carry a [Header] with the store revision, the raft term and
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by
-// rule (SEMANTICS.md in the repository).
+// rule (SEMANTICS.md in the repository). The API has clientv3's shape,
+// with the Node in place of the client; MIGRATING.md in the repository
+// maps every clientv3 call, option, field and error to its counterpart
+// here (resp.Kvs is [GetResponse].KVs, ev.Kv is [Event].KV, lease IDs are
+// int64, rpctypes.ErrCompacted is [ErrCompacted], ...).
 //
 // In tests, package kvtest (github.com/kvstore/kvstore/kvtest) starts
 // whole clusters in one process, in virtual time inside testing/synctest.
