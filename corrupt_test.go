@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -31,7 +29,7 @@ func corruptValue(i int) string { return fmt.Sprintf("value-%02d", i) }
 // openOnDisk opens the single member n1 of a cluster in dir.
 func openOnDisk(t *testing.T, dir string, kind kvstore.LogStore, opts ...kvstore.Option) (*kvstore.Node, error) {
 	t.Helper()
-	tr, err := transport.NewNetwork().Join(raft.ServerAddress("n1"))
+	tr, err := transport.NewNetwork().Join("n1")
 	if err != nil {
 		t.Fatal(err)
 	}

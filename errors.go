@@ -45,7 +45,7 @@ var (
 	// was made through a member that cannot. It certainly did not happen
 	// and may be retried, through another member while that one's disk is
 	// full. Such a member stops campaigning until its disk takes writes
-	// again (diskspace.go).
+	// again.
 	ErrNoSpace = errors.New("kvstore: no space left on device (ENOSPC)")
 	// ErrCorruptSnapshot reports a data dir none of whose snapshots can
 	// rebuild the member's state: each is damaged, or older than the log

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -53,7 +51,7 @@ func TestMemoryStorageIsUsedByOneNodeAtATime(t *testing.T) {
 	network := transport.NewNetwork()
 	mem := kvstore.NewMemoryStorage()
 	open := func(addr, id string) (*kvstore.Node, error) {
-		tr, err := network.Join(raft.ServerAddress(addr))
+		tr, err := network.Join(addr)
 		if err != nil {
 			t.Fatal(err)
 		}

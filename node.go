@@ -17,16 +17,18 @@ import (
 
 // Node is one member of a kvstore cluster. It is safe for concurrent use.
 //
-// Any member answers every call: writes and linearizable reads made on a
-// follower are served with the leader's help (see forward.go and
-// readindex.go), serializable reads locally.
+// Any member answers every call. A follower forwards a write to the
+// leader and returns once it has applied the write itself; for a
+// linearizable read it asks the leader for a read index and waits until
+// it has applied up to it. Serializable reads are served locally.
 //
-// Goroutines: a Node runs raft's, one that follows leadership changes
-// (leadership.go), one that serves read-index rounds (readindex.go), one
-// that nudges followers (nudge.go), one for lease expiry and checkpoints
-// (leaseloop.go), one that follows the disk's state (diskspace.go), one
-// per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
-// futures for callers. Close stops them all before it returns.
+// Goroutines: besides raft's, a Node runs one that follows leadership
+// changes, one that batches read-index rounds, one with which the leader
+// lets followers learn of new commits at once, one that expires and
+// checkpoints leases while this node leads, one that notices when a full
+// disk takes writes again, one per channel returned by ObserveLeader and
+// KeepAlive (until its context ends), and short-lived ones that wait on
+// raft for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft

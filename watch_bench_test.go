@@ -14,8 +14,8 @@ import (
 
 // BenchmarkWatchDelivery measures, on a 3-node cluster with fsync'd
 // raft-wal storage, the time from a put's acknowledgement to the delivery of
-// its event to each of the watchers on the leader (BENCHMARKS.md's watch
-// rows). An event delivered before the writer saw its acknowledgement
+// its event to each of the watchers on the leader (the watch delivery table
+// of BENCHMARKS.md). An event delivered before the writer saw its acknowledgement
 // counts as 0: the hub is notified before the write is acknowledged.
 //
 //	go test -run XXX -bench WatchDelivery -benchtime 3000x .

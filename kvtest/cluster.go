@@ -28,7 +28,7 @@
 // # Faults
 //
 // Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
-// a Cluster injects the faults of kvstore's robustness suite (faults.go):
+// a Cluster injects the faults kvstore's robustness suite uses:
 // [Cluster.SetClockOffset] (a member's lease clock jumps),
 // [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
 // (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
@@ -158,7 +158,7 @@ func (c *Cluster) open(i int, extra ...kvstore.Option) error {
 	var err error
 	pprof.Do(context.Background(), pprof.Labels("kvtest", c.label), func(context.Context) {
 		var tr *transport.MemTransport
-		tr, err = c.network.Join(raft.ServerAddress(m.peer.Address))
+		tr, err = c.network.Join(m.peer.Address)
 		if err != nil {
 			return
 		}

@@ -15,7 +15,7 @@ import (
 // join attaches a transport at addr and closes it when the test ends.
 func join(t *testing.T, n *transport.Network, addr raft.ServerAddress, opts ...transport.Option) *transport.MemTransport {
 	t.Helper()
-	tr, err := n.Join(addr, opts...)
+	tr, err := n.Join(string(addr), opts...)
 	if err != nil {
 		t.Fatalf("Join(%s): %v", addr, err)
 	}

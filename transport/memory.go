@@ -26,13 +26,16 @@ func NewNetwork() *Network {
 	return &Network{nodes: make(map[raft.ServerAddress]*MemTransport)}
 }
 
-// Join attaches a new transport at addr. It fails with an error wrapping ErrAddressInUse if a
-// live transport already holds addr; once that transport is closed the address may be joined
-// again (a node restart). Faults injected for addr apply to whichever transport holds it.
-func (n *Network) Join(addr raft.ServerAddress, opts ...Option) (*MemTransport, error) {
-	if addr == "" {
+// Join attaches a new transport at addr, any non-empty name unique on the network (a node's
+// ID does well), and returns it for kvstore.WithTransport; the node's kvstore.Peer.Address is
+// the same addr. It fails with an error wrapping ErrAddressInUse if a live transport already
+// holds addr; once that transport is closed the address may be joined again (a node restart).
+// Faults injected for addr apply to whichever transport holds it.
+func (n *Network) Join(address string, opts ...Option) (*MemTransport, error) {
+	if address == "" {
 		return nil, errors.New("transport: join: empty address")
 	}
+	addr := raft.ServerAddress(address)
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &MemTransport{
 		net:       n,

@@ -148,7 +148,7 @@ func newTransports(cfg *config) ([]kvstore.Peer, []transport.Transport, error) {
 		id := nodeID(i)
 		if network != nil {
 			peers[i] = kvstore.Peer{ID: id, Address: id}
-			tr, err := network.Join(raft.ServerAddress(id))
+			tr, err := network.Join(id)
 			if err != nil {
 				return fail(err)
 			}

@@ -1,6 +1,6 @@
 // Command bench measures a whole kvstore cluster running in this process:
-// the workloads of BENCHMARKS.md, each timed op by op, reported as ops,
-// ops/s and p50/p99/p99.9 latency.
+// the workloads of the repository's BENCHMARKS.md and a few more, each
+// timed op by op, reported as ops, ops/s and p50/p99/p99.9 latency.
 //
 // It starts the cluster with the public API only (transport.NewNetwork,
 // Network.Join, kvstore.Open with WithID, WithTransport, WithBootstrap,

@@ -12,8 +12,10 @@ import (
 	"github.com/kvstore/kvstore"
 )
 
-// A workload is one row of BENCHMARKS.md: which node it targets, how many
-// workers run its op, and whether it reads a preloaded keyspace.
+// A workload is one row of the benchmark's table (the first five are the
+// whole-cluster rows of the repository's BENCHMARKS.md): which node it
+// targets, how many workers run its op, and whether it reads a preloaded
+// keyspace.
 type workload struct {
 	name     string
 	follower bool // target a follower rather than the leader

@@ -18,8 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -39,7 +37,7 @@ type cluster struct {
 }
 
 func (c *cluster) start(p kvstore.Peer) error {
-	tr, err := c.network.Join(raft.ServerAddress(p.Address))
+	tr, err := c.network.Join(p.Address)
 	if err != nil {
 		return err
 	}

@@ -57,11 +57,15 @@ func usageError(format string, args ...any) error {
 }
 
 // parseFlags parses and validates args (without the program name). Help
-// (-h) is returned as flag.ErrHelp; every other problem wraps errUsage and
-// says which flag is wrong. Usage text goes to output.
-func parseFlags(args []string, output io.Writer) (config, error) {
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
-	fs.SetOutput(output)
+// (-h, --help) is written to output, naming the command program, and
+// returned as flag.ErrHelp; every other problem wraps errUsage and says
+// which flag is wrong.
+func parseFlags(program string, args []string, output io.Writer) (config, error) {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	// The flag package's own messages and usage dump are silenced: help
+	// is printed below, and a bad flag is reported once, by the caller.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var (
 		cfg            = config{limits: defaultLimits()}
 		initialCluster string
@@ -104,9 +108,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		"encoded size of one write (etcd's flag); a request body may be twice this; over either is a 413")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, output)
 			return config{}, err
 		}
-		return config{}, fmt.Errorf("%w: %v", errUsage, err)
+		return config{}, fmt.Errorf("%w: %v (%s --help lists the flags)", errUsage, err, program)
 	}
 	if fs.NArg() > 0 {
 		return config{}, usageError("unexpected argument %q (flags only)", fs.Arg(0))
@@ -330,4 +335,42 @@ func checkAddress(flagName, addr string) error {
 		return usageError("%s %q: port 0 cannot be dialled", flagName, addr)
 	}
 	return nil
+}
+
+// usageText opens the help; %[1]s is the program's name.
+const usageText = `Usage: %[1]s --id ID --data-dir DIR --listen HOST:PORT [flags]
+
+Runs one member of a kvstore cluster: raft with the other members on --listen,
+an HTTP JSON API for clients on --client-listen.
+
+Found a new cluster (each founding member, on an empty data dir):
+  %[1]s --id n1 --data-dir /var/lib/kv/n1 --listen 10.0.0.1:2380 \
+      --initial-cluster n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380
+Join a running cluster through any of its members:
+  %[1]s --id n4 --data-dir /var/lib/kv/n4 --listen 10.0.0.4:2380 --join 10.0.0.1:2380
+Restart a member (its data dir remembers its cluster):
+  %[1]s --id n1 --data-dir /var/lib/kv/n1 --listen 10.0.0.1:2380
+
+Flags:
+`
+
+// printUsage writes the help for fs to w: the synopsis and the three ways
+// to start, then every flag as the README spells it, with two dashes (the
+// flag package takes one or two).
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, usageText, fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
+	fmt.Fprintf(w, "\nExit status: 0 after a clean shutdown, 2 for a bad command line, 1 otherwise.\n")
 }

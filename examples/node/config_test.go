@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestParseFlags(t *testing.T) {
 	base := []string{"--id", "n1", "--data-dir", dir, "--listen", "127.0.0.1:2380"}
 	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
 
-	cfg, err := parseFlags(with("--initial-cluster", "n1=127.0.0.1:2380,n2=127.0.0.1:2381"), io.Discard)
+	cfg, err := parseFlags("node", with("--initial-cluster", "n1=127.0.0.1:2380,n2=127.0.0.1:2381"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestParseFlags(t *testing.T) {
 		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner || cfg.identityChecked() || cfg.logStore != kvstore.LogStoreWAL {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	cfg, err = parseFlags(with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
+	cfg, err = parseFlags("node", with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
 		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug", "--log-store", "bolt"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -88,16 +89,16 @@ func TestParseFlags(t *testing.T) {
 	// Identity binding is on with TLS unless turned off; turning it off
 	// without TLS is harmless.
 	tlsFlags := []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca}
-	if cfg, err := parseFlags(with(append(tlsFlags, "--peer-identity-check=false")...), io.Discard); err != nil || !cfg.tls() || cfg.identityChecked() {
+	if cfg, err := parseFlags("node", with(append(tlsFlags, "--peer-identity-check=false")...), io.Discard); err != nil || !cfg.tls() || cfg.identityChecked() {
 		t.Fatalf("--peer-identity-check=false: %+v, %v", cfg, err)
 	}
-	if _, err := parseFlags(with("--peer-identity-check=false"), io.Discard); err != nil {
+	if _, err := parseFlags("node", with("--peer-identity-check=false"), io.Discard); err != nil {
 		t.Fatalf("--peer-identity-check=false without TLS: %v", err)
 	}
 	if cfg.limits != defaultLimits() {
 		t.Fatalf("default limits: %v", cfg.limits)
 	}
-	cfg, err = parseFlags(with("--client-max-connections", "10", "--max-concurrent-streams", "0", "--client-header-timeout", "1s",
+	cfg, err = parseFlags("node", with("--client-max-connections", "10", "--max-concurrent-streams", "0", "--client-header-timeout", "1s",
 		"--client-body-timeout", "0", "--client-idle-timeout", "1m", "--client-max-header-bytes", "4096", "--max-request-bytes", "2048"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +112,10 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("API options from the limits: streams %d, body timeout %v, body bytes %d", o.maxStreams, o.bodyTimeout, o.maxBodyBytes)
 	}
 	// Neither --initial-cluster nor --join: a restart from the data dir.
-	if _, err := parseFlags(base, io.Discard); err != nil {
+	if _, err := parseFlags("node", base, io.Discard); err != nil {
 		t.Fatalf("restart flags: %v", err)
 	}
-	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+	if _, err := parseFlags("node", []string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
 
@@ -124,6 +125,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{[]string{"--data-dir", dir, "--listen", "127.0.0.1:2380"}, "--id is required"},
 		{[]string{"--id", "n1", "--listen", "127.0.0.1:2380"}, "--data-dir is required"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus (node --help lists the flags)"},
 		{[]string{"--id", "n1", "--data-dir", dir}, "--listen is required"},
 		{with("--id", "n=1"), "must not contain"},
 		{with("--listen", "2380"), "want host:port"},
@@ -160,7 +162,7 @@ func TestParseFlags(t *testing.T) {
 		{with("extra"), `unexpected argument "extra"`},
 	}
 	for _, tc := range bad {
-		_, err := parseFlags(tc.args, io.Discard)
+		_, err := parseFlags("node", tc.args, io.Discard)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.why)
 		}
@@ -194,4 +196,46 @@ func FuzzParseInitialCluster(f *testing.F) {
 			t.Fatalf("%q: %v reparsed as %v, %v", s, peers, again, err)
 		}
 	})
+}
+
+// TestUsage: --help names the program as it was invoked, the ways to start
+// a member and every flag, with two dashes as the README writes them.
+func TestUsage(t *testing.T) {
+	var out strings.Builder
+	if _, err := parseFlags("kvnode", []string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	help := out.String()
+	for _, want := range []string{
+		"Usage: kvnode --id ID --data-dir DIR --listen HOST:PORT [flags]\n",
+		"kvnode --id n1 --data-dir /var/lib/kv/n1 --listen 10.0.0.1:2380 \\\n      --initial-cluster n1=",
+		"--join 10.0.0.1:2380\n",
+		"\n  --initial-cluster string\n",
+		"\n  --learner\n",
+		"(default 127.0.0.1:2379)",
+		"Exit status:",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "Usage of") || strings.Contains(help, "\n  -id") {
+		t.Errorf("help in the flag package's default form:\n%s", help)
+	}
+	// Every flag the README's table lists is in the help.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "\n## Flags\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	names := regexp.MustCompile("`--([a-z-]+)`").FindAllStringSubmatch(table, -1)
+	if len(names) < 20 {
+		t.Fatalf("README's flag table: found %d flags", len(names))
+	}
+	for _, m := range names {
+		if !strings.Contains(help, "\n  --"+m[1]+" ") && !strings.Contains(help, "\n  --"+m[1]+"\n") {
+			t.Errorf("help lacks --%s", m[1])
+		}
+	}
 }

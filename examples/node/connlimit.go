@@ -69,10 +69,9 @@ const (
 // (headers and the largest body), so that a client refused in the middle
 // of a large PUT gets the answer rather than a reset.
 func limitConnections(ln net.Listener, max int, maxRead int64, refused *atomic.Int64, logger *slog.Logger) *connLimitListener {
-	body, _ := json.Marshal(errorBody{
-		Error: fmt.Sprintf("%v: %d open (--client-max-connections)", errTooManyConnections, max),
-		Code:  "too_many_connections",
-	})
+	body, _ := json.Marshal(newErrorBody(
+		fmt.Errorf("%w: %d open (--client-max-connections)", errTooManyConnections, max),
+		"too_many_connections"))
 	body = append(body, '\n')
 	response := fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"+
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)

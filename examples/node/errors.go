@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/kvstore/kvstore"
 )
@@ -22,6 +24,10 @@ var (
 	// repeated query parameter, a malformed number, a JSON body that does
 	// not decode, a txn that names an unknown compare target.
 	errBadRequest = errors.New("node: bad request")
+	// errInvalidTTL reports a lease grant without a TTL. (A TTL below the
+	// minimum is raised to it, not refused; one above lease.MaxTTL is
+	// kvstore.ErrTTLTooLarge.)
+	errInvalidTTL = errors.New("node: invalid lease TTL")
 	// errShuttingDown ends watch streams when the server shuts down.
 	errShuttingDown = errors.New("node: server shutting down")
 	// errBodyTimeout reports a request body that did not arrive within
@@ -35,13 +41,39 @@ var (
 )
 
 // errorBody is the JSON body of every error answer: a message for people
-// and a stable code for programs.
+// and a stable code for programs. Build it with newErrorBody.
 type errorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
 	// CompactRevision is the store's compact revision, for code
 	// "compacted" on a watch.
 	CompactRevision int64 `json:"compact_revision,omitempty"`
+}
+
+// internalPrefixes are the package names that open the error strings of
+// this program and of kvstore ("node: ", "kvstore: ", "mvcc: ", ...), as
+// Go's convention has them. They help whoever reads a log, not a client:
+// a client gets the message without them, and the code says what it is.
+var internalPrefixes = []string{"node", "kvstore", "mvcc", "lease", "watch", "transport"}
+
+// clientMessage is err's message for a client: its text with every
+// internal package prefix removed, wherever wrapping put one ("node: bad
+// request: kvstore: ..." reads "bad request: ..."). Only whole segments
+// between ": " separators are removed, so a key or an address in the text
+// stays as it is.
+func clientMessage(err error) string {
+	segments := strings.Split(err.Error(), ": ")
+	kept := slices.DeleteFunc(segments, func(s string) bool { return slices.Contains(internalPrefixes, s) })
+	if len(kept) == 0 {
+		return err.Error()
+	}
+	return strings.Join(kept, ": ")
+}
+
+// newErrorBody is the body of an error answer: err's message for clients
+// (clientMessage) and code.
+func newErrorBody(err error, code string) errorBody {
+	return errorBody{Error: clientMessage(err), Code: code}
 }
 
 // errorStatus maps err to an HTTP status and a code. The order matters
@@ -57,6 +89,8 @@ func errorStatus(err error) (status int, code string) {
 		return http.StatusTooManyRequests, "too_many_streams"
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "bad_request"
+	case errors.Is(err, errInvalidTTL):
+		return http.StatusBadRequest, "invalid_ttl"
 	case errors.Is(err, kvstore.ErrEmptyKey):
 		return http.StatusBadRequest, "empty_key"
 	case errors.Is(err, kvstore.ErrDuplicateKey):
@@ -135,7 +169,7 @@ func retryable(code string) bool {
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	err = a.explainTimeout(err)
 	status, code := errorStatus(err)
-	body := errorBody{Error: err.Error(), Code: code}
+	body := newErrorBody(err, code)
 	if code == "compacted" {
 		body.CompactRevision = a.node.Status().CompactRevision
 	}

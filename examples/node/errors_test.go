@@ -25,6 +25,7 @@ func TestErrorStatus(t *testing.T) {
 		{fmt.Errorf("%w: reading the value: %w", errBadRequest, errBodyTimeout), 408, "request_timeout"},
 		{errTooManyStreams, 429, "too_many_streams"},
 		{errBadRequest, 400, "bad_request"},
+		{errInvalidTTL, 400, "invalid_ttl"},
 		{kvstore.ErrEmptyKey, 400, "empty_key"},
 		{kvstore.ErrDuplicateKey, 400, "duplicate_key"},
 		{kvstore.ErrTooManyOps, 400, "too_many_ops"},
@@ -67,6 +68,33 @@ func TestErrorStatus(t *testing.T) {
 		status, code := errorStatus(fmt.Errorf("wrapped: %w", tc.err))
 		if status != tc.status || code != tc.code {
 			t.Errorf("%v: %d %s, want %d %s", tc.err, status, code, tc.status, tc.code)
+		}
+	}
+}
+
+// TestClientMessage: the message a client reads names no package of this
+// program or of kvstore, wherever wrapping put the prefix, and keeps the
+// rest of the text, keys and addresses included.
+func TestClientMessage(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{errBadRequest, "bad request"},
+		{fmt.Errorf("%w: ttl is required (seconds)", errInvalidTTL), "invalid lease TTL: ttl is required (seconds)"},
+		{fmt.Errorf("%w: %d", kvstore.ErrLeaseNotFound, 5), "lease not found: 5"},
+		{kvstore.ErrEmptyKey, "key is not provided"},
+		{fmt.Errorf("%w: %w", kvstore.ErrNoLeader, context.DeadlineExceeded), "no leader: context deadline exceeded"},
+		{&kvstore.NotLeaderError{LeaderID: "n2", LeaderAddress: "127.0.0.1:2380"}, "not the leader (leader n2 at 127.0.0.1:2380)"},
+		{fmt.Errorf("%w: unhealthy: %w", errUnhealthy, kvstore.ErrWatchClosed), "unhealthy: unhealthy: hub closed"},
+		{fmt.Errorf("%w: key %q: %w", errBadRequest, "node: a", kvstore.ErrInvalidWatchRange), `bad request: key "node: a": range end sorts at or before key`},
+		{fmt.Errorf("forward to n2: transport: unreachable: %w", kvstore.ErrOutcomeUnknown), "forward to n2: unreachable: outcome unknown: leadership lost after proposing"},
+		{errors.New("something else"), "something else"},
+		{errors.New("kvstore"), "kvstore"},
+	}
+	for _, tc := range cases {
+		if got := clientMessage(tc.err); got != tc.want {
+			t.Errorf("clientMessage(%q) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

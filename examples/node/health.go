@@ -137,7 +137,7 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.checkHealth(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), Code: "unhealthy"})
+		writeJSON(w, http.StatusServiceUnavailable, newErrorBody(err, "unhealthy"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

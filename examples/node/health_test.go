@@ -24,6 +24,11 @@ func (s *testServer) healthy() (bool, string) {
 	case status == http.StatusOK && string(body) == "ok\n":
 		return true, ""
 	case status == http.StatusServiceUnavailable && strings.Contains(string(body), `"code":"unhealthy"`):
+		var e errorBody
+		if err := json.Unmarshal(body, &e); err != nil {
+			s.t.Fatalf("/healthz: %s: %v", body, err)
+		}
+		checkClientMessage(s.t, e.Error)
 		return false, string(body)
 	}
 	s.t.Fatalf("/healthz: %d %s", status, body)

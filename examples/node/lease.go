@@ -13,14 +13,17 @@ import (
 
 // leaseGrantRequest is the body of POST /v1/lease.
 type leaseGrantRequest struct {
-	// TTL in seconds, required; below the node's minimum (zero and
-	// negative ones included) it is raised to it, as etcd does.
+	// TTL in seconds, required (errInvalidTTL); below the cluster's
+	// minimum (zero and negative ones included) it is raised to it, as
+	// etcd does, and the response says the TTL granted.
 	TTL *int64 `json:"ttl"`
 	// ID asks for this lease ID instead of one chosen by the cluster.
 	ID leaseID `json:"id"`
 }
 
-// leaseResponse answers grant and keep-alive: the lease and its full TTL.
+// leaseResponse answers grant and keep-alive: the lease and its full TTL,
+// which for a grant is the TTL granted: the one asked for, or the
+// cluster's minimum if that is more (SEMANTICS.md rule 18).
 type leaseResponse struct {
 	Header jsonHeader `json:"header"`
 	ID     leaseID    `json:"id"`
@@ -64,7 +67,7 @@ func (a *api) leaseGrant(r *http.Request, q *query) (any, error) {
 		return nil, err
 	}
 	if req.TTL == nil {
-		return nil, fmt.Errorf("%w: ttl is required (seconds)", errBadRequest)
+		return nil, fmt.Errorf("%w: ttl is required (seconds)", errInvalidTTL)
 	}
 	var opts []kvstore.LeaseOption
 	if req.ID != 0 {

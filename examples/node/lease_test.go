@@ -7,6 +7,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
 )
 
 // eventually polls cond every 10ms of (virtual) time until it holds, and
@@ -96,7 +99,7 @@ func TestLeases(t *testing.T) {
 
 // TestLeaseGrantBelowMinimum: a TTL of zero or below is raised to the
 // cluster's minimum, as the Go API and etcd do (SEMANTICS.md rule 18), not
-// refused; a missing TTL is a bad request.
+// refused; a missing TTL is invalid_ttl.
 func TestLeaseGrantBelowMinimum(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, s := startNode(t, apiOptions{})
@@ -109,7 +112,32 @@ func TestLeaseGrantBelowMinimum(t *testing.T) {
 				t.Fatalf("ttl %s: %+v, want the minimum %d", ttl, grant, one.TTL)
 			}
 		}
-		s.callError("POST", "/v1/lease", `{}`, http.StatusBadRequest, "bad_request")
+		s.callError("POST", "/v1/lease", `{}`, http.StatusBadRequest, "invalid_ttl")
+		s.callError("POST", "/v1/lease", `{"ttl":null}`, http.StatusBadRequest, "invalid_ttl")
+	})
+}
+
+// TestLeaseGrantReportsRaisedTTL: with raft's default 1 s election
+// timeout the minimum TTL is 2 s, as etcd's; a grant of 1 s answers the
+// 2 s it granted, and the lease keeps them.
+func TestLeaseGrantReportsRaisedTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, s := startNode(t, apiOptions{},
+			kvtest.WithNodeOptions(kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 0)))
+		var grant leaseResponse
+		s.call("POST", "/v1/lease", `{"ttl":1}`, http.StatusOK, &grant)
+		if grant.TTL != 2 {
+			t.Fatalf("grant of ttl 1: %+v, want ttl 2", grant)
+		}
+		var ttl leaseTTLResponse
+		s.call("GET", fmt.Sprint("/v1/lease/", grant.ID), "", http.StatusOK, &ttl)
+		if ttl.GrantedTTL != 2 || ttl.TTL != 2 {
+			t.Fatalf("time to live: %+v, want granted_ttl 2, ttl 2", ttl)
+		}
+		s.call("POST", "/v1/lease", `{"ttl":3}`, http.StatusOK, &grant)
+		if grant.TTL != 3 {
+			t.Fatalf("grant of ttl 3: %+v, want ttl 3", grant)
+		}
 	})
 }
 
@@ -121,7 +149,7 @@ func TestLeaseErrors(t *testing.T) {
 			status             int
 			code               string
 		}{
-			{"POST", "/v1/lease", `{}`, 400, "bad_request"},
+			{"POST", "/v1/lease", `{}`, 400, "invalid_ttl"},
 			{"POST", "/v1/lease", `{"ttl":"5"}`, 400, "bad_request"},
 			{"POST", "/v1/lease", `{"ttl":5,"id":"-3"}`, 400, "invalid_lease_id"},
 			{"POST", "/v1/lease", `{"ttl":99999999999}`, 400, "ttl_too_large"},

@@ -106,6 +106,7 @@ func checkRefusal(t *testing.T, resp *http.Response, body []byte, status int, co
 		resp.Header.Get("Retry-After") != retryAfter || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("answer %d %v %s, want %d code %s, Retry-After %q", resp.StatusCode, resp.Header, body, status, code, retryAfter)
 	}
+	checkClientMessage(t, e.Error)
 }
 
 // TestWatchStreamLimit checks --max-concurrent-streams: with the limit

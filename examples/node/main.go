@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stderr, wiring{
+		program:      filepath.Base(os.Args[0]),
 		newTransport: newTransport,
 		join:         join,
 		listen:       net.Listen,
@@ -62,6 +64,8 @@ func main() {
 // wiring is what run takes from the world outside the node; tests replace
 // it with in-memory pieces.
 type wiring struct {
+	// program is the command's name for its usage text ("node" if empty).
+	program      string
 	newTransport func(config, *slog.Logger) (transport.Transport, error)
 	join         func(context.Context, *kvstore.Node, config) error
 	listen       func(network, address string) (net.Listener, error)
@@ -80,7 +84,11 @@ type wiring struct {
 // until ctx ends (the signal) or something fails, and shuts down. It logs to
 // stderr and returns the exit status.
 func run(ctx context.Context, args []string, stderr io.Writer, w wiring) int {
-	cfg, err := parseFlags(args, stderr)
+	program := w.program
+	if program == "" {
+		program = "node"
+	}
+	cfg, err := parseFlags(program, args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0

@@ -14,8 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -57,7 +55,7 @@ func startProgram(t *testing.T, network *transport.Network, args []string, join 
 	p.cancel = cancel
 	w := wiring{
 		newTransport: func(cfg config, _ *slog.Logger) (transport.Transport, error) {
-			return network.Join(raft.ServerAddress(cfg.advertise))
+			return network.Join(cfg.advertise)
 		},
 		join:        join,
 		listen:      func(string, string) (net.Listener, error) { return p.ln, nil },
@@ -138,7 +136,7 @@ func TestRunFailures(t *testing.T) {
 	if code := run(t.Context(), []string{"--id", "n1"}, &stderr, wiring{}); code != 2 || !strings.Contains(stderr.String(), "--data-dir is required") {
 		t.Fatalf("bad flags: %d %s", code, stderr.String())
 	}
-	if code := run(t.Context(), []string{"-h"}, &stderr, wiring{}); code != 0 || !strings.Contains(stderr.String(), "-initial-cluster") {
+	if code := run(t.Context(), []string{"-h"}, &stderr, wiring{}); code != 0 || !strings.Contains(stderr.String(), "--initial-cluster") {
 		t.Fatalf("-h: %d %s", code, stderr.String())
 	}
 	stderr = syncBuffer{}

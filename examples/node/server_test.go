@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,7 +180,7 @@ func (s *testServer) call(method, path, body string, wantStatus int, out any, he
 }
 
 // callError sends a request that must fail with status and code, and
-// returns the error message.
+// returns the error message, which must name no internal package.
 func (s *testServer) callError(method, path, body string, wantStatus int, wantCode string, header ...string) string {
 	s.t.Helper()
 	var e errorBody
@@ -190,7 +191,21 @@ func (s *testServer) callError(method, path, body string, wantStatus int, wantCo
 	if e.Error == "" {
 		s.t.Fatalf("%s %s: no error message", method, path)
 	}
+	checkClientMessage(s.t, e.Error)
 	return e.Error
+}
+
+// internalPrefix matches a package prefix at the start of a message or of
+// a wrapped segment of it.
+var internalPrefix = regexp.MustCompile(`(^|: )(node|kvstore|mvcc|lease|watch|transport): `)
+
+// checkClientMessage fails the test if msg, an error message a client
+// received, shows an internal package prefix.
+func checkClientMessage(t testing.TB, msg string) {
+	t.Helper()
+	if internalPrefix.MatchString(msg) {
+		t.Errorf("error message %q shows an internal package prefix", msg)
+	}
 }
 
 // revision returns the node's current revision per /v1/status.

@@ -233,7 +233,7 @@ func (a *api) watchMessage(resp kvstore.WatchResponse, enc encoding) (watchMessa
 
 func (a *api) errorBody(err error) errorBody {
 	_, code := errorStatus(err)
-	return errorBody{Error: err.Error(), Code: code}
+	return newErrorBody(err, code)
 }
 
 // eventStream writes server-sent events to one response. Each write gets

@@ -333,5 +333,6 @@ func TestWatchMessages(t *testing.T) {
 			msg.Error.CompactRevision != 7 || msg.ProgressNotify || msg.Header.MemberID != "n1" {
 			t.Fatalf("cancelled by compaction: id %q %+v %+v", id, msg, msg.Error)
 		}
+		checkClientMessage(t, msg.Error.Error)
 	})
 }
