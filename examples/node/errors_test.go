@@ -88,7 +88,7 @@ func TestClientMessage(t *testing.T) {
 		{&kvstore.NotLeaderError{LeaderID: "n2", LeaderAddress: "127.0.0.1:2380"}, "not the leader (leader n2 at 127.0.0.1:2380)"},
 		{fmt.Errorf("%w: unhealthy: %w", errUnhealthy, kvstore.ErrWatchClosed), "unhealthy: unhealthy: hub closed"},
 		{fmt.Errorf("%w: key %q: %w", errBadRequest, "node: a", kvstore.ErrInvalidWatchRange), `bad request: key "node: a": range end sorts at or before key`},
-		{fmt.Errorf("forward to n2: transport: unreachable: %w", kvstore.ErrOutcomeUnknown), "forward to n2: unreachable: outcome unknown: leadership lost after proposing"},
+		{fmt.Errorf("forward to n2: transport: unreachable: %w", kvstore.ErrOutcomeUnknown), "forward to n2: unreachable: outcome unknown: the write may or may not have been committed"},
 		{errors.New("something else"), "something else"},
 		{errors.New("kvstore"), "kvstore"},
 	}
