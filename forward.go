@@ -49,20 +49,16 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 	if len(data) > n.cfg.maxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
 	}
-	var res *applyResult
 	var index uint64 // to wait for when the leader was another node
-	err = n.routeToLeader(ctx, func(addr string) error {
-		var err error
-		if addr == "" {
-			res, _, err = n.proposeLocal(ctx, data) // applied here already
-			return err
-		}
-		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
-		if err == nil {
-			res, index = reply.Result.result(), reply.Index
-		}
-		return err
-	})
+	res, err := onLeader(n, ctx, &rpcRequest{Kind: rpcPropose, Command: data},
+		func() (*applyResult, error) {
+			res, _, err := n.proposeLocal(ctx, data) // applied here already
+			return res, err
+		},
+		func(reply *rpcReply) *applyResult {
+			index = reply.Index
+			return reply.Result.result()
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +96,26 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 			return n.errClosed()
 		}
 	}
+}
+
+// onLeader runs a request on the leader, through routeToLeader: local when
+// this node leads, else req sent to the leader, whose reply fromReply turns
+// into the result (it runs only for a reply that carries no error).
+func onLeader[T any](n *Node, ctx context.Context, req *rpcRequest, local func() (T, error), fromReply func(*rpcReply) T) (T, error) {
+	var res T
+	err := n.routeToLeader(ctx, func(addr string) error {
+		if addr == "" {
+			var err error
+			res, err = local()
+			return err
+		}
+		reply, err := n.callLeader(ctx, addr, req)
+		if err == nil {
+			res = fromReply(reply)
+		}
+		return err
+	})
+	return res, err
 }
 
 // callLeader sends req to the leader at addr. A call the transport could
@@ -184,99 +200,3 @@ func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcRepl
 	return &reply, nil
 }
 
-// handleRPC answers the calls of other members. It runs on a transport
-// goroutine per call; ctx ends when the caller gives up or the node closes.
-func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
-	var req rpcRequest
-	reply := &rpcReply{}
-	switch err := decodeRPC(data, &req); {
-	case err != nil:
-		reply.Err = toWireError(err)
-	case req.Cluster != n.cfg.clusterToken:
-		reply.Err = toWireError(fmt.Errorf("%w: a member of cluster %q called this member of %q", ErrClusterMismatch, req.Cluster, n.cfg.clusterToken))
-	default:
-		n.serveRPC(ctx, &req, reply)
-	}
-	out, err := encodeRPC(reply)
-	if err != nil { // cannot happen for these types; answer something readable
-		out, _ = encodeRPC(&rpcReply{Err: toWireError(err)})
-	}
-	return out
-}
-
-// handleRPCStarting answers the calls that arrive while Open is still
-// starting raft: every call kind needs raft, so each is refused with a
-// *NotLeaderError naming no leader, which tells the caller that nothing was
-// done and that it may retry once a leader is known (routeToLeader does).
-func (n *Node) handleRPCStarting(ctx context.Context, data []byte) []byte {
-	out, err := encodeRPC(&rpcReply{Err: toWireError(&NotLeaderError{})})
-	if err != nil { // cannot happen for this type
-		panic(err)
-	}
-	return out
-}
-
-func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.closedCtx, cancel)
-	defer stop()
-	var err error
-	switch req.Kind {
-	case rpcPropose:
-		if n.raft.State() != raft.Leader {
-			err = n.notLeader()
-			break
-		}
-		if len(req.Command) > n.cfg.maxRequestBytes {
-			err = fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(req.Command), n.cfg.maxRequestBytes)
-			break
-		}
-		var res *applyResult
-		res, reply.Index, err = n.proposeLocal(ctx, req.Command)
-		if res != nil {
-			reply.Result = resultToWire(res)
-		}
-		n.nudgeFollowers(reply.Index)
-	case rpcReadIndex:
-		if n.raft.State() != raft.Leader {
-			err = n.notLeader()
-			break
-		}
-		r := n.reads.join()
-		select {
-		case <-r.done:
-			reply.Index, err = r.index, r.err
-			n.nudgeFollowers(reply.Index)
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	case rpcMembership:
-		if req.Membership == nil {
-			err = fmt.Errorf("%w: membership request without a body", ErrBadRPC)
-			break
-		}
-		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
-		n.nudgeFollowers(reply.Index)
-	case rpcJoin:
-		reply.Index, err = n.serveJoin(ctx, req.Membership)
-	case rpcRemoved:
-		err = n.serveRemoved(ctx, req.Membership)
-	case rpcLease:
-		if req.Lease == nil {
-			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)
-			break
-		}
-		if n.raft.State() != raft.Leader {
-			err = n.notLeader()
-			break
-		}
-		reply.Lease, err = n.leaseLocal(ctx, req.Lease)
-	default:
-		err = fmt.Errorf("%w: unknown call kind %d", ErrBadRPC, req.Kind)
-	}
-	if n.closedCtx.Err() != nil && err != nil {
-		err = n.errClosed()
-	}
-	reply.Err = toWireError(err)
-}

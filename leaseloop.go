@@ -51,19 +51,9 @@ func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLease
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	var reply *wireLeaseReply
-	err := n.routeToLeader(ctx, func(addr string) error {
-		if addr == "" {
-			var err error
-			reply, err = n.leaseLocal(ctx, req)
-			return err
-		}
-		r, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcLease, Lease: req})
-		if r != nil {
-			reply = r.Lease
-		}
-		return err
-	})
+	reply, err := onLeader(n, ctx, &rpcRequest{Kind: rpcLease, Lease: req},
+		func() (*wireLeaseReply, error) { return n.leaseLocal(ctx, req) },
+		func(r *rpcReply) *wireLeaseReply { return r.Lease })
 	if err == nil && reply == nil {
 		err = fmt.Errorf("%w: lease reply without a body", ErrBadRPC)
 	}

@@ -77,19 +77,9 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	if err := m.check(); err != nil {
 		return 0, err
 	}
-	var index uint64
-	err := n.routeToLeader(ctx, func(addr string) error {
-		if addr == "" {
-			var err error
-			index, err = n.changeMembershipLocal(ctx, m)
-			return err
-		}
-		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcMembership, Membership: m})
-		if reply != nil {
-			index = reply.Index
-		}
-		return err
-	})
+	index, err := onLeader(n, ctx, &rpcRequest{Kind: rpcMembership, Membership: m},
+		func() (uint64, error) { return n.changeMembershipLocal(ctx, m) },
+		func(reply *rpcReply) uint64 { return reply.Index })
 	if err != nil {
 		return 0, err
 	}
