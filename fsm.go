@@ -20,8 +20,8 @@ import (
 // Restore are called from raft's single FSM goroutine and never overlap;
 // the FSMSnapshot's Persist runs on another goroutine, concurrently with
 // later applies, which is why Snapshot captures everything it needs up front.
-// Readers (the node's API) call the mvcc store directly, which is safe for
-// concurrent use, and read the lease table under leaseMu.
+// The rest of the node reads through the methods in fsmread.go, which are
+// safe for concurrent use with apply; none of it touches these fields.
 type fsm struct {
 	kv *mvcc.Store
 	// minTTL is the lease TTL floor, part of the cluster's configuration

@@ -180,7 +180,7 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 			return nil, err
 		}
 	}
-	res, err := n.fsm.kv.Range(req.Range)
+	res, err := n.fsm.rangeKeys(req.Range)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, n.errClosed()

@@ -81,8 +81,8 @@ func (n *Node) runLeadership() {
 			}
 			continue
 		}
-		if !leading && n.fsm.expirer.Leading() {
-			n.fsm.expirer.Demote()
+		if !leading && n.fsm.deadlines().Leading() {
+			n.fsm.deadlines().Demote()
 		}
 		n.publishLeadership(term, leading && readyTerm == term)
 		select {
@@ -93,14 +93,10 @@ func (n *Node) runLeadership() {
 	}
 }
 
-// promoteLeases starts the leader's lease deadlines from the replicated
-// table, each from its checkpointed remaining TTL, at least an election
-// timeout. Applies are held off meanwhile, so no grant or revoke slips
-// between reading the table and tracking it.
+// promoteLeases starts the leader's lease deadlines, each at least an
+// election timeout away.
 func (n *Node) promoteLeases() {
-	n.fsm.leaseMu.RLock()
-	defer n.fsm.leaseMu.RUnlock()
-	n.fsm.expirer.Promote(n.cfg.hooks.now(), n.fsm.leases.Leases(), n.cfg.electionTimeout)
+	n.fsm.promoteLeases(n.cfg.hooks.now(), n.cfg.electionTimeout)
 }
 
 func (n *Node) publishLeadership(term uint64, ready bool) {

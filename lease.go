@@ -120,7 +120,7 @@ func (n *Node) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveResp
 	if err != nil {
 		return nil, err
 	}
-	return &LeaseKeepAliveResponse{Header: n.header(n.fsm.kv.Revision()), ID: id, TTL: reply.TTL}, nil
+	return &LeaseKeepAliveResponse{Header: n.header(n.fsm.revision()), ID: id, TTL: reply.TTL}, nil
 }
 
 // TimeToLive reports a lease's remaining and granted TTL, and its keys
@@ -138,10 +138,7 @@ func (n *Node) Leases(ctx context.Context) (*LeaseLeasesResponse, error) {
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
-	n.fsm.leaseMu.RLock()
-	ids := n.fsm.leases.IDs()
-	rev := n.fsm.kv.Revision()
-	n.fsm.leaseMu.RUnlock()
+	ids, rev := n.fsm.leaseIDs()
 	out := &LeaseLeasesResponse{Header: n.header(rev), IDs: make([]int64, len(ids))}
 	for i, id := range ids {
 		out.IDs[i] = int64(id)

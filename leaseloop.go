@@ -79,7 +79,7 @@ func (n *Node) leaseLocal(ctx context.Context, req *wireLeaseRequest) (*wireLeas
 // with the checkpoints.
 func (n *Node) renew(ctx context.Context, id lease.ID) (int64, error) {
 	n.leaseOrder.Lock()
-	ttl, clear, err := n.fsm.expirer.Renew(id, n.cfg.hooks.now())
+	ttl, clear, err := n.fsm.deadlines().Renew(id, n.cfg.hooks.now())
 	var f raft.ApplyFuture
 	if err == nil && clear {
 		f, err = n.applyCheckpoints([]lease.Checkpoint{{ID: id, Remaining: 0}})
@@ -106,20 +106,13 @@ func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wir
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
-	n.fsm.leaseMu.RLock()
-	l, ok := n.fsm.leases.Lookup(id)
-	var keys []string
-	if ok && withKeys {
-		keys = n.fsm.leases.Keys(id)
-	}
-	rev := n.fsm.kv.Revision()
-	n.fsm.leaseMu.RUnlock()
+	l, keys, rev, ok := n.fsm.leaseInfo(id, withKeys)
 	reply := &wireLeaseReply{Revision: rev, TTL: -1}
 	if !ok {
 		return reply, nil
 	}
 	reply.GrantedTTL, reply.TTL = l.TTL, l.TTL
-	if left, tracked := n.fsm.expirer.Remaining(id, n.cfg.hooks.now()); tracked {
+	if left, tracked := n.fsm.deadlines().Remaining(id, n.cfg.hooks.now()); tracked {
 		reply.TTL = int64((left + time.Second - 1) / time.Second)
 	}
 	for _, k := range keys {
@@ -163,8 +156,8 @@ func (n *Node) runLeases() {
 			return
 		}
 		now := n.cfg.hooks.now()
-		if n.fsm.expirer.Leading() {
-			ids := n.fsm.expirer.Expired(now, limiter.Available(now))
+		if n.fsm.deadlines().Leading() {
+			ids := n.fsm.deadlines().Expired(now, limiter.Available(now))
 			limiter.Take(now, len(ids))
 			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 			for _, id := range ids {
@@ -174,7 +167,7 @@ func (n *Node) runLeases() {
 			}
 			if !now.Before(nextCheckpoint) {
 				n.leaseOrder.Lock()
-				n.applyCheckpoints(n.fsm.expirer.Checkpoints(now))
+				n.applyCheckpoints(n.fsm.deadlines().Checkpoints(now))
 				n.leaseOrder.Unlock()
 			}
 		}
@@ -182,7 +175,7 @@ func (n *Node) runLeases() {
 			nextCheckpoint = now.Add(n.cfg.leaseCheckpointInterval)
 		}
 		wait := min(leaseTick, nextCheckpoint.Sub(now))
-		if next, ok := n.fsm.expirer.NextDeadline(); ok {
+		if next, ok := n.fsm.deadlines().NextDeadline(); ok {
 			wait = min(wait, max(next.Sub(now), time.Millisecond))
 		}
 		timer.Reset(wait)

@@ -170,14 +170,14 @@ func retryableRead(err error) bool {
 
 // waitApplied blocks until this node has applied index.
 func (n *Node) waitApplied(ctx context.Context, index uint64) error {
-	if n.fsm.applied.get() >= index {
+	if n.fsm.appliedIndex() >= index {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
-	if err := n.fsm.applied.wait(ctx, index); err != nil {
+	if err := n.fsm.waitApplied(ctx, index); err != nil {
 		if n.closedCtx.Err() != nil {
 			return n.errClosed()
 		}
@@ -207,7 +207,7 @@ func (n *Node) lastFSMIndex(commit uint64) uint64 {
 	for i := commit; i > 0; i-- {
 		var l raft.Log
 		if err := n.storage.logs.GetLog(i, &l); err != nil {
-			index = n.fsm.applied.get()
+			index = n.fsm.appliedIndex()
 			break
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {

@@ -32,6 +32,7 @@ type Status struct {
 // Status reports this node's state without asking other members.
 func (n *Node) Status() Status {
 	info, _ := n.lead.get()
+	store := n.fsm.status()
 	return Status{
 		ID:              n.cfg.id,
 		LeaderID:        info.LeaderID,
@@ -39,11 +40,11 @@ func (n *Node) Status() Status {
 		RaftState:       n.raft.State().String(),
 		RaftTerm:        n.raft.CurrentTerm(),
 		CommitIndex:     n.raft.CommitIndex(),
-		AppliedIndex:    n.fsm.applied.get(),
-		Revision:        n.fsm.kv.Revision(),
-		CompactRevision: n.fsm.kv.CompactRevision(),
-		Keys:            n.fsm.kv.Len(),
-		StoreSize:       n.fsm.kv.Size(),
+		AppliedIndex:    n.fsm.appliedIndex(),
+		Revision:        store.Revision,
+		CompactRevision: store.CompactRevision,
+		Keys:            store.Keys,
+		StoreSize:       store.Size,
 	}
 }
 
@@ -62,14 +63,14 @@ type HashKVResponse struct {
 // only. Compacted or future revisions are ErrCompacted / ErrFutureRevision.
 func (n *Node) HashKV(rev int64) (*HashKVResponse, error) {
 	if rev == 0 {
-		rev = n.fsm.kv.Revision()
+		rev = n.fsm.revision()
 	}
-	h, err := n.fsm.kv.Hash(rev)
+	h, err := n.fsm.hash(rev)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, n.errClosed()
 		}
 		return nil, err
 	}
-	return &HashKVResponse{Header: n.header(n.fsm.kv.Revision()), Hash: h, CompactRevision: n.fsm.kv.CompactRevision()}, nil
+	return &HashKVResponse{Header: n.header(n.fsm.revision()), Hash: h, CompactRevision: n.fsm.compactRevision()}, nil
 }

@@ -161,7 +161,7 @@ func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable b
 			return nil, err
 		}
 	}
-	res, err := n.fsm.kv.ReadTxn(req)
+	res, err := n.fsm.readTxn(req)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, n.errClosed()

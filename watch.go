@@ -69,7 +69,7 @@ func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchCh
 	if err := checkOptions(kindWatch, &o); err != nil {
 		return nil, err
 	}
-	ch, err := n.fsm.watches.Watch(ctx, watch.Request{
+	ch, err := n.fsm.watch(ctx, watch.Request{
 		Key: o.key, End: o.end, StartRevision: o.rev, PrevKV: o.prevKV,
 		FilterPut: o.filterPut, FilterDelete: o.filterDelete,
 		ProgressNotify: o.progressNotify, CreatedNotify: o.createdNotify,
@@ -88,6 +88,6 @@ func (n *Node) RequestProgress(ctx context.Context) error {
 	if n.closedCtx.Err() != nil {
 		return n.errClosed()
 	}
-	n.fsm.watches.RequestProgress()
+	n.fsm.requestProgress()
 	return ctx.Err()
 }
