@@ -199,4 +199,3 @@ func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcRepl
 	}
 	return &reply, nil
 }
-
