@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/transport"
 	"github.com/kvstore/kvstore/watch"
 )
 
@@ -89,6 +90,11 @@ func FuzzFSMRestore(f *testing.F) {
 // ErrBadRPC; what decodes survives a re-encode, and its parts convert
 // (results, errors) without panicking.
 func FuzzDecodeRPC(f *testing.F) {
+	tr, err := transport.NewNetwork().Join("fuzz") // checks membership addresses
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { tr.Close() })
 	cmd, _ := encodeCommand(putCmd("k", "v", 0))
 	for _, v := range []any{
 		&rpcRequest{Kind: rpcPropose, Cluster: "c", Command: cmd},
@@ -115,7 +121,7 @@ func FuzzDecodeRPC(f *testing.F) {
 		} else {
 			roundTrip(t, &req, &rpcRequest{})
 			if req.Membership != nil {
-				req.Membership.check()
+				req.Membership.check(tr)
 			}
 		}
 		var reply rpcReply
