@@ -13,7 +13,8 @@ import (
 // formed for the transport, this node's own equal to its transport's
 // LocalAddr), a member to add (AddVoter, AddLearner, a joiner's own
 // address) on the member asked and again on the leader, and the members a
-// joiner contacts.
+// joiner contacts. A member whose recorded address no longer is its
+// transport's asks, once restarted, for it to be updated (readvertise.go).
 
 // checkPeerAddress reports whether t could dial addr, by t's own rules when
 // it is a transport.AddressValidator; any other transport is given any

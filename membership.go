@@ -114,7 +114,7 @@ func (m *wireMembership) check(t transport.Transport) error {
 	if m.Op != memberTransfer && m.ID == "" {
 		return fmt.Errorf("%w: empty member ID", ErrInvalidMember)
 	}
-	if m.Op == memberAddVoter || m.Op == memberAddLearner {
+	if m.Op == memberAddVoter || m.Op == memberAddLearner || m.Op == memberSetAddress {
 		if err := checkPeerAddress(t, m.Address); err != nil {
 			return fmt.Errorf("%w: member %q: %w", ErrInvalidMember, m.ID, err)
 		}
@@ -166,6 +166,20 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
 		}
 		f = n.raft.AddVoter(id, found.Address, prev, timeout)
+	case memberSetAddress:
+		if string(found.Address) == m.Address {
+			return prev, nil // recorded already: a reply was lost, or another member forwarded it too
+		}
+		if err := n.confirmMemberAt(ctx, m.ID, m.Address); err != nil {
+			return 0, err
+		}
+		// On an existing ID raft changes only the address: AddVoter keeps a
+		// voter a voter, AddNonvoter a non-voter a non-voter.
+		if found.Suffrage == raft.Voter {
+			f = n.raft.AddVoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		} else {
+			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		}
 	case memberRemove:
 		f = n.raft.RemoveServer(id, prev, timeout)
 	case memberTransfer:

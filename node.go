@@ -24,9 +24,11 @@ import (
 // Goroutines: a Node runs raft's, one that follows leadership changes
 // (leadership.go), one that serves read-index rounds (readindex.go), one
 // that nudges followers (nudge.go), one for lease expiry and checkpoints
-// (leaseloop.go), one that follows the disk's state (diskspace.go), one
-// per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
-// futures for callers. Close stops them all before it returns.
+// (leaseloop.go), one that follows the disk's state (diskspace.go), on a
+// member restarted at a new address one that has it recorded
+// (readvertise.go), one per ObserveLeader and KeepAlive channel, and
+// short-lived ones that wait on raft futures for callers. Close stops them
+// all before it returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft
@@ -95,6 +97,13 @@ type Header struct {
 // AddLearner on a member). A dir created for another cluster token or node
 // ID is refused with ErrClusterMismatch, one whose node was removed from
 // its cluster with ErrRemoved.
+//
+// A node restarted with a transport whose LocalAddr is not the address its
+// cluster records for it (a TCP listener on port 0, a member moved to
+// another host) starts as usual, logs "advertised address changed from X
+// to Y" at warn level, and asks the leader, through any member it reaches,
+// to record the new address; the leader does once it has reached the node
+// there. Until then the others cannot reach it (see readvertise.go).
 func Open(dir string, opts ...Option) (*Node, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
@@ -150,6 +159,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
 	n.goAsync(n.runDiskWatch)
+	if existing {
+		n.goAsync(n.runReadvertise)
+	}
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/internal/testcerts"
+	"github.com/kvstore/kvstore/transport"
 )
 
 // kvstoreTiming is the raft timing of the kvstore nodes in these tests.
@@ -87,5 +91,112 @@ func TestTCPKVStoreOpenChecksAddresses(t *testing.T) {
 	}
 	if ms, err := n.Members(ctx); err != nil || len(ms) != 1 {
 		t.Fatalf("members after a refused Join: %+v, %v", ms, err)
+	}
+}
+
+// Members whose TCP listeners get new ports when they restart (port 0) have the cluster record
+// the new addresses, over mutual TLS with the peer identity check: a follower, then the leader,
+// then a cluster's only member. Each logs the change once, and is reached again: writes made
+// elsewhere reach it, and its own reach the leader.
+func TestTCPKVStoreMemberRestartsOnANewPort(t *testing.T) {
+	ca := newCA(t, "cluster CA")
+	noLeaks(t, func() {
+		t.Run("three members", func(t *testing.T) { restartsOnNewPorts(t, ca, 3) })
+		t.Run("one member", func(t *testing.T) { restartsOnNewPorts(t, ca, 1) })
+	})
+}
+
+func restartsOnNewPorts(t *testing.T, ca *testcerts.CA, size int) {
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ids := []string{"n1", "n2", "n3"}[:size]
+	storages, trs, nodes := map[string]*kvstore.MemoryStorage{}, map[string]*transport.TCPTransport{}, map[string]*kvstore.Node{}
+	open := func(id string, opts ...kvstore.Option) {
+		t.Helper()
+		n, err := kvstore.Open("", append([]kvstore.Option{kvstore.WithID(id), kvstore.WithTransport(trs[id]),
+			kvstore.WithMemoryStorage(storages[id]), kvstore.WithLogger(logger), kvstoreTiming}, opts...)...)
+		if err != nil {
+			t.Fatalf("Open %s: %v", id, err)
+		}
+		nodes[id] = n
+	}
+	defer func() {
+		for id, n := range nodes {
+			if err := n.Close(); err != nil {
+				t.Errorf("Close %s: %v", id, err)
+			}
+		}
+	}()
+	var peers []kvstore.Peer
+	for _, id := range ids {
+		storages[id], trs[id] = kvstore.NewMemoryStorage(), newTCP(t, withIdentity(t, ca, id)...)
+		peers = append(peers, kvstore.Peer{ID: id, Address: string(trs[id].LocalAddr())})
+	}
+	for _, id := range ids {
+		open(id, kvstore.WithBootstrap(peers...))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader := func() *kvstore.Node {
+		t.Helper()
+		id, err := nodes[ids[0]].WaitLeader(ctx)
+		if err != nil || nodes[id] == nil {
+			t.Fatalf("leader %q (%v)", id, err)
+		}
+		return nodes[id]
+	}
+	if _, err := leader().Put(ctx, []byte("k"), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+
+	var moves []string // the member moved first is a follower, the next the leader
+	if size > 1 {
+		moves = append(moves, ids[(slices.Index(ids, leader().ID())+1)%size])
+	}
+	moves = append(moves, leader().ID())
+	for round, id := range moves {
+		old := string(trs[id].LocalAddr())
+		if err := nodes[id].Close(); err != nil {
+			t.Fatal(err)
+		}
+		delete(nodes, id)
+		trs[id] = newTCP(t, withIdentity(t, ca, id)...) // a new port-0 listener: a new port
+		moved := string(trs[id].LocalAddr())
+		open(id)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var got []string
+			for _, n := range nodes {
+				ms, err := n.Members(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms {
+					if m.ID == id {
+						got = append(got, m.Address)
+					}
+				}
+			}
+			if len(got) == len(nodes) && !slices.ContainsFunc(got, func(a string) bool { return a != moved }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s moved from %s to %s; the members record %v\nwarnings:\n%s", id, old, moved, got, logs)
+			}
+		}
+		if msg := fmt.Sprintf("advertised address changed from %s to %s", old, moved); strings.Count(logs.String(), msg) != 1 {
+			t.Errorf("warning %q logged %d times, want once; warnings:\n%s", msg, strings.Count(logs.String(), msg), logs)
+		}
+		val := fmt.Sprint("after move ", round)
+		if _, err := leader().Put(ctx, []byte("k"), []byte(val)); err != nil {
+			t.Fatal(err)
+		}
+		// A linearizable read on the moved member waits until it has applied the put, which
+		// the leader replicates to it at its new address.
+		if got, err := nodes[id].Get(ctx, []byte("k")); err != nil || len(got.KVs) != 1 || string(got.KVs[0].Value) != val {
+			t.Fatalf("Get on %s after it moved: %+v, %v", id, got, err)
+		}
+		if _, err := nodes[id].Put(ctx, []byte("from "+id), []byte(val)); err != nil {
+			t.Fatalf("Put through %s after it moved: %v", id, err)
+		}
 	}
 }
