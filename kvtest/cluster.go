@@ -27,7 +27,8 @@
 //
 // # Faults
 //
-// Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
+// Besides Stop/Restart (and Move, which gives a stopped member another
+// address for its restart) and the network's Partition, Isolate, Cut and Heal,
 // a Cluster injects the faults of kvstore's robustness suite (faults.go):
 // [Cluster.SetClockOffset] (a member's lease clock jumps),
 // [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
