@@ -6,6 +6,7 @@ import (
 
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/transport"
 	"github.com/kvstore/kvstore/watch"
 )
 
@@ -69,8 +70,14 @@ var (
 	// ErrMemberNotFound reports a membership change naming an unknown ID.
 	ErrMemberNotFound = errors.New("kvstore: member not found")
 	// ErrInvalidMember reports a membership request with a missing ID or
-	// address, or one that names a learner as the next leader.
+	// address, a malformed address (the error matches ErrInvalidAddress
+	// too), or one that names a learner as the next leader.
 	ErrInvalidMember = errors.New("kvstore: invalid member")
+	// ErrInvalidAddress reports a peer address that the node's transport
+	// could never dial (transport.AddressValidator): a bootstrap peer's at
+	// Open (with ErrInvalidOption), a member's to add or to join through
+	// (with ErrInvalidMember). It is transport.ErrInvalidAddress.
+	ErrInvalidAddress = transport.ErrInvalidAddress
 	// ErrNotLearner reports promoting a member that is already a voter.
 	ErrNotLearner = errors.New("kvstore: member is not a learner")
 	// ErrBadRPC reports a node-to-node message that could not be read:

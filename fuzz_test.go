@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/transport"
 	"github.com/kvstore/kvstore/watch"
 )
 
@@ -89,12 +90,20 @@ func FuzzFSMRestore(f *testing.F) {
 // ErrBadRPC; what decodes survives a re-encode, and its parts convert
 // (results, errors) without panicking.
 func FuzzDecodeRPC(f *testing.F) {
+	tr, err := transport.NewNetwork().Join("fuzz") // checks membership addresses
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { tr.Close() })
 	cmd, _ := encodeCommand(putCmd("k", "v", 0))
 	for _, v := range []any{
 		&rpcRequest{Kind: rpcPropose, Cluster: "c", Command: cmd},
 		&rpcRequest{Kind: rpcReadIndex, Cluster: "c"},
 		&rpcRequest{Kind: rpcMembership, Cluster: "c", Membership: &wireMembership{Op: memberAddVoter, ID: "n4", Address: "a4"}},
 		&rpcRequest{Kind: rpcLease, Cluster: "c", Lease: &wireLeaseRequest{Op: leaseTimeToLive, ID: 7, Keys: true}},
+		&rpcRequest{Kind: rpcSetAddress, Cluster: "c", Membership: &wireMembership{Op: memberSetAddress, ID: "n3", Address: "a3"}},
+		&rpcRequest{Kind: rpcIdentify, Cluster: "c"},
+		&rpcReply{MemberID: "n3"},
 		&rpcReply{Index: 9, Result: &wireResult{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
 		&rpcReply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
 		&rpcReply{Err: &wireError{Code: 1 << 20, Message: "from the future"}},
@@ -115,7 +124,7 @@ func FuzzDecodeRPC(f *testing.F) {
 		} else {
 			roundTrip(t, &req, &rpcRequest{})
 			if req.Membership != nil {
-				req.Membership.check()
+				req.Membership.check(tr)
 			}
 		}
 		var reply rpcReply

@@ -46,8 +46,10 @@ func JoinAsLearner() JoinOption { return func(c *joinConfig) { c.learner = true 
 // left undone (a promotion) and otherwise returns nil, so a restarted node
 // may call it unconditionally. It fails with ErrClusterMismatch if the
 // members belong to another cluster token, ErrMemberExists if the ID or
-// the address is already taken by another member, and with the transport's
-// error (matching transport.ErrUnreachable) if no member answered.
+// the address is already taken by another member, ErrInvalidMember (and
+// ErrInvalidAddress) if an address in memberAddrs, or this node's own, is
+// one the transport could never dial, and with the transport's error
+// (matching transport.ErrUnreachable) if no member answered.
 func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOption) error {
 	var jc joinConfig
 	for _, o := range opts {
@@ -58,6 +60,11 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 	}
 	if len(memberAddrs) == 0 {
 		return fmt.Errorf("%w: Join needs the address of at least one member", ErrInvalidMember)
+	}
+	for _, addr := range memberAddrs {
+		if err := checkPeerAddress(n.cfg.transport, addr); err != nil {
+			return fmt.Errorf("%w: Join: member address: %w", ErrInvalidMember, err)
+		}
 	}
 	self, _, err := n.selfInConfiguration(ctx)
 	if err != nil {

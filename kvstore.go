@@ -26,8 +26,9 @@ import (
 // changes, one that batches read-index rounds, one with which the leader
 // lets followers learn of new commits at once, one that expires and
 // checkpoints leases while this node leads, one that notices when a full
-// disk takes writes again, one per channel returned by ObserveLeader and
-// KeepAlive (until its context ends), and short-lived ones that wait on
+// disk takes writes again, on a member restarted at a new address one that
+// has the new address recorded, one per channel returned by ObserveLeader
+// and KeepAlive (until its context ends), and short-lived ones that wait on
 // raft for callers. Close stops them all before it returns.
 type Node struct {
 	cfg     config
@@ -97,6 +98,13 @@ type Header struct {
 // AddLearner on a member). A dir created for another cluster token or node
 // ID is refused with ErrClusterMismatch, one whose node was removed from
 // its cluster with ErrRemoved.
+//
+// A node restarted with a transport whose LocalAddr is not the address its
+// cluster records for it (a TCP listener on port 0, a member moved to
+// another host) starts as usual, logs "advertised address changed from X
+// to Y" at warn level, and asks the leader, through any member it reaches,
+// to record the new address; the leader does once it has reached the node
+// there. Until then the others cannot reach it (see readvertise.go).
 func Open(dir string, opts ...Option) (*Node, error) {
 	cfg, err := buildConfig(opts)
 	if err != nil {
@@ -152,6 +160,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
 	n.goAsync(n.runDiskWatch)
+	if existing {
+		n.goAsync(n.runReadvertise)
+	}
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
 )
 
 // Member is one member of the cluster.
@@ -33,14 +35,18 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 
 // AddVoter adds a voting member, like etcd's member add. The new node must
 // be started (Open with its ID and transport, without WithBootstrap); it
-// catches up from the leader. Any member may be asked; it returns once the
-// change is committed.
+// catches up from the leader. address is the one the new node's transport
+// reports as its LocalAddr; one the transport could never dial (see
+// transport.AddressValidator) is refused with ErrInvalidMember and
+// ErrInvalidAddress, by this member and again by the leader. Any member may
+// be asked; it returns once the change is committed.
 func (n *Node) AddVoter(ctx context.Context, id, address string) error {
 	return n.changeMembership(ctx, &wireMembership{Op: memberAddVoter, ID: id, Address: address})
 }
 
 // AddLearner adds a non-voting member, which catches up without affecting
-// the quorum; promote it with PromoteLearner once it has.
+// the quorum; promote it with PromoteLearner once it has. Its address is
+// checked as AddVoter's.
 func (n *Node) AddLearner(ctx context.Context, id, address string) error {
 	return n.changeMembership(ctx, &wireMembership{Op: memberAddLearner, ID: id, Address: address})
 }
@@ -74,7 +80,7 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	if n.closedCtx.Err() != nil {
 		return 0, n.errClosed()
 	}
-	if err := m.check(); err != nil {
+	if err := m.check(n.cfg.transport); err != nil {
 		return 0, err
 	}
 	index, err := onLeader(n, ctx, &rpcRequest{Kind: rpcMembership, Membership: m},
@@ -91,12 +97,17 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	return index, n.waitApplied(ctx, index)
 }
 
-func (m *wireMembership) check() error {
-	switch {
-	case m.Op != memberTransfer && m.ID == "":
+// check refuses a change that no configuration could take: one without a
+// member ID, or one recording an address that t could never dial. Both the
+// member asked and the leader check.
+func (m *wireMembership) check(t transport.Transport) error {
+	if m.Op != memberTransfer && m.ID == "" {
 		return fmt.Errorf("%w: empty member ID", ErrInvalidMember)
-	case (m.Op == memberAddVoter || m.Op == memberAddLearner) && m.Address == "":
-		return fmt.Errorf("%w: member %q has no address", ErrInvalidMember, m.ID)
+	}
+	if m.Op == memberAddVoter || m.Op == memberAddLearner || m.Op == memberSetAddress {
+		if err := checkPeerAddress(t, m.Address); err != nil {
+			return fmt.Errorf("%w: member %q: %w", ErrInvalidMember, m.ID, err)
+		}
 	}
 	return nil
 }
@@ -105,7 +116,7 @@ func (m *wireMembership) check() error {
 // lead. It checks the change against the configuration it read and makes
 // raft refuse it if the configuration changed meanwhile.
 func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (uint64, error) {
-	if err := m.check(); err != nil {
+	if err := m.check(n.cfg.transport); err != nil {
 		return 0, err
 	}
 	cf := n.raft.GetConfiguration()
@@ -145,6 +156,20 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
 		}
 		f = n.raft.AddVoter(id, found.Address, prev, timeout)
+	case memberSetAddress:
+		if string(found.Address) == m.Address {
+			return prev, nil // recorded already: a reply was lost, or another member forwarded it too
+		}
+		if err := n.confirmMemberAt(ctx, m.ID, m.Address); err != nil {
+			return 0, err
+		}
+		// On an existing ID raft changes only the address: AddVoter keeps a
+		// voter a voter, AddNonvoter a non-voter a non-voter.
+		if found.Suffrage == raft.Voter {
+			f = n.raft.AddVoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		} else {
+			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
+		}
 	case memberRemove:
 		f = n.raft.RemoveServer(id, prev, timeout)
 	case memberTransfer:

@@ -12,8 +12,10 @@ import (
 	"github.com/kvstore/kvstore/transport"
 )
 
-// Peer is one member of a cluster: its raft server ID and the address its
-// transport listens on.
+// Peer is one member of a cluster: its raft server ID and the address the
+// other members dial to reach it, which is what its transport's LocalAddr
+// returns (over TCP "host:port", the advertise address if one was given; on
+// an in-memory Network the name it joined with).
 type Peer struct {
 	ID      string
 	Address string
@@ -131,7 +133,17 @@ func WithTransport(t transport.Transport) Option {
 
 // WithBootstrap makes a node with an empty data dir found a new cluster of
 // these members (itself included), like etcd's --initial-cluster. A node
-// whose data dir already holds state ignores it.
+// whose data dir already holds state does not bootstrap, and a restarted
+// member needs no WithBootstrap at all.
+//
+// Open checks the peers whether or not it bootstraps, before it touches the
+// data dir: every ID non-empty and distinct, every address distinct and
+// well formed for the transport (see transport.AddressValidator; over TCP
+// "host:port" with a port from 1 to 65535), and this node listed at exactly
+// its transport's LocalAddr, the address the others will dial. A bad
+// address fails with an error matching both ErrInvalidOption and
+// ErrInvalidAddress that names the peer and says what is wrong; a
+// mismatched own address with ErrInvalidOption, naming both addresses.
 func WithBootstrap(peers ...Peer) Option {
 	return func(c *config) error {
 		if len(peers) == 0 {
@@ -140,11 +152,11 @@ func WithBootstrap(peers ...Peer) Option {
 		ids, addrs := map[string]bool{}, map[string]bool{}
 		for _, p := range peers {
 			switch {
-			case p.ID == "" || p.Address == "":
-				return invalid("WithBootstrap", "peer %+v needs an ID and an address", p)
+			case p.ID == "":
+				return invalid("WithBootstrap", "peer %+v has no ID", p)
 			case ids[p.ID]:
 				return invalid("WithBootstrap", "duplicate ID %q", p.ID)
-			case addrs[p.Address]:
+			case p.Address != "" && addrs[p.Address]:
 				return invalid("WithBootstrap", "duplicate address %q", p.Address)
 			}
 			ids[p.ID], addrs[p.Address] = true, true
@@ -333,14 +345,8 @@ func buildConfig(opts []Option) (config, error) {
 	case c.leaderLeaseTimeout > c.heartbeatTimeout:
 		return config{}, invalid("WithRaftTiming", "leader lease %v exceeds the heartbeat timeout %v", c.leaderLeaseTimeout, c.heartbeatTimeout)
 	}
-	if len(c.bootstrap) > 0 {
-		found := false
-		for _, p := range c.bootstrap {
-			found = found || p.ID == c.id
-		}
-		if !found {
-			return config{}, invalid("WithBootstrap", "the peers do not include this node %q", c.id)
-		}
+	if err := c.checkBootstrap(); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }

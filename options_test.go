@@ -40,6 +40,9 @@ func TestBuildConfig(t *testing.T) {
 		{append(base, WithBootstrap(Peer{"n2", "a"})), "WithBootstrap"},
 		{append(base, WithBootstrap(Peer{"n1", "a"}, Peer{"n1", "b"})), "WithBootstrap"},
 		{append(base, WithBootstrap(Peer{"n1", "a"}, Peer{"n2", "a"})), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"", "n2"})), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", ""})), "WithBootstrap"},
+		{append(base, WithBootstrap(Peer{"n1", "elsewhere"})), "WithBootstrap"},
 		{append(base, WithRaftTiming(-1, 0, 0, 0)), "WithRaftTiming"},
 		{append(base, WithRaftTiming(time.Second, time.Millisecond*500, 0, 0)), "WithRaftTiming"},
 		{append(base, WithSnapshots(0, time.Second, 1)), "WithSnapshots"},
@@ -54,6 +57,16 @@ func TestBuildConfig(t *testing.T) {
 		if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), tc.option) {
 			t.Errorf("error %v, want ErrInvalidOption naming %s", err, tc.option)
 		}
+	}
+	// A bad address names its peer and matches ErrInvalidAddress; this
+	// node listed elsewhere than its transport names both addresses.
+	_, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", ""})))
+	if !errors.Is(err, ErrInvalidAddress) || !strings.Contains(err.Error(), `peer "n2"`) {
+		t.Errorf("empty address: %v, want ErrInvalidAddress naming the peer", err)
+	}
+	_, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "elsewhere"})))
+	if !strings.Contains(err.Error(), `"elsewhere"`) || !strings.Contains(err.Error(), `"n1"`) {
+		t.Errorf("this node listed at another address: %v, want both addresses named", err)
 	}
 	c, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", "n2"}), WithInMemoryStorage(),
 		WithRaftTiming(50*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond), WithMaxTxnOps(4)))

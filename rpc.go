@@ -38,6 +38,14 @@ const (
 	rpcJoin
 	// rpcRemoved tells a member that the leader removed it.
 	rpcRemoved
+	// rpcSetAddress asks any member to have the leader record the caller's
+	// new address (memberSetAddress; readvertise.go); it forwards the
+	// change to the leader. The reply holds the configuration index.
+	rpcSetAddress
+	// rpcIdentify asks a member for its ID (the reply's MemberID): the
+	// leader checks with it that a member's new address reaches that
+	// member before recording it.
+	rpcIdentify
 )
 
 type rpcRequest struct {
@@ -55,6 +63,8 @@ type rpcReply struct {
 	Result *wireResult     `codec:"r,omitempty"`
 	Err    *wireError      `codec:"e,omitempty"`
 	Lease  *wireLeaseReply `codec:"l,omitempty"`
+	// MemberID answers rpcIdentify.
+	MemberID string `codec:"mid,omitempty"`
 }
 
 // wireResult is an applyResult as it crosses the network. The mvcc results
@@ -75,6 +85,9 @@ const (
 	memberPromote
 	memberRemove
 	memberTransfer
+	// memberSetAddress records a new address for an existing member,
+	// keeping its suffrage (readvertise.go).
+	memberSetAddress
 )
 
 type wireMembership struct {

@@ -91,6 +91,10 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		reply.Index, err = n.serveJoin(ctx, req.Membership)
 	case rpcRemoved:
 		err = n.serveRemoved(ctx, req.Membership)
+	case rpcSetAddress:
+		reply.Index, err = n.serveSetAddress(ctx, req.Membership)
+	case rpcIdentify:
+		reply.MemberID = n.cfg.id
 	case rpcLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)

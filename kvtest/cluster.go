@@ -27,8 +27,9 @@
 //
 // # Faults
 //
-// Besides Stop/Restart and the network's Partition, Isolate, Cut and Heal,
-// a Cluster injects the faults kvstore's robustness suite uses:
+// Besides Stop/Restart (and Move, which gives a stopped member another
+// address for its restart) and the network's Partition, Isolate, Cut and
+// Heal, a Cluster injects the faults kvstore's robustness suite uses:
 // [Cluster.SetClockOffset] (a member's lease clock jumps),
 // [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
 // (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
@@ -226,7 +227,8 @@ func (c *Cluster) Index(node *kvstore.Node) int {
 // ID returns node i's member ID.
 func (c *Cluster) ID(i int) string { return c.members[i].peer.ID }
 
-// Address returns node i's network address (its ID).
+// Address returns node i's network address: its ID, unless Move changed
+// it.
 func (c *Cluster) Address(i int) string { return c.members[i].peer.Address }
 
 // WaitLeader waits until one running node is leader and ready, and every
@@ -325,6 +327,20 @@ func (c *Cluster) Restart(i int) *kvstore.Node {
 	}
 	c.start(i)
 	return c.members[i].node
+}
+
+// Move gives stopped node i another network address, at which its next
+// Restart joins the network, as an operator moving a member to another
+// host does. The cluster records the old address until the restarted
+// member has had the new one recorded (see kvstore.Open). Faults belong to
+// addresses: those of the old one stay there, and new ones for node i
+// (Cut, Isolate, ...) concern addr.
+func (c *Cluster) Move(i int, addr string) {
+	c.t.Helper()
+	if c.members[i].node != nil {
+		c.t.Fatalf("kvtest: %s is running", c.members[i].peer.ID)
+	}
+	c.members[i].peer.Address = addr
 }
 
 // TryRestart reopens a stopped node i from its state, as Restart does, but

@@ -30,6 +30,9 @@ var (
 	// ErrTooLarge reports a Call request or reply over the transport's message size limit (see
 	// [WithMaxMessageSize]). Nothing is sent for an oversized request.
 	ErrTooLarge = errors.New("transport: message too large")
+	// ErrInvalidAddress reports a peer address that a transport could never dial: malformed for
+	// its kind (see [AddressValidator]). The error names the address and what is wrong with it.
+	ErrInvalidAddress = errors.New("transport: invalid address")
 	// ErrInvalidOption reports an option or option combination that [NewTCP] refuses; the
 	// error names the option.
 	ErrInvalidOption = errors.New("transport: invalid option")

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -44,9 +45,10 @@ func WithListener(ln net.Listener) Option {
 }
 
 // WithAdvertiseAddr sets the address peers dial to reach this transport, which LocalAddr
-// returns and raft records in its configuration: "host:port", reachable from the other nodes.
-// It defaults to the listener's address, which is wrong behind NAT and is refused when the
-// listener listens on all interfaces (0.0.0.0, ::).
+// returns and raft records in its configuration: "host:port", reachable from the other nodes,
+// well formed as [TCPTransport.ValidateAddress] requires (so not port 0, nor an unspecified
+// host). It defaults to the listener's address, which is wrong behind NAT and is refused when
+// the listener listens on all interfaces (0.0.0.0, ::).
 func WithAdvertiseAddr(addr string) Option {
 	return func(c *config) { c.advertise = raft.ServerAddress(addr) }
 }
@@ -169,8 +171,8 @@ func (c *config) validateTCP(bind string) error {
 		return invalid("WithPeerIDCheck", "requires WithLocalID: the ID this node states to its peers, which its certificate must name")
 	}
 	if c.advertise != "" {
-		if _, _, err := net.SplitHostPort(string(c.advertise)); err != nil {
-			return invalid("WithAdvertiseAddr", "%q: %v", c.advertise, err)
+		if err := validateTCPAddress(string(c.advertise)); err != nil {
+			return fmt.Errorf("%w: WithAdvertiseAddr: %w", ErrInvalidOption, err)
 		}
 	}
 	return nil
