@@ -25,8 +25,10 @@ import (
 // (leadership.go), one that serves read-index rounds (readindex.go), one
 // that nudges followers (nudge.go), one for lease expiry and checkpoints
 // (leaseloop.go), one that follows the disk's state (diskspace.go), one
-// per ObserveLeader and KeepAlive channel, and short-lived ones that wait on raft
-// futures for callers. Close stops them all before it returns.
+// that tells the log limiter of peers reachable again (logthrottle.go;
+// only with a logger), one per ObserveLeader and KeepAlive channel, and
+// short-lived ones that wait on raft futures for callers. Close stops them
+// all before it returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft
@@ -35,6 +37,9 @@ type Node struct {
 	// disk wraps the raft log store and follows whether the disk takes
 	// appends (diskspace.go).
 	disk *diskGuard
+	// peerLogs throttles raft's repeated per-peer errors (logthrottle.go);
+	// nil without a logger.
+	peerLogs *peerLogLimiter
 
 	lead  leadership
 	reads readBatcher
@@ -100,7 +105,8 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := newHCLogger(cfg.logger)
+	peerLogs := newPeerLogLimiter(cfg.logger)
+	logger := newHCLogger(cfg.logger, peerLogs)
 	st, err := openStorage(dir, &cfg, logger)
 	if err != nil {
 		return nil, err
@@ -122,7 +128,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, closed: make(chan struct{}), removedCh: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, peerLogs: peerLogs, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -133,7 +139,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	// answered "not the leader, leader unknown" until then. Nothing was
 	// done, so the caller waits for a leader and retries.
 	cfg.transport.SetHandler(n.handleRPCStarting)
-	rc := cfg.raftConfig()
+	rc := cfg.raftConfig(logger.Named("raft"))
 	snaps := newSnapshotGuard(st.snaps, st.logs)
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, snaps, cfg.transport)
 	if err := snaps.started(err); err != nil {
@@ -150,6 +156,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
 	n.goAsync(n.runDiskWatch)
+	if peerLogs != nil {
+		n.goAsync(n.runPeerLogRecovery)
+	}
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.bootstrap {
@@ -200,6 +209,7 @@ func (n *Node) Close() error {
 		err = errors.Join(err, n.cfg.transport.Close())
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
+		n.peerLogs.flush()
 	})
 	return n.closeErr
 }
