@@ -26,10 +26,12 @@ import (
 // changes, one that batches read-index rounds, one with which the leader
 // lets followers learn of new commits at once, one that expires and
 // checkpoints leases while this node leads, one that notices when a full
-// disk takes writes again, on a member restarted at a new address one that
-// has the new address recorded, one per channel returned by ObserveLeader
-// and KeepAlive (until its context ends), and short-lived ones that wait on
-// raft for callers. Close stops them all before it returns.
+// disk takes writes again, one that tells the log limiter of peers
+// reachable again (only with a logger), on a member restarted at a new
+// address one that has the new address recorded, one per channel returned
+// by ObserveLeader and KeepAlive (until its context ends), and short-lived
+// ones that wait on raft for callers. Close stops them all before it
+// returns.
 type Node struct {
 	cfg     config
 	raft    *raft.Raft
@@ -38,6 +40,9 @@ type Node struct {
 	// disk wraps the raft log store and follows whether the disk takes
 	// appends (diskspace.go).
 	disk *diskGuard
+	// peerLogs throttles raft's repeated per-peer errors (logthrottle.go);
+	// nil without a logger.
+	peerLogs *peerLogLimiter
 
 	lead  leadership
 	reads readBatcher
@@ -110,7 +115,8 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := newHCLogger(cfg.logger)
+	peerLogs := newPeerLogLimiter(cfg.logger)
+	logger := newHCLogger(cfg.logger, peerLogs)
 	st, err := openStorage(dir, &cfg, logger)
 	if err != nil {
 		return nil, err
@@ -132,7 +138,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, closed: make(chan struct{}), removedCh: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, peerLogs: peerLogs, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -143,7 +149,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	// answered "not the leader, leader unknown" until then. Nothing was
 	// done, so the caller waits for a leader and retries.
 	cfg.transport.SetHandler(n.handleRPCStarting)
-	rc := cfg.raftConfig()
+	rc := cfg.raftConfig(logger.Named("raft"))
 	snaps := newSnapshotGuard(st.snaps, st.logs)
 	r, err := raft.NewRaft(rc, f, st.logs, st.stable, snaps, cfg.transport)
 	if err := snaps.started(err); err != nil {
@@ -162,6 +168,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runDiskWatch)
 	if existing {
 		n.goAsync(n.runReadvertise)
+	}
+	if peerLogs != nil {
+		n.goAsync(n.runPeerLogRecovery)
 	}
 	if !existing && len(cfg.bootstrap) > 0 {
 		var servers []raft.Server
@@ -213,6 +222,7 @@ func (n *Node) Close() error {
 		err = errors.Join(err, n.cfg.transport.Close())
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
+		n.peerLogs.flush()
 	})
 	return n.closeErr
 }

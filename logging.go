@@ -15,7 +15,9 @@ import (
 // slogAdapter hands hashicorp/raft, its transports and its stores an
 // hclog.Logger that writes to the host's *slog.Logger. Names become a
 // "component" attribute; hclog's key/value pairs become slog attributes.
-// Levels map one to one, with hclog's Trace below slog's Debug.
+// Levels map one to one, with hclog's Trace below slog's Debug, except for
+// the raft messages raftLevel moves; records at WARN or above that name a
+// peer go through the node's peerLogLimiter (logthrottle.go).
 type slogAdapter struct {
 	l    *slog.Logger
 	name string
@@ -23,16 +25,46 @@ type slogAdapter struct {
 	// level is the minimum level forwarded, shared with the loggers derived
 	// by With and Named; atomic because raft logs from many goroutines.
 	level *atomic.Int32
+	// limit, shared with the derived loggers, throttles repeated per-peer
+	// records; nil lets everything through.
+	limit *peerLogLimiter
 }
 
-// newHCLogger returns an hclog.Logger over l; a nil l discards everything.
-func newHCLogger(l *slog.Logger) hclog.Logger {
+// newHCLogger returns an hclog.Logger over l, throttling repeated per-peer
+// records through limit unless it is nil; a nil l discards everything.
+func newHCLogger(l *slog.Logger, limit *peerLogLimiter) hclog.Logger {
 	if l == nil {
 		return hclog.NewNullLogger()
 	}
-	a := &slogAdapter{l: l, level: new(atomic.Int32)}
+	a := &slogAdapter{l: l, level: new(atomic.Int32), limit: limit}
 	a.level.Store(int32(hclog.Trace))
 	return a
+}
+
+// raftLevel is the level kvstore logs raft's message msg at, raft's own
+// level being level. raft logs at WARN the steps of every election, which
+// happen at each start and each change of leader, however healthy the
+// cluster: that a follower's heartbeat timer ran out before it heard of a
+// leader, a split vote, a vote refused to a candidate whose log is behind,
+// a leader stepping down for a newer one. They are state changes, logged
+// at INFO like raft's "entering leader state". What stays WARN or ERROR is
+// what an operator should look at: a peer that cannot be reached, a leader
+// that lost its quorum, a vote asked by a node outside the configuration.
+func raftLevel(msg string, level hclog.Level) hclog.Level {
+	if level != hclog.Warn {
+		return level
+	}
+	switch msg {
+	case "heartbeat timeout reached, starting election",
+		"Election timeout reached, restarting election",
+		"new leader elected, stepping down",
+		"rejecting vote request since our last term is greater",
+		"rejecting vote request since our last index is greater",
+		"rejecting pre-vote request since our last term is greater",
+		"rejecting pre-vote request since our last index is greater":
+		return hclog.Info
+	}
+	return level
 }
 
 const slogLevelTrace = slog.LevelDebug - 4
@@ -52,7 +84,11 @@ func slogLevel(level hclog.Level) slog.Level {
 }
 
 func (a *slogAdapter) Log(level hclog.Level, msg string, args ...interface{}) {
-	if level == hclog.Off || level < a.GetLevel() {
+	if level == hclog.Off {
+		return
+	}
+	level = raftLevel(msg, level)
+	if level < a.GetLevel() {
 		return
 	}
 	sl := slogLevel(level)
@@ -66,6 +102,12 @@ func (a *slogAdapter) Log(level hclog.Level, msg string, args ...interface{}) {
 	}
 	attrs = appendFormatted(attrs, a.args)
 	attrs = appendFormatted(attrs, args)
+	if a.limit != nil && level >= hclog.Warn {
+		if peer := peerOf(args); peer != "" {
+			a.limit.log(sl, a.name, msg, peer, attrs)
+			return
+		}
+	}
 	a.l.Log(ctx, sl, msg, attrs...)
 }
 

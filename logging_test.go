@@ -12,7 +12,7 @@ import (
 func TestSlogAdapter(t *testing.T) {
 	var buf bytes.Buffer
 	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
-	l := newHCLogger(slog.New(h)).Named("raft").With("node", "n1")
+	l := newHCLogger(slog.New(h), nil).Named("raft").With("node", "n1")
 	l.Info("entering follower state", "term", 3)
 	l.Trace("below the handler's level")
 	l.Named("snapshots").Warn("slow", "ms", 12)
@@ -42,5 +42,5 @@ func TestSlogAdapter(t *testing.T) {
 		t.Error("SetLevel ignored")
 	}
 	// nil logger discards.
-	newHCLogger(nil).Error("nothing", "k", "v")
+	newHCLogger(nil, nil).Error("nothing", "k", "v")
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore/mvcc"
@@ -210,6 +211,23 @@ func WithClusterToken(token string) Option {
 
 // WithLogger sends the node's logs, raft's included, to l. Nil (the default)
 // discards them.
+//
+// raft's records keep their level, with a "component" attribute ("raft"),
+// except that the steps of an election (raft's "heartbeat timeout reached,
+// starting election", a split vote, a vote refused to a candidate whose log
+// is behind, a leader stepping down for a newer one) come out at INFO, like
+// raft's state changes ("entering leader state"): a healthy cluster logs
+// nothing at WARN or above, at start or after.
+//
+// Warnings and errors that name a peer ("failed to heartbeat to",
+// "failed to appendEntries to", "failed to contact", ...) are rate-limited
+// per message and peer: the first is logged, then at most one every 30
+// seconds, which carries "suppressed" (the repeats not logged since the
+// previous line) and "interval" (the time they span). When the leader's
+// heartbeats reach the peer again, the repeats still pending are logged
+// and an INFO "peer reachable again" line carries "unreachable-for"; Close
+// logs any still pending. l must be safe for concurrent use, as every
+// slog.Logger is.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		c.logger = l
@@ -351,8 +369,8 @@ func buildConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// raftConfig is the hashicorp/raft configuration for c.
-func (c *config) raftConfig() *raft.Config {
+// raftConfig is the hashicorp/raft configuration for c, logging to logger.
+func (c *config) raftConfig(logger hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.id)
 	rc.HeartbeatTimeout = c.heartbeatTimeout
@@ -362,6 +380,6 @@ func (c *config) raftConfig() *raft.Config {
 	rc.SnapshotThreshold = c.snapshotThreshold
 	rc.SnapshotInterval = c.snapshotInterval
 	rc.TrailingLogs = c.trailingLogs
-	rc.Logger = newHCLogger(c.logger).Named("raft")
+	rc.Logger = logger
 	return rc
 }

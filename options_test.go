@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore/transport"
@@ -26,7 +27,7 @@ func TestBuildConfig(t *testing.T) {
 	if c.maxRequestBytes != 1536*1024 || c.maxTxnOps != 128 || c.logStore != LogStoreWAL {
 		t.Fatalf("defaults %+v", c)
 	}
-	if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+	if err := raft.ValidateConfig(c.raftConfig(hclog.NewNullLogger())); err != nil {
 		t.Fatalf("default raft config invalid: %v", err)
 	}
 	cases := []struct {
@@ -73,7 +74,7 @@ func TestBuildConfig(t *testing.T) {
 	if err != nil || c.logStore != LogStoreMemory || c.maxTxnOps != 4 || len(c.bootstrap) != 2 {
 		t.Fatalf("%+v %v", c, err)
 	}
-	if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+	if err := raft.ValidateConfig(c.raftConfig(hclog.NewNullLogger())); err != nil {
 		t.Fatalf("raft config invalid: %v", err)
 	}
 }

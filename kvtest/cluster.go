@@ -231,18 +231,29 @@ func (c *Cluster) ID(i int) string { return c.members[i].peer.ID }
 // it.
 func (c *Cluster) Address(i int) string { return c.members[i].peer.Address }
 
-// WaitLeader waits until one running node is leader and ready, and every
-// running node that is not cut off agrees on it, and returns it.
+// WaitLeader waits until the cluster has a leader and returns it. The
+// leader is the running member L that
+//
+//   - reports itself leader and ready ([kvstore.Node.IsLeader]), in raft
+//     term T, and
+//   - is acknowledged by a majority of the voters of its own latest
+//     configuration ([kvstore.Node.Members]), itself included, where a
+//     voter acknowledges L if it is a running member of this Cluster that
+//     names L as leader in term T ([kvstore.Node.Status]) and, unless it
+//     is L, the cluster's injected faults (Partition, Isolate, Cut) let
+//     messages through between it and L in both directions.
+//
+// So a leader that has been cut off, or left in a minority, and still
+// believes it leads is not returned: WaitLeader waits for the leader the
+// majority side elects. At most one member can qualify at a time, as two
+// majorities share a voter and a voter has one term. Members outside the
+// acknowledging majority (cut off, lagging, learners, nodes not yet
+// joined) may not know the leader yet. It fails the test after Timeout.
 func (c *Cluster) WaitLeader() *kvstore.Node {
 	c.t.Helper()
 	var leader *kvstore.Node
-	c.poll(func() string { return "a leader" }, func() bool {
-		leader = nil
-		for _, n := range c.Nodes() {
-			if n.IsLeader() {
-				leader = n
-			}
-		}
+	c.poll(func() string { return "a leader acknowledged by a majority" }, func() bool {
+		leader = c.leader()
 		return leader != nil
 	})
 	return leader
@@ -251,8 +262,8 @@ func (c *Cluster) WaitLeader() *kvstore.Node {
 // Leader is WaitLeader.
 func (c *Cluster) Leader() *kvstore.Node { return c.WaitLeader() }
 
-// Followers returns the running nodes other than the leader, waiting for
-// one.
+// Followers waits for the leader (see WaitLeader) and returns the running
+// nodes other than it, cut off or not.
 func (c *Cluster) Followers() []*kvstore.Node {
 	c.t.Helper()
 	leader := c.WaitLeader()
@@ -263,6 +274,68 @@ func (c *Cluster) Followers() []*kvstore.Node {
 		}
 	}
 	return out
+}
+
+// leader returns the member that is the leader now by WaitLeader's
+// definition, nil if there is none.
+func (c *Cluster) leader() *kvstore.Node {
+	for _, m := range c.members {
+		if m.node != nil && !removed(m.node) && c.acknowledged(m) {
+			return m.node
+		}
+	}
+	return nil
+}
+
+// acknowledged reports whether member l leads and a majority of its
+// voters acknowledge it, as WaitLeader defines.
+func (c *Cluster) acknowledged(l *member) bool {
+	st := l.node.Status()
+	if !st.IsLeader {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	servers, err := l.node.Members(ctx)
+	if err != nil {
+		return false
+	}
+	voters, acks := 0, 0
+	for _, s := range servers {
+		if s.Learner {
+			continue
+		}
+		voters++
+		m := c.member(s.ID)
+		if m == nil || m.node == nil || removed(m.node) || !c.connected(l, m) {
+			continue
+		}
+		if v := m.node.Status(); v.LeaderID == l.peer.ID && v.RaftTerm == st.RaftTerm {
+			acks++
+		}
+	}
+	return acks > voters/2
+}
+
+// member returns the member with the given ID, nil if there is none.
+func (c *Cluster) member(id string) *member {
+	for _, m := range c.members {
+		if m.peer.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// connected reports whether the injected network faults let messages
+// through between members a and b, both ways; a member is connected to
+// itself.
+func (c *Cluster) connected(a, b *member) bool {
+	if a == b {
+		return true
+	}
+	x, y := raft.ServerAddress(a.peer.Address), raft.ServerAddress(b.peer.Address)
+	return !c.network.Blocked(x, y) && !c.network.Blocked(y, x)
 }
 
 // WaitApplied waits until every running node has applied every write

@@ -93,8 +93,10 @@ func (n *Network) Heal() {
 	n.faults = faults{}
 }
 
-// blocked reports whether a message from→to would be lost now.
-func (n *Network) blocked(from, to raft.ServerAddress) bool {
+// Blocked reports whether the faults injected now (partition, isolation, cuts) drop a message
+// sent from→to; it does not ask whether a transport is live at to. A harness uses it to tell
+// which nodes can hear each other, as kvtest's WaitLeader does.
+func (n *Network) Blocked(from, to raft.ServerAddress) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.faults.blocks(from, to)

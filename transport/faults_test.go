@@ -22,11 +22,16 @@ func cluster(t *testing.T, n *transport.Network, addrs ...raft.ServerAddress) ma
 	return m
 }
 
-// expectReach checks every ordered pair of addrs: calls succeed exactly when ok(from, to).
-func expectReach(t *testing.T, nodes map[raft.ServerAddress]*transport.MemTransport, addrs []raft.ServerAddress, ok func(from, to raft.ServerAddress) bool) {
+// expectReach checks every ordered pair of addrs: calls succeed, and Blocked reports the link
+// open, exactly when ok(from, to). It suits symmetric faults (partitions, isolation), where a
+// call's request and reply are dropped or delivered alike.
+func expectReach(t *testing.T, n *transport.Network, nodes map[raft.ServerAddress]*transport.MemTransport, addrs []raft.ServerAddress, ok func(from, to raft.ServerAddress) bool) {
 	t.Helper()
 	for _, from := range addrs {
 		for _, to := range addrs {
+			if n.Blocked(from, to) == ok(from, to) {
+				t.Errorf("Blocked(%s, %s) = %v, want %v", from, to, n.Blocked(from, to), !ok(from, to))
+			}
 			if ok(from, to) {
 				callOK(t, nodes[from], to)
 			} else {
@@ -45,18 +50,18 @@ func TestPartition(t *testing.T) {
 		// d and e are not listed: they form a third group together.
 		n.Partition([]raft.ServerAddress{"a", "b"}, []raft.ServerAddress{"c"})
 		group := map[raft.ServerAddress]int{"a": 1, "b": 1, "c": 2, "d": 0, "e": 0}
-		expectReach(t, nodes, addrs, func(from, to raft.ServerAddress) bool {
+		expectReach(t, n, nodes, addrs, func(from, to raft.ServerAddress) bool {
 			return group[from] == group[to]
 		})
 
 		// A new partition replaces the old one.
 		n.Partition([]raft.ServerAddress{"a"})
-		expectReach(t, nodes, addrs, func(from, to raft.ServerAddress) bool {
+		expectReach(t, n, nodes, addrs, func(from, to raft.ServerAddress) bool {
 			return (from == "a") == (to == "a")
 		})
 
 		n.Partition() // no groups: no partition
-		expectReach(t, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
+		expectReach(t, n, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
 	})
 }
 
@@ -67,7 +72,7 @@ func TestIsolate(t *testing.T) {
 		nodes := cluster(t, n, addrs...)
 
 		n.Isolate("a")
-		expectReach(t, nodes, addrs, func(from, to raft.ServerAddress) bool {
+		expectReach(t, n, nodes, addrs, func(from, to raft.ServerAddress) bool {
 			return from == to || (from != "a" && to != "a")
 		})
 
@@ -81,7 +86,7 @@ func TestIsolate(t *testing.T) {
 		callLost(t, nodes["b"], "a")
 
 		n.Heal()
-		expectReach(t, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
+		expectReach(t, n, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
 	})
 }
 
@@ -93,6 +98,9 @@ func TestCutRequestDirection(t *testing.T) {
 		ca, cb := serve(a), serve(b)
 
 		n.Cut("a", "b")
+		if !n.Blocked("a", "b") || n.Blocked("b", "a") {
+			t.Fatalf("after Cut(a, b): Blocked(a, b) = %v, Blocked(b, a) = %v", n.Blocked("a", "b"), n.Blocked("b", "a"))
+		}
 		callLost(t, a, "b")
 		if cb.n.Load() != 0 {
 			t.Fatal("handler ran although the request direction is cut")
@@ -146,7 +154,7 @@ func TestHealRemovesEverything(t *testing.T) {
 		callLost(t, nodes["b"], "d")
 
 		n.Heal()
-		expectReach(t, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
+		expectReach(t, n, nodes, addrs, func(_, _ raft.ServerAddress) bool { return true })
 	})
 }
 

@@ -142,7 +142,7 @@ func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.Se
 	h := peer.handler.Load()
 	if h == nil {
 		// The refusal is a reply too: it is lost if the reply direction is cut.
-		if t.net.blocked(target, t.addr) {
+		if t.net.Blocked(target, t.addr) {
 			return nil, unreachable(target, "reply lost")
 		}
 		return nil, notDelivered(fmt.Errorf("%w: %s", ErrNoHandler, target))
@@ -154,7 +154,7 @@ func (t *MemTransport) Call(ctx context.Context, _ raft.ServerID, target raft.Se
 	done := make(chan callResult, 1) // never blocks the handler goroutine
 	started := peer.spawn(func() {
 		reply := (*h)(hctx, req)
-		if t.net.blocked(target, t.addr) {
+		if t.net.Blocked(target, t.addr) {
 			done <- callResult{err: unreachable(target, "reply lost")}
 			return
 		}

@@ -126,7 +126,7 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 
 	select {
 	case r := <-respCh:
-		if t.net.blocked(target, t.addr) {
+		if t.net.Blocked(target, t.addr) {
 			return unreachable(target, "reply lost")
 		}
 		if r.Error != nil {
