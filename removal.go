@@ -94,14 +94,26 @@ func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
 	}
-	self, members, err := n.selfInConfiguration(ctx)
-	if err != nil {
-		return err
+	// The configuration and the log's last index must be read as of the
+	// same moment: raft appends entries between the two reads, so a
+	// configuration that still lists this node beside a last index that
+	// already holds the removal (appended just after the configuration was
+	// read) would make the notice look meant for a later incarnation. Read
+	// the index on both sides until it did not move in between.
+	for {
+		before := n.raft.LastIndex()
+		self, members, err := n.selfInConfiguration(ctx)
+		if err != nil {
+			return err
+		}
+		if n.raft.LastIndex() != before {
+			continue
+		}
+		if members > 0 && (self == nil || before < m.Index) {
+			n.markRemoved()
+		}
+		return nil
 	}
-	if members > 0 && (self == nil || n.raft.LastIndex() < m.Index) {
-		n.markRemoved()
-	}
-	return nil
 }
 
 // checkNotRemoved fails Open on storage that records a removal.
