@@ -19,7 +19,7 @@ func ExampleNode_Txn() {
 	n, err := kvstore.Open("",
 		kvstore.WithID("n1"),
 		kvstore.WithTransport(tr),
-		kvstore.WithInMemoryStorage(),
+		kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()),
 		kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "n1"}),
 		kvstore.WithRaftTiming(20*time.Millisecond, 40*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond),
 	)

@@ -13,7 +13,8 @@ import (
 	"github.com/hashicorp/raft-wal/metadb"
 )
 
-// LogStore selects where a node keeps its raft log and stable state.
+// LogStore selects where a node keeps its raft log and stable state in its
+// data dir.
 type LogStore int
 
 const (
@@ -24,9 +25,6 @@ const (
 	// LogStoreBolt keeps the raft log and stable state in one
 	// hashicorp/raft-boltdb/v2 file, for users of existing raft tooling.
 	LogStoreBolt
-	// LogStoreMemory keeps everything in memory: for tests and demos; a
-	// restarted node starts empty (see MemoryStorage for one that does not).
-	LogStoreMemory
 )
 
 func (k LogStore) String() string {
@@ -35,8 +33,6 @@ func (k LogStore) String() string {
 		return "wal"
 	case LogStoreBolt:
 		return "bolt"
-	case LogStoreMemory:
-		return "memory"
 	}
 	return fmt.Sprintf("LogStore(%d)", int(k))
 }
@@ -77,10 +73,8 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage, error)
 	switch {
 	case cfg.memory != nil:
 		return cfg.memory.open(cfg)
-	case cfg.logStore == LogStoreMemory:
-		return NewMemoryStorage().open(cfg)
 	case dir == "":
-		return nil, invalid("Open", "a data dir is required unless storage is in memory")
+		return nil, invalid("Open", "a data dir is required unless storage is in memory (WithMemoryStorage)")
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
