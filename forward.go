@@ -37,7 +37,7 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	if n.disk.full.Load() {
+	if n.disk.Full() {
 		// It could forward the write, but not apply it: its log cannot
 		// grow, so the write would commit and the caller time out.
 		return nil, n.errNoSpace()

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -14,9 +12,9 @@ import (
 )
 
 // Fuzz targets for the decoders that read bytes from disk or the network
-// (besides FuzzDecodeCommand in command_test.go, and the lease and mvcc
-// snapshot formats fuzzed in their packages): the FSM snapshot, node-to-
-// node messages, and kvstore.meta. Each must reject garbage with its typed
+// (besides the log commands, fuzzed in internal/wire, kvstore.meta in
+// internal/storage, and the lease and mvcc snapshot formats in their
+// packages): the FSM snapshot and node-to-node messages. Each must reject garbage with its typed
 // error, never panic, and change nothing when it rejects.
 
 // snapshotBytes returns the FSM snapshot of a small state with leases,
@@ -146,32 +144,4 @@ func roundTrip[T any](t *testing.T, v *T, fresh *T) {
 	if !reflect.DeepEqual(v, fresh) {
 		t.Fatalf("re-encoded message differs:\n%+v\n%+v", v, fresh)
 	}
-}
-
-// FuzzMeta: any kvstore.meta either names this node of this cluster or is
-// refused with ErrClusterMismatch, and is never rewritten.
-func FuzzMeta(f *testing.F) {
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"}`))
-	f.Add([]byte(`{"format":1,"cluster":"other","node":"n1"}`))
-	f.Add([]byte(`{"format":2,"cluster":"kvstore","node":"n1"}`))
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n2"}`))
-	f.Add([]byte(`null`))
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"`))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, metaFile)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg := defaultConfig()
-		cfg.id = "n1"
-		err := claimDir(dir, &cfg)
-		if err != nil && !errors.Is(err, ErrClusterMismatch) {
-			t.Fatalf("error %v is not ErrClusterMismatch", err)
-		}
-		if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
-			t.Fatal("claimDir rewrote an existing kvstore.meta")
-		}
-	})
 }

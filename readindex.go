@@ -206,7 +206,7 @@ func (n *Node) lastFSMIndex(commit uint64) uint64 {
 	index := uint64(0)
 	for i := commit; i > 0; i-- {
 		var l raft.Log
-		if err := n.storage.logs.GetLog(i, &l); err != nil {
+		if err := n.storage.Logs.GetLog(i, &l); err != nil {
 			index = n.fsm.applied.get()
 			break
 		}

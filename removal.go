@@ -51,7 +51,7 @@ func (n *Node) errClosed() error {
 // transport and storage.
 func (n *Node) markRemoved() {
 	n.removeOnce.Do(func() {
-		if err := n.storage.markRemoved(); err != nil {
+		if err := n.storage.MarkRemoved(); err != nil {
 			n.logger().Error("recording this node's removal", "err", err)
 		}
 		n.removed.Store(true)
@@ -100,14 +100,6 @@ func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 	}
 	if members > 0 && (self == nil || n.raft.LastIndex() < m.Index) {
 		n.markRemoved()
-	}
-	return nil
-}
-
-// checkNotRemoved fails Open on storage that records a removal.
-func checkNotRemoved(m *dataMeta) error {
-	if m.Removed {
-		return fmt.Errorf("%w: member %q of cluster %q was removed; wipe its data to join again", ErrRemoved, m.Node, m.Cluster)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"bytes"
@@ -15,18 +15,18 @@ func TestStorageKinds(t *testing.T) {
 	for _, kind := range []LogStore{LogStoreWAL, LogStoreBolt} {
 		t.Run(kind.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := config{id: "n1", clusterToken: DefaultClusterToken, logStore: kind, snapshotRetain: 2}
-			s, err := openStorage(dir, &cfg, hclog.NewNullLogger())
+			cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: kind, SnapshotRetain: 2, Logger: hclog.NewNullLogger()}
+			s, err := OpenDir(dir, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.logs.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("entry")}}); err != nil {
+			if err := s.Logs.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("entry")}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.stable.SetUint64([]byte("CurrentTerm"), 7); err != nil {
+			if err := s.Stable.SetUint64([]byte("CurrentTerm"), 7); err != nil {
 				t.Fatal(err)
 			}
-			sink, err := s.snaps.Create(1, 1, 1, raft.Configuration{}, 1, nil)
+			sink, err := s.Snaps.Create(1, 1, 1, raft.Configuration{}, 1, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,26 +34,26 @@ func TestStorageKinds(t *testing.T) {
 			if err := sink.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.close(); err != nil {
+			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s, err = openStorage(dir, &cfg, hclog.NewNullLogger())
+			s, err = OpenDir(dir, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.close()
+			defer s.Close()
 			var l raft.Log
-			if err := s.logs.GetLog(1, &l); err != nil || string(l.Data) != "entry" {
+			if err := s.Logs.GetLog(1, &l); err != nil || string(l.Data) != "entry" {
 				t.Fatalf("log after reopen: %+v %v", l, err)
 			}
-			if term, err := s.stable.GetUint64([]byte("CurrentTerm")); err != nil || term != 7 {
+			if term, err := s.Stable.GetUint64([]byte("CurrentTerm")); err != nil || term != 7 {
 				t.Fatalf("term after reopen: %d %v", term, err)
 			}
-			list, err := s.snaps.List()
+			list, err := s.Snaps.List()
 			if err != nil || len(list) != 1 {
 				t.Fatalf("snapshots after reopen: %v %v", list, err)
 			}
-			_, rc, err := s.snaps.Open(list[0].ID)
+			_, rc, err := s.Snaps.Open(list[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
