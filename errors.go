@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kvstore/kvstore/internal/storage"
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/watch"
@@ -12,7 +13,8 @@ import (
 
 // Errors returned by a Node. Each is matched with errors.Is; the mvcc and
 // lease errors are the same values as in those packages, and those of the
-// data dir the same as internal/storage returns.
+// data dir and of node-to-node messages the same as internal/storage and
+// internal/wire return.
 var (
 	// ErrClosed reports use of a closed node.
 	ErrClosed = errors.New("kvstore: node closed")
@@ -77,7 +79,7 @@ var (
 	ErrNotLearner = errors.New("kvstore: member is not a learner")
 	// ErrBadRPC reports a node-to-node message that could not be read:
 	// members running incompatible versions, or a corrupted message.
-	ErrBadRPC = errors.New("kvstore: bad node-to-node message")
+	ErrBadRPC = wire.ErrBadRPC
 
 	ErrCompacted         = mvcc.ErrCompacted
 	ErrFutureRevision    = mvcc.ErrFutureRevision

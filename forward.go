@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -33,7 +34,7 @@ import (
 
 // propose commits c through raft and returns its result, applied on this
 // node. A write already proposed when ctx ends may still commit.
-func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
+func (n *Node) propose(ctx context.Context, c *wire.Command) (*applyResult, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
@@ -42,7 +43,7 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 		// grow, so the write would commit and the caller time out.
 		return nil, n.errNoSpace()
 	}
-	data, err := encodeCommand(c)
+	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +58,9 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 			res, _, err = n.proposeLocal(ctx, data) // applied here already
 			return err
 		}
-		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcPropose, Command: data})
+		reply, err := n.callLeader(ctx, addr, &wire.Request{Kind: wire.RPCPropose, Command: data})
 		if err == nil {
-			res, index = reply.Result.result(), reply.Index
+			res, index = resultFromWire(reply.Result), reply.Index
 		}
 		return err
 	})
@@ -108,11 +109,11 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 // finish, may still take effect there: it is ErrOutcomeUnknown (or the
 // caller's deadline). The leader's own answers come back as they are,
 // matchable with errors.Is.
-func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+func (n *Node) callLeader(ctx context.Context, addr string, req *wire.Request) (*wire.Reply, error) {
 	reply, err := n.call(ctx, addr, req)
 	switch {
 	case err == nil:
-		err = reply.Err.err()
+		err = fromWireError(reply.Err)
 		if errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: the leader closed: %w", ErrOutcomeUnknown, err)
 		}
@@ -163,9 +164,9 @@ func (n *Node) notLeader() error {
 // Every call goes to the leader, so the transport is told the leader's ID
 // when addr is still the leader's address (a transport that authenticates
 // peers checks it); otherwise the ID is left empty, unknown.
-func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+func (n *Node) call(ctx context.Context, addr string, req *wire.Request) (*wire.Reply, error) {
 	req.Cluster = n.cfg.clusterToken
-	data, err := encodeRPC(req)
+	data, err := wire.EncodeRPC(req)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +178,8 @@ func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcRepl
 	if err != nil {
 		return nil, err
 	}
-	var reply rpcReply
-	if err := decodeRPC(raw, &reply); err != nil {
+	var reply wire.Reply
+	if err := wire.DecodeRPC(raw, &reply); err != nil {
 		return nil, err
 	}
 	return &reply, nil
@@ -187,9 +188,9 @@ func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcRepl
 // handleRPC answers the calls of other members. It runs on a transport
 // goroutine per call; ctx ends when the caller gives up or the node closes.
 func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
-	var req rpcRequest
-	reply := &rpcReply{}
-	switch err := decodeRPC(data, &req); {
+	var req wire.Request
+	reply := &wire.Reply{}
+	switch err := wire.DecodeRPC(data, &req); {
 	case err != nil:
 		reply.Err = toWireError(err)
 	case req.Cluster != n.cfg.clusterToken:
@@ -197,9 +198,9 @@ func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
 	default:
 		n.serveRPC(ctx, &req, reply)
 	}
-	out, err := encodeRPC(reply)
+	out, err := wire.EncodeRPC(reply)
 	if err != nil { // cannot happen for these types; answer something readable
-		out, _ = encodeRPC(&rpcReply{Err: toWireError(err)})
+		out, _ = wire.EncodeRPC(&wire.Reply{Err: toWireError(err)})
 	}
 	return out
 }
@@ -209,21 +210,21 @@ func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
 // *NotLeaderError naming no leader, which tells the caller that nothing was
 // done and that it may retry once a leader is known (routeToLeader does).
 func (n *Node) handleRPCStarting(ctx context.Context, data []byte) []byte {
-	out, err := encodeRPC(&rpcReply{Err: toWireError(&NotLeaderError{})})
+	out, err := wire.EncodeRPC(&wire.Reply{Err: toWireError(&NotLeaderError{})})
 	if err != nil { // cannot happen for this type
 		panic(err)
 	}
 	return out
 }
 
-func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
+func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Reply) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
 	var err error
 	switch req.Kind {
-	case rpcPropose:
+	case wire.RPCPropose:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
 			break
@@ -238,7 +239,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 			reply.Result = resultToWire(res)
 		}
 		n.nudgeFollowers(reply.Index)
-	case rpcReadIndex:
+	case wire.RPCReadIndex:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
 			break
@@ -251,18 +252,18 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-	case rpcMembership:
+	case wire.RPCMembership:
 		if req.Membership == nil {
 			err = fmt.Errorf("%w: membership request without a body", ErrBadRPC)
 			break
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
 		n.nudgeFollowers(reply.Index)
-	case rpcJoin:
+	case wire.RPCJoin:
 		reply.Index, err = n.serveJoin(ctx, req.Membership)
-	case rpcRemoved:
+	case wire.RPCRemoved:
 		err = n.serveRemoved(ctx, req.Membership)
-	case rpcLease:
+	case wire.RPCLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)
 			break

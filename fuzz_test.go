@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/watch"
 )
@@ -22,20 +23,20 @@ import (
 func snapshotBytes(t testing.TB) []byte {
 	f := newFSM(5, 0, watch.Config{})
 	defer f.close()
-	apply := func(c *command) {
-		data, err := encodeCommand(c)
+	apply := func(c *wire.Command) {
+		data, err := wire.EncodeCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.applyCommand(data)
 	}
-	apply(&command{Kind: cmdLeaseGrant, LeaseID: 1, TTL: 60})
+	apply(&wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: 1, TTL: 60})
 	apply(putCmd("a", "1", 1))
 	apply(putCmd("b", "2", 0))
 	apply(putCmd("a", "3", 0))
-	apply(&command{Kind: cmdDelete, Delete: &wireDelete{Key: []byte("b")}})
-	apply(&command{Kind: cmdCompact, Revision: 3})
-	apply(&command{Kind: cmdLeaseCheckpoint, Checkpoints: []wireCheckpoint{{ID: 1, Remaining: 30}}})
+	apply(&wire.Command{Kind: wire.CmdDelete, Delete: &wire.Delete{Key: []byte("b")}})
+	apply(&wire.Command{Kind: wire.CmdCompact, Revision: 3})
+	apply(&wire.Command{Kind: wire.CmdLeaseCheckpoint, Checkpoints: []wire.Checkpoint{{ID: 1, Remaining: 30}}})
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func FuzzFSMRestore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newFSM(5, 0, watch.Config{})
 		defer s.close()
-		put, _ := encodeCommand(putCmd("before", "x", 0))
+		put, _ := wire.EncodeCommand(putCmd("before", "x", 0))
 		s.applyCommand(put)
 		hash, _ := s.kv.Hash(0)
 		err := s.Restore(io.NopCloser(bytes.NewReader(data)))
@@ -87,45 +88,45 @@ func FuzzFSMRestore(f *testing.F) {
 // ErrBadRPC; what decodes survives a re-encode, and its parts convert
 // (results, errors) without panicking.
 func FuzzDecodeRPC(f *testing.F) {
-	cmd, _ := encodeCommand(putCmd("k", "v", 0))
+	cmd, _ := wire.EncodeCommand(putCmd("k", "v", 0))
 	for _, v := range []any{
-		&rpcRequest{Kind: rpcPropose, Cluster: "c", Command: cmd},
-		&rpcRequest{Kind: rpcReadIndex, Cluster: "c"},
-		&rpcRequest{Kind: rpcMembership, Cluster: "c", Membership: &wireMembership{Op: memberAddVoter, ID: "n4", Address: "a4"}},
-		&rpcRequest{Kind: rpcLease, Cluster: "c", Lease: &wireLeaseRequest{Op: leaseTimeToLive, ID: 7, Keys: true}},
-		&rpcReply{Index: 9, Result: &wireResult{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
-		&rpcReply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
-		&rpcReply{Err: &wireError{Code: 1 << 20, Message: "from the future"}},
-		&rpcReply{Lease: &wireLeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
+		&wire.Request{Kind: wire.RPCPropose, Cluster: "c", Command: cmd},
+		&wire.Request{Kind: wire.RPCReadIndex, Cluster: "c"},
+		&wire.Request{Kind: wire.RPCMembership, Cluster: "c", Membership: &wire.Membership{Op: wire.MemberAddVoter, ID: "n4", Address: "a4"}},
+		&wire.Request{Kind: wire.RPCLease, Cluster: "c", Lease: &wire.LeaseRequest{Op: wire.LeaseTimeToLive, ID: 7, Keys: true}},
+		&wire.Reply{Index: 9, Result: &wire.Result{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
+		&wire.Reply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
+		&wire.Reply{Err: &wire.Error{Code: 1 << 20, Message: "from the future"}},
+		&wire.Reply{Lease: &wire.LeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
 	} {
-		data, err := encodeRPC(v)
+		data, err := wire.EncodeRPC(v)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req rpcRequest
-		if err := decodeRPC(data, &req); err != nil {
+		var req wire.Request
+		if err := wire.DecodeRPC(data, &req); err != nil {
 			if !errors.Is(err, ErrBadRPC) {
 				t.Fatalf("request: error %v is not ErrBadRPC", err)
 			}
 		} else {
-			roundTrip(t, &req, &rpcRequest{})
+			roundTrip(t, &req, &wire.Request{})
 			if req.Membership != nil {
-				req.Membership.check()
+				checkMembership(req.Membership)
 			}
 		}
-		var reply rpcReply
-		if err := decodeRPC(data, &reply); err != nil {
+		var reply wire.Reply
+		if err := wire.DecodeRPC(data, &reply); err != nil {
 			if !errors.Is(err, ErrBadRPC) {
 				t.Fatalf("reply: error %v is not ErrBadRPC", err)
 			}
 			return
 		}
-		roundTrip(t, &reply, &rpcReply{})
-		reply.Result.result()
-		if err := reply.Err.err(); err != nil {
+		roundTrip(t, &reply, &wire.Reply{})
+		resultFromWire(reply.Result)
+		if err := fromWireError(reply.Err); err != nil {
 			_ = err.Error()
 		}
 	})
@@ -134,11 +135,11 @@ func FuzzDecodeRPC(f *testing.F) {
 // roundTrip re-encodes v and decodes it into fresh, which must then equal v.
 func roundTrip[T any](t *testing.T, v *T, fresh *T) {
 	t.Helper()
-	again, err := encodeRPC(v)
+	again, err := wire.EncodeRPC(v)
 	if err != nil {
 		t.Fatalf("re-encoding a decoded message: %v", err)
 	}
-	if err := decodeRPC(again, fresh); err != nil {
+	if err := wire.DecodeRPC(again, fresh); err != nil {
 		t.Fatalf("decoding a re-encoded message: %v", err)
 	}
 	if !reflect.DeepEqual(v, fresh) {

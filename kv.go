@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 )
 
@@ -145,7 +146,7 @@ func (n *Node) Put(ctx context.Context, key, value []byte, opts ...OpOption) (*P
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &command{Kind: cmdPut, Put: wirePutOf(req.Put)})
+	res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdPut, Put: wire.PutOf(req.Put)})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (n *Node) Delete(ctx context.Context, key []byte, opts ...OpOption) (*Delet
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &command{Kind: cmdDelete, Delete: wireDeleteOf(req.Delete)})
+	res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdDelete, Delete: wire.DeleteOf(req.Delete)})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 )
 
@@ -25,40 +26,20 @@ const leaseTick = 500 * time.Millisecond
 // entries (etcd's batch limit).
 const maxCheckpointsPerCommand = 1000
 
-type leaseOp uint8
-
-const (
-	leaseKeepAlive leaseOp = iota + 1
-	leaseTimeToLive
-)
-
-type wireLeaseRequest struct {
-	Op   leaseOp `codec:"o"`
-	ID   int64   `codec:"id"`
-	Keys bool    `codec:"k,omitempty"`
-}
-
-type wireLeaseReply struct {
-	Revision   int64    `codec:"rev,omitempty"`
-	TTL        int64    `codec:"ttl"`
-	GrantedTTL int64    `codec:"g,omitempty"`
-	KeyList    [][]byte `codec:"keys,omitempty"`
-}
-
 // leaseCall runs a lease request on the leader, forwarding it from other
 // members. Renewals are not writes: a lost one is retried by KeepAlive.
-func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+func (n *Node) leaseCall(ctx context.Context, req *wire.LeaseRequest) (*wire.LeaseReply, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	var reply *wireLeaseReply
+	var reply *wire.LeaseReply
 	err := n.routeToLeader(ctx, func(addr string) error {
 		if addr == "" {
 			var err error
 			reply, err = n.leaseLocal(ctx, req)
 			return err
 		}
-		r, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcLease, Lease: req})
+		r, err := n.callLeader(ctx, addr, &wire.Request{Kind: wire.RPCLease, Lease: req})
 		if r != nil {
 			reply = r.Lease
 		}
@@ -71,12 +52,12 @@ func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLease
 }
 
 // leaseLocal answers a lease request on this node, which must lead.
-func (n *Node) leaseLocal(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+func (n *Node) leaseLocal(ctx context.Context, req *wire.LeaseRequest) (*wire.LeaseReply, error) {
 	switch req.Op {
-	case leaseKeepAlive:
+	case wire.LeaseKeepAlive:
 		ttl, err := n.renew(ctx, lease.ID(req.ID))
-		return &wireLeaseReply{TTL: ttl}, err
-	case leaseTimeToLive:
+		return &wire.LeaseReply{TTL: ttl}, err
+	case wire.LeaseTimeToLive:
 		return n.timeToLive(ctx, lease.ID(req.ID), req.Keys)
 	}
 	return nil, fmt.Errorf("%w: unknown lease request %d", ErrBadRPC, req.Op)
@@ -112,7 +93,7 @@ func (n *Node) renew(ctx context.Context, id lease.ID) (int64, error) {
 
 // timeToLive reads the table after a read index and the remaining TTL from
 // the leader's deadlines.
-func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wireLeaseReply, error) {
+func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wire.LeaseReply, error) {
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -124,7 +105,7 @@ func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wir
 	}
 	rev := n.fsm.kv.Revision()
 	n.fsm.leaseMu.RUnlock()
-	reply := &wireLeaseReply{Revision: rev, TTL: -1}
+	reply := &wire.LeaseReply{Revision: rev, TTL: -1}
 	if !ok {
 		return reply, nil
 	}
@@ -145,11 +126,11 @@ func (n *Node) applyCheckpoints(cps []lease.Checkpoint) (raft.ApplyFuture, error
 	for len(cps) > 0 {
 		chunk := cps[:min(len(cps), maxCheckpointsPerCommand)]
 		cps = cps[len(chunk):]
-		c := &command{Kind: cmdLeaseCheckpoint}
+		c := &wire.Command{Kind: wire.CmdLeaseCheckpoint}
 		for _, cp := range chunk {
-			c.Checkpoints = append(c.Checkpoints, wireCheckpoint{ID: int64(cp.ID), Remaining: cp.Remaining})
+			c.Checkpoints = append(c.Checkpoints, wire.Checkpoint{ID: int64(cp.ID), Remaining: cp.Remaining})
 		}
-		data, err := encodeCommand(c)
+		data, err := wire.EncodeCommand(c)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +159,7 @@ func (n *Node) runLeases() {
 			limiter.Take(now, len(ids))
 			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 			for _, id := range ids {
-				if data, err := encodeCommand(&command{Kind: cmdLeaseRevoke, LeaseID: int64(id)}); err == nil {
+				if data, err := wire.EncodeCommand(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: int64(id)}); err == nil {
 					n.raft.Apply(data, 0)
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // Member is one member of the cluster.
@@ -36,45 +38,45 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 // catches up from the leader. Any member may be asked; it returns once the
 // change is committed.
 func (n *Node) AddVoter(ctx context.Context, id, address string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberAddVoter, ID: id, Address: address})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberAddVoter, ID: id, Address: address})
 }
 
 // AddLearner adds a non-voting member, which catches up without affecting
 // the quorum; promote it with PromoteLearner once it has.
 func (n *Node) AddLearner(ctx context.Context, id, address string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberAddLearner, ID: id, Address: address})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberAddLearner, ID: id, Address: address})
 }
 
 // PromoteLearner makes a learner a voter.
 func (n *Node) PromoteLearner(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberPromote, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: id})
 }
 
 // RemoveMember removes a member. Removing the leader makes it step down
 // once the change commits.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberRemove, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberRemove, ID: id})
 }
 
 // TransferLeadership asks the leader to hand leadership to the voter id,
 // or to the most up-to-date voter when id is empty, and returns once the
 // transfer is done.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberTransfer, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberTransfer, ID: id})
 }
 
-func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
+func (n *Node) changeMembership(ctx context.Context, m *wire.Membership) error {
 	_, err := n.changeMembershipIndex(ctx, m)
 	return err
 }
 
 // changeMembershipIndex makes a membership change through the leader and
 // returns the index of the configuration entry, once this node has it.
-func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (uint64, error) {
+func (n *Node) changeMembershipIndex(ctx context.Context, m *wire.Membership) (uint64, error) {
 	if n.closedCtx.Err() != nil {
 		return 0, n.errClosed()
 	}
-	if err := m.check(); err != nil {
+	if err := checkMembership(m); err != nil {
 		return 0, err
 	}
 	var index uint64
@@ -84,7 +86,7 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 			index, err = n.changeMembershipLocal(ctx, m)
 			return err
 		}
-		reply, err := n.callLeader(ctx, addr, &rpcRequest{Kind: rpcMembership, Membership: m})
+		reply, err := n.callLeader(ctx, addr, &wire.Request{Kind: wire.RPCMembership, Membership: m})
 		if reply != nil {
 			index = reply.Index
 		}
@@ -93,7 +95,7 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	if err != nil {
 		return 0, err
 	}
-	if m.Op == memberRemove && m.ID == n.cfg.id {
+	if m.Op == wire.MemberRemove && m.ID == n.cfg.id {
 		// A removed member may never hear that its removal committed.
 		return index, nil
 	}
@@ -101,11 +103,13 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	return index, n.waitApplied(ctx, index)
 }
 
-func (m *wireMembership) check() error {
+// checkMembership refuses a change that names no member, or adds one
+// without an address.
+func checkMembership(m *wire.Membership) error {
 	switch {
-	case m.Op != memberTransfer && m.ID == "":
+	case m.Op != wire.MemberTransfer && m.ID == "":
 		return fmt.Errorf("%w: empty member ID", ErrInvalidMember)
-	case (m.Op == memberAddVoter || m.Op == memberAddLearner) && m.Address == "":
+	case (m.Op == wire.MemberAddVoter || m.Op == wire.MemberAddLearner) && m.Address == "":
 		return fmt.Errorf("%w: member %q has no address", ErrInvalidMember, m.ID)
 	}
 	return nil
@@ -114,8 +118,8 @@ func (m *wireMembership) check() error {
 // changeMembershipLocal makes a membership change on this node, which must
 // lead. It checks the change against the configuration it read and makes
 // raft refuse it if the configuration changed meanwhile.
-func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (uint64, error) {
-	if err := m.check(); err != nil {
+func (n *Node) changeMembershipLocal(ctx context.Context, m *wire.Membership) (uint64, error) {
+	if err := checkMembership(m); err != nil {
 		return 0, err
 	}
 	cf := n.raft.GetConfiguration()
@@ -131,7 +135,7 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 			return 0, fmt.Errorf("%w: address %s is used by %s", ErrMemberExists, m.Address, s.ID)
 		}
 	}
-	if found == nil && m.Op != memberAddVoter && m.Op != memberAddLearner && !(m.Op == memberTransfer && m.ID == "") {
+	if found == nil && m.Op != wire.MemberAddVoter && m.Op != wire.MemberAddLearner && !(m.Op == wire.MemberTransfer && m.ID == "") {
 		return 0, fmt.Errorf("%w: %q", ErrMemberNotFound, m.ID)
 	}
 	timeout := time.Duration(0)
@@ -141,23 +145,23 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 	id := raft.ServerID(m.ID)
 	var f raft.IndexFuture
 	switch m.Op {
-	case memberAddVoter, memberAddLearner:
+	case wire.MemberAddVoter, wire.MemberAddLearner:
 		if found != nil {
 			return 0, fmt.Errorf("%w: %q", ErrMemberExists, m.ID)
 		}
-		if m.Op == memberAddVoter {
+		if m.Op == wire.MemberAddVoter {
 			f = n.raft.AddVoter(id, raft.ServerAddress(m.Address), prev, timeout)
 		} else {
 			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
 		}
-	case memberPromote:
+	case wire.MemberPromote:
 		if found.Suffrage == raft.Voter {
 			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
 		}
 		f = n.raft.AddVoter(id, found.Address, prev, timeout)
-	case memberRemove:
+	case wire.MemberRemove:
 		f = n.raft.RemoveServer(id, prev, timeout)
-	case memberTransfer:
+	case wire.MemberTransfer:
 		return 0, n.transferLeadership(ctx, found)
 	default:
 		return 0, fmt.Errorf("%w: unknown membership change %d", ErrBadRPC, m.Op)
@@ -165,7 +169,7 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 	if err := n.waitFuture(ctx, f); err != nil {
 		return 0, err
 	}
-	if m.Op == memberRemove {
+	if m.Op == wire.MemberRemove {
 		if m.ID == n.cfg.id {
 			n.markRemoved() // raft, having committed its own removal, shuts down
 		} else {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore/internal/storage"
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/watch"
 )
@@ -117,7 +118,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
 	if existing {
-		if err := storage.VerifyLog(st.Logs, verifyCommand); err != nil {
+		if err := storage.VerifyLog(st.Logs, wire.VerifyCommand); err != nil {
 			st.Close()
 			f.close()
 			return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // A member removed from its cluster must stop: it holds no vote and gets no
@@ -69,10 +71,10 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 	n.goAsync(func() {
 		ctx, cancel := context.WithTimeout(n.closedCtx, notifyRemovedTimeout)
 		defer cancel()
-		req := &rpcRequest{Kind: rpcRemoved, Membership: &wireMembership{Op: memberRemove, ID: id, Index: index}}
+		req := &wire.Request{Kind: wire.RPCRemoved, Membership: &wire.Membership{Op: wire.MemberRemove, ID: id, Index: index}}
 		reply, err := n.call(ctx, addr, req)
 		if err == nil {
-			err = reply.Err.err()
+			err = fromWireError(reply.Err)
 		}
 		if err != nil && n.closedCtx.Err() == nil {
 			n.logger().Info("could not tell a removed member it is out", "member", id, "err", err)
@@ -90,8 +92,8 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 // from a log that ends before the removal. A node with no configuration
 // yet, or one whose log already goes past the removal while listing it
 // (added again since), ignores it.
-func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
-	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
+func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
+	if m == nil || m.Op != wire.MemberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
 	}
 	self, members, err := n.selfInConfiguration(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 )
 
@@ -141,7 +142,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 	if err := mvcc.ValidateTxn(req, t.n.cfg.maxTxnOps); err != nil {
 		return nil, err
 	}
-	res, err := t.n.propose(t.ctx, &command{Kind: cmdTxn, Txn: wireTxnOf(req)})
+	res, err := t.n.propose(t.ctx, &wire.Command{Kind: wire.CmdTxn, Txn: wire.TxnOf(req)})
 	if err != nil {
 		return nil, err
 	}
