@@ -77,6 +77,9 @@ var (
 	ErrInvalidMember = errors.New("kvstore: invalid member")
 	// ErrNotLearner reports promoting a member that is already a voter.
 	ErrNotLearner = errors.New("kvstore: member is not a learner")
+	// ErrInvalidOption reports an option with a value Open cannot use; the
+	// error names the option.
+	ErrInvalidOption = errors.New("kvstore: invalid option")
 	// ErrBadRPC reports a node-to-node message that could not be read:
 	// members running incompatible versions, or a corrupted message.
 	ErrBadRPC = wire.ErrBadRPC

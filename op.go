@@ -36,8 +36,8 @@ type opSettings struct {
 	fromKey      bool
 	rev          int64
 	limit        int64
-	sortOrder    mvcc.SortOrder
-	sortTarget   mvcc.SortTarget
+	sortOrder    SortOrder
+	sortTarget   SortTarget
 	keysOnly     bool
 	countOnly    bool
 	serializable bool
@@ -93,8 +93,32 @@ func WithRev(rev int64) OpOption { return func(s *opSettings) { s.rev = rev } }
 // WithLimit caps the number of keys a Get returns.
 func WithLimit(n int64) OpOption { return func(s *opSettings) { s.limit = n } }
 
-// WithSort sorts a Get's keys.
-func WithSort(target mvcc.SortTarget, order mvcc.SortOrder) OpOption {
+// SortTarget is the field WithSort sorts a Get's keys by.
+type SortTarget = mvcc.SortTarget
+
+// Sort targets.
+const (
+	SortByKey            = mvcc.SortByKey
+	SortByVersion        = mvcc.SortByVersion
+	SortByCreateRevision = mvcc.SortByCreateRevision
+	SortByModRevision    = mvcc.SortByModRevision
+	SortByValue          = mvcc.SortByValue
+)
+
+// SortOrder is the order WithSort sorts a Get's keys in.
+type SortOrder = mvcc.SortOrder
+
+// Sort orders. SortNone with a target other than SortByKey sorts
+// ascending, as etcd does.
+const (
+	SortNone    = mvcc.SortNone
+	SortAscend  = mvcc.SortAscend
+	SortDescend = mvcc.SortDescend
+)
+
+// WithSort sorts a Get's keys by target in order; an unknown target or
+// order is ErrInvalidSortOption.
+func WithSort(target SortTarget, order SortOrder) OpOption {
 	return func(s *opSettings) { s.sortTarget, s.sortOrder = target, order }
 }
 

@@ -1,7 +1,6 @@
 package kvstore
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -96,10 +95,6 @@ func defaultConfig() config {
 
 // An Option configures a node at Open.
 type Option func(*config) error
-
-// ErrInvalidOption reports an option with a value Open cannot use; the error
-// names the option.
-var ErrInvalidOption = errors.New("kvstore: invalid option")
 
 func invalid(option, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
