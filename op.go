@@ -98,11 +98,11 @@ type SortTarget = mvcc.SortTarget
 
 // Sort targets.
 const (
-	SortByKey            = mvcc.SortByKey
-	SortByVersion        = mvcc.SortByVersion
-	SortByCreateRevision = mvcc.SortByCreateRevision
-	SortByModRevision    = mvcc.SortByModRevision
-	SortByValue          = mvcc.SortByValue
+	SortByKey            SortTarget = mvcc.SortByKey
+	SortByVersion        SortTarget = mvcc.SortByVersion
+	SortByCreateRevision SortTarget = mvcc.SortByCreateRevision
+	SortByModRevision    SortTarget = mvcc.SortByModRevision
+	SortByValue          SortTarget = mvcc.SortByValue
 )
 
 // SortOrder is the order WithSort sorts a Get's keys in.
@@ -111,9 +111,9 @@ type SortOrder = mvcc.SortOrder
 // Sort orders. SortNone with a target other than SortByKey sorts
 // ascending, as etcd does.
 const (
-	SortNone    = mvcc.SortNone
-	SortAscend  = mvcc.SortAscend
-	SortDescend = mvcc.SortDescend
+	SortNone    SortOrder = mvcc.SortNone
+	SortAscend  SortOrder = mvcc.SortAscend
+	SortDescend SortOrder = mvcc.SortDescend
 )
 
 // WithSort sorts a Get's keys by target in order; an unknown target or

@@ -21,10 +21,10 @@ const (
 	// LogStoreWAL keeps the raft log in hashicorp/raft-wal segment files:
 	// one fsync per append, the default (BENCHMARKS.md: ~2.5x faster per
 	// append than bolt).
-	LogStoreWAL = storage.LogStoreWAL
+	LogStoreWAL LogStore = storage.LogStoreWAL
 	// LogStoreBolt keeps the raft log and stable state in one
 	// hashicorp/raft-boltdb/v2 file, for users of existing raft tooling.
-	LogStoreBolt = storage.LogStoreBolt
+	LogStoreBolt LogStore = storage.LogStoreBolt
 )
 
 // MemoryStorage keeps a node's raft log, stable state and snapshots in
