@@ -98,8 +98,8 @@ func (cmp Cmp) WithPrefix() Cmp {
 	return cmp
 }
 
-// request returns the mvcc compare, or why there is none.
-func (cmp Cmp) request() (mvcc.Compare, error) {
+// mvccCompare returns the store's compare, or why there is none.
+func (cmp Cmp) mvccCompare() (mvcc.Compare, error) {
 	if !cmp.compared {
 		return mvcc.Compare{}, fmt.Errorf("%w: %s target on %q not passed through Compare", ErrInvalidCompare, targetName(cmp.target), cmp.key)
 	}

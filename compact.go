@@ -3,6 +3,8 @@ package kvstore
 import (
 	"context"
 	"fmt"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // CompactOption modifies a Compact.
@@ -35,7 +37,7 @@ func (n *Node) Compact(ctx context.Context, rev int64, opts ...CompactOption) (*
 	for _, opt := range opts {
 		opt(&o)
 	}
-	res, err := n.propose(ctx, &command{Kind: cmdCompact, Revision: rev})
+	res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdCompact, Revision: rev})
 	if err != nil {
 		return nil, err
 	}

@@ -225,7 +225,7 @@ func TestCorruptNewestSnapshotFallsBackToOlderAndLog(t *testing.T) {
 // A corrupt byte inside a raft log entry must never be served. raft-wal
 // checks its checksums only over the last batch of the last segment
 // (torn-write recovery) and raft-boltdb has none on data pages; commands
-// carry their own CRC-32C (command.go, format 2), and Open checks every
+// carry their own CRC-32C (internal/wire, format 2), and Open checks every
 // retained entry, so the node refuses to start with ErrCorruptLog.
 func TestCorruptLogIsNeverServed(t *testing.T) {
 	for _, kind := range diskKinds {

@@ -1,17 +1,8 @@
 package kvstore
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 )
 
 // A member whose disk is full cannot append to its raft log. hashicorp/raft
@@ -38,9 +29,12 @@ import (
 // it starts a new segment (it preallocates 64 MiB), it only logs the error,
 // and its tail stays sealed, so it refuses every later append ("segment is
 // sealed") until it is reopened. kvstore catches that error from raft-wal's
-// log (walLogger), reports the cause with ErrNoSpace, and keeps the member
-// out of elections until it is restarted with space freed; the restart
-// opens the WAL, which starts the segment then.
+// log, reports the cause with ErrNoSpace, and keeps the member out of
+// elections until it is restarted with space freed; the restart opens the
+// WAL, which starts the segment then.
+//
+// storage.DiskGuard, around the raft log store, sees the appends fail and
+// succeed and probes the disk; this file is the node's side.
 //
 // Nothing acknowledged is at risk: an acknowledged write is on a quorum.
 
@@ -53,124 +47,10 @@ const noCampaignTimeout = 100 * 365 * 24 * time.Hour
 // whether it takes writes again.
 const diskProbeInterval = time.Second
 
-// diskProbeSize is how much the probe writes and syncs: room for a few
-// batches of entries (a new raft-wal segment needs more, 64 MiB; if that is
-// still missing the next append fails and the member waits again).
-const diskProbeSize = 1 << 20
-
-// isNoSpace reports whether err is the operating system refusing a write for
-// lack of space (ENOSPC, or EDQUOT, a user's quota). raft's LogCache quotes
-// the store's error as text instead of wrapping it, hence the text check.
-func isNoSpace(err error) bool {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
-}
-
-// diskGuard wraps a node's raft log store: it turns a full disk into
-// ErrNoSpace and tells the node when its disk stops or starts taking
-// appends. Its methods are called by raft's goroutines; full and changed
-// are read by the node.
-type diskGuard struct {
-	raft.LogStore
-	id    string
-	hooks TestHooks
-	// dir is where the probe writes ("" for in-memory storage, whose probe
-	// only asks the test hook).
-	dir string
-
-	// rotation is raft-wal's failure to start a new segment (nil for other
-	// stores): once set, appends fail until the member restarts.
-	rotation *walRotation
-
-	full atomic.Bool
-	// changed receives a token whenever full changes (one slot: the reader
-	// re-reads full).
-	changed chan struct{}
-}
-
-func newDiskGuard(st *storage, id string, hooks TestHooks) *diskGuard {
-	return &diskGuard{LogStore: st.logs, id: id, dir: st.raftDir, rotation: st.rotation, hooks: hooks, changed: make(chan struct{}, 1)}
-}
-
-// IsMonotonic passes on the wrapped store's answer: raft treats a
-// monotonic store differently after a snapshot restore (DESIGN.md).
-func (g *diskGuard) IsMonotonic() bool {
-	m, ok := g.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
-
-// StoreLog implements raft.LogStore.
-func (g *diskGuard) StoreLog(l *raft.Log) error { return g.StoreLogs([]*raft.Log{l}) }
-
-// StoreLogs implements raft.LogStore.
-func (g *diskGuard) StoreLogs(logs []*raft.Log) error {
-	err := g.hooks.beforeStoreLogs()
-	if err == nil {
-		err = g.LogStore.StoreLogs(logs)
-	}
-	if err == nil {
-		if g.full.Load() { // a load, not a swap, on every append
-			g.set(false)
-		}
-		return nil
-	}
-	if rotateErr := g.rotation.failure(); rotateErr != nil {
-		g.set(true)
-		if isNoSpace(rotateErr) {
-			return fmt.Errorf("%w: member %s cannot start a new raft-wal segment (%v); free space, then restart the member", ErrNoSpace, g.id, rotateErr)
-		}
-		return fmt.Errorf("kvstore: member %s cannot start a new raft-wal segment (%v), so its raft log takes no appends until it restarts", g.id, rotateErr)
-	}
-	if isNoSpace(err) {
-		g.set(true)
-		return fmt.Errorf("%w: member %s cannot append to its raft log: %v", ErrNoSpace, g.id, err)
-	}
-	return err
-}
-
-// set records whether the disk refuses appends.
-func (g *diskGuard) set(full bool) {
-	if g.full.Swap(full) != full {
-		select {
-		case g.changed <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// probe reports whether the disk takes a synced write again, and whether
-// the log store does (raft-wal not before a restart, after a failed
-// rotation).
-func (g *diskGuard) probe() error {
-	if err := g.hooks.beforeStoreLogs(); err != nil {
-		return err
-	}
-	if err := g.rotation.failure(); err != nil {
-		return err
-	}
-	if g.dir == "" {
-		return nil
-	}
-	path := filepath.Join(g.dir, ".space-probe")
-	defer os.Remove(path)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(make([]byte, diskProbeSize))
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
-}
-
 // errNoSpace is the error of a write made through a member whose disk is
 // full: refused before anything is sent, so it certainly did not happen.
 func (n *Node) errNoSpace() error {
-	if err := n.disk.rotation.failure(); err != nil {
+	if err := n.disk.RotationFailure(); err != nil {
 		return fmt.Errorf("%w: member %s cannot start a new raft-wal segment (%v); write through another member, or free space and restart this one", ErrNoSpace, n.cfg.id, err)
 	}
 	return fmt.Errorf("%w: member %s cannot persist its raft log; write through another member or free space", ErrNoSpace, n.cfg.id)
@@ -186,13 +66,11 @@ func (n *Node) runDiskWatch() {
 		select {
 		case <-n.closed:
 			return
-		case <-n.disk.changed:
+		case <-n.disk.Changed():
 		case <-probe:
-			if err := n.disk.probe(); err == nil {
-				n.disk.set(false)
-			}
+			n.disk.Probe() // on success the guard is no longer full
 		}
-		full := n.disk.full.Load()
+		full := n.disk.Full()
 		if full == !campaigning {
 			if full {
 				probe = time.After(diskProbeInterval)
@@ -217,43 +95,4 @@ func (n *Node) runDiskWatch() {
 		}
 		campaigning = !full
 	}
-}
-
-// walRotation records raft-wal's failure to start a new segment. raft-wal
-// only logs that error ("rotate error") and leaves its tail sealed, after
-// which every append fails with "segment is sealed", not saying why.
-type walRotation struct {
-	err atomic.Pointer[error]
-}
-
-// failure returns the recorded error, if any; r may be nil.
-func (r *walRotation) failure() error {
-	if r == nil {
-		return nil
-	}
-	if p := r.err.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// walLogger is the logger kvstore hands raft-wal: it passes every line on and
-// keeps the error of a failed segment rotation.
-type walLogger struct {
-	hclog.Logger
-	rotation *walRotation
-}
-
-// Error implements hclog.Logger.
-func (l walLogger) Error(msg string, args ...any) {
-	if msg == "rotate error" {
-		err := fmt.Errorf("raft-wal: %s", msg)
-		for i := 0; i+1 < len(args); i += 2 {
-			if e, ok := args[i+1].(error); ok {
-				err = e
-			}
-		}
-		l.rotation.err.Store(&err)
-	}
-	l.Logger.Error(msg, args...)
 }

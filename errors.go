@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kvstore/kvstore/internal/storage"
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/transport"
@@ -11,7 +13,9 @@ import (
 )
 
 // Errors returned by a Node. Each is matched with errors.Is; the mvcc and
-// lease errors are the same values as in those packages.
+// lease errors are the same values as in those packages, and those of the
+// data dir and of node-to-node messages the same as internal/storage and
+// internal/wire return.
 var (
 	// ErrClosed reports use of a closed node.
 	ErrClosed = errors.New("kvstore: node closed")
@@ -40,30 +44,30 @@ var (
 	// ErrCorruptLog reports a data dir whose raft log holds an entry that
 	// fails its checksum: the member must be wiped and join again (or be
 	// restored from another member's backup).
-	ErrCorruptLog = errors.New("kvstore: corrupt raft log")
+	ErrCorruptLog = storage.ErrCorruptLog
 	// ErrNoSpace reports a write refused because a member's disk is full
 	// (ENOSPC): the leader could not append it to its raft log, or the write
 	// was made through a member that cannot. It certainly did not happen
 	// and may be retried, through another member while that one's disk is
 	// full. Such a member stops campaigning until its disk takes writes
 	// again.
-	ErrNoSpace = errors.New("kvstore: no space left on device (ENOSPC)")
+	ErrNoSpace = storage.ErrNoSpace
 	// ErrCorruptSnapshot reports a data dir none of whose snapshots can
 	// rebuild the member's state: each is damaged, or older than the log
 	// it would need (the log was compacted up to a newer, damaged one). The
 	// member must be removed, wiped and added again (or restored from a
 	// backup); the error says so.
-	ErrCorruptSnapshot = errors.New("kvstore: corrupt snapshot")
+	ErrCorruptSnapshot = storage.ErrCorruptSnapshot
 	// ErrClusterMismatch reports a data dir, or a peer, that belongs to
 	// another cluster (another cluster token) or another node ID.
-	ErrClusterMismatch = errors.New("kvstore: cluster mismatch")
+	ErrClusterMismatch = storage.ErrClusterMismatch
 	// ErrLogStoreMismatch reports a data dir whose raft log is of another
 	// kind than WithLogStore asks for; opening it would start an empty
 	// member beside the real log. It matches ErrClusterMismatch too.
-	ErrLogStoreMismatch = fmt.Errorf("%w: log store mismatch", ErrClusterMismatch)
+	ErrLogStoreMismatch = storage.ErrLogStoreMismatch
 	// ErrDataDirLocked reports a data dir that another open node, in this
 	// process or another, is using. Open returns it at once.
-	ErrDataDirLocked = errors.New("kvstore: data dir in use by another open node")
+	ErrDataDirLocked = storage.ErrDataDirLocked
 	// ErrMemberExists reports adding a member whose ID or address is
 	// already in the cluster.
 	ErrMemberExists = errors.New("kvstore: member already exists")
@@ -80,9 +84,12 @@ var (
 	ErrInvalidAddress = transport.ErrInvalidAddress
 	// ErrNotLearner reports promoting a member that is already a voter.
 	ErrNotLearner = errors.New("kvstore: member is not a learner")
+	// ErrInvalidOption reports an option with a value Open cannot use; the
+	// error names the option.
+	ErrInvalidOption = errors.New("kvstore: invalid option")
 	// ErrBadRPC reports a node-to-node message that could not be read:
 	// members running incompatible versions, or a corrupted message.
-	ErrBadRPC = errors.New("kvstore: bad node-to-node message")
+	ErrBadRPC = wire.ErrBadRPC
 
 	ErrCompacted         = mvcc.ErrCompacted
 	ErrFutureRevision    = mvcc.ErrFutureRevision

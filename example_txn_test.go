@@ -12,26 +12,10 @@ import (
 // A compare-and-swap on a single node with in-memory storage: the swap
 // succeeds once, then finds the value changed and reads it instead.
 func ExampleNode_Txn() {
-	tr, err := transport.NewNetwork().Join("n1")
-	if err != nil {
-		panic(err)
-	}
-	n, err := kvstore.Open("",
-		kvstore.WithID("n1"),
-		kvstore.WithTransport(tr),
-		kvstore.WithInMemoryStorage(),
-		kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "n1"}),
-		kvstore.WithRaftTiming(20*time.Millisecond, 40*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond),
-	)
-	if err != nil {
-		panic(err)
-	}
+	n := exampleNode(transport.NewNetwork(), "n1", singleMember)
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := n.WaitLeader(ctx); err != nil {
-		panic(err)
-	}
 
 	key := []byte("config/mode")
 	if _, err := n.Put(ctx, key, []byte("blue")); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -33,16 +34,16 @@ import (
 
 // propose commits c through raft and returns its result, applied on this
 // node. A write already proposed when ctx ends may still commit.
-func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
+func (n *Node) propose(ctx context.Context, c *wire.Command) (*applyResult, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	if n.disk.full.Load() {
+	if n.disk.Full() {
 		// It could forward the write, but not apply it: its log cannot
 		// grow, so the write would commit and the caller time out.
 		return nil, n.errNoSpace()
 	}
-	data, err := encodeCommand(c)
+	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		return nil, err
 	}
@@ -50,14 +51,14 @@ func (n *Node) propose(ctx context.Context, c *command) (*applyResult, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
 	}
 	var index uint64 // to wait for when the leader was another node
-	res, err := onLeader(n, ctx, &rpcRequest{Kind: rpcPropose, Command: data},
+	res, err := onLeader(n, ctx, &wire.Request{Kind: wire.RPCPropose, Command: data},
 		func() (*applyResult, error) {
 			res, _, err := n.proposeLocal(ctx, data) // applied here already
 			return res, err
 		},
-		func(reply *rpcReply) *applyResult {
+		func(reply *wire.Reply) *applyResult {
 			index = reply.Index
-			return reply.Result.result()
+			return resultFromWire(reply.Result)
 		})
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func (n *Node) routeToLeader(ctx context.Context, send func(addr string) error) 
 // onLeader runs a request on the leader, through routeToLeader: local when
 // this node leads, else req sent to the leader, whose reply fromReply turns
 // into the result (it runs only for a reply that carries no error).
-func onLeader[T any](n *Node, ctx context.Context, req *rpcRequest, local func() (T, error), fromReply func(*rpcReply) T) (T, error) {
+func onLeader[T any](n *Node, ctx context.Context, req *wire.Request, local func() (T, error), fromReply func(*wire.Reply) T) (T, error) {
 	var res T
 	err := n.routeToLeader(ctx, func(addr string) error {
 		if addr == "" {
@@ -124,11 +125,11 @@ func onLeader[T any](n *Node, ctx context.Context, req *rpcRequest, local func()
 // finish, may still take effect there: it is ErrOutcomeUnknown (or the
 // caller's deadline). The leader's own answers come back as they are,
 // matchable with errors.Is.
-func (n *Node) callLeader(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+func (n *Node) callLeader(ctx context.Context, addr string, req *wire.Request) (*wire.Reply, error) {
 	reply, err := n.call(ctx, addr, req)
 	switch {
 	case err == nil:
-		err = reply.Err.err()
+		err = fromWireError(reply.Err)
 		if errors.Is(err, ErrClosed) {
 			err = fmt.Errorf("%w: the leader closed: %w", ErrOutcomeUnknown, err)
 		}
@@ -179,9 +180,9 @@ func (n *Node) notLeader() error {
 // Every call goes to the leader, so the transport is told the leader's ID
 // when addr is still the leader's address (a transport that authenticates
 // peers checks it); otherwise the ID is left empty, unknown.
-func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcReply, error) {
+func (n *Node) call(ctx context.Context, addr string, req *wire.Request) (*wire.Reply, error) {
 	req.Cluster = n.cfg.clusterToken
-	data, err := encodeRPC(req)
+	data, err := wire.EncodeRPC(req)
 	if err != nil {
 		return nil, err
 	}
@@ -193,8 +194,8 @@ func (n *Node) call(ctx context.Context, addr string, req *rpcRequest) (*rpcRepl
 	if err != nil {
 		return nil, err
 	}
-	var reply rpcReply
-	if err := decodeRPC(raw, &reply); err != nil {
+	var reply wire.Reply
+	if err := wire.DecodeRPC(raw, &reply); err != nil {
 		return nil, err
 	}
 	return &reply, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/watch"
@@ -57,7 +58,7 @@ type fsm struct {
 
 // applyResult is what applying one command returns through raft's
 // ApplyFuture.Response. Err holds a rejection (a typed mvcc or lease error,
-// or errBadCommand); it is a value, the same on every member, not a failure
+// or wire.ErrBadCommand); it is a value, the same on every member, not a failure
 // of the state machine.
 type applyResult struct {
 	Revision int64
@@ -119,7 +120,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		f.hooks.beforeApply(l.Index)
 		if l.Type == raft.LogCommand {
 			res := f.applyCommand(l.Data)
-			if res.Err != nil && errors.Is(res.Err, errCorruptCommand) {
+			if res.Err != nil && errors.Is(res.Err, wire.ErrCorruptCommand) {
 				// This replica's copy of a committed entry is damaged:
 				// applying it, or rejecting it, would diverge from the
 				// other members. Stop, as etcd does on a corrupt WAL; Open
@@ -139,7 +140,7 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 }
 
 func (f *fsm) applyCommand(data []byte) *applyResult {
-	c, err := decodeCommand(data)
+	c, err := wire.DecodeCommand(data)
 	if err != nil {
 		return &applyResult{Revision: f.kv.Revision(), Err: err}
 	}
@@ -147,13 +148,13 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	defer f.leaseMu.Unlock()
 	res := &applyResult{}
 	switch c.Kind {
-	case cmdPut:
-		res.Put, res.Events, res.Err = f.kv.Put(c.Put.request())
-	case cmdDelete:
-		res.Delete, res.Events, res.Err = f.kv.DeleteRange(c.Delete.request())
-	case cmdTxn:
-		res.Txn, res.Events, res.Err = f.kv.Txn(c.Txn.request())
-	case cmdCompact:
+	case wire.CmdPut:
+		res.Put, res.Events, res.Err = f.kv.Put(c.Put.Request())
+	case wire.CmdDelete:
+		res.Delete, res.Events, res.Err = f.kv.DeleteRange(c.Delete.Request())
+	case wire.CmdTxn:
+		res.Txn, res.Events, res.Err = f.kv.Txn(c.Txn.Request())
+	case wire.CmdCompact:
 		var free <-chan struct{}
 		if free, res.Err = f.kv.Compact(c.Revision); res.Err == nil {
 			f.watches.Compacted(c.Revision)
@@ -161,13 +162,13 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 			f.compactedRev, f.compactedFree = c.Revision, free
 			f.compactMu.Unlock()
 		}
-	case cmdLeaseGrant:
+	case wire.CmdLeaseGrant:
 		res.LeaseTTL, res.Err = f.leases.Grant(lease.ID(c.LeaseID), c.TTL)
 		if res.Err == nil {
 			// The leader's local clock, for its deadline only.
 			f.expirer.Add(lease.ID(c.LeaseID), res.LeaseTTL, f.hooks.now())
 		}
-	case cmdLeaseRevoke:
+	case wire.CmdLeaseRevoke:
 		var keys []string
 		if keys, res.Err = f.leases.Revoke(lease.ID(c.LeaseID)); res.Err == nil {
 			f.expirer.Remove(lease.ID(c.LeaseID))
@@ -177,7 +178,7 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 			}
 			_, res.Events, res.Err = f.kv.DeleteKeys(raw)
 		}
-	case cmdLeaseCheckpoint:
+	case wire.CmdLeaseCheckpoint:
 		for _, cp := range c.Checkpoints {
 			// A checkpoint of a lease revoked meanwhile is moot.
 			_ = f.leases.Checkpoint(lease.ID(cp.ID), cp.Remaining)

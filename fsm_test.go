@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/kvstore/kvstore/watch"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
+	"github.com/kvstore/kvstore/watch"
 )
 
 // applier feeds commands to an fsm as raft would, one log index each.
@@ -28,9 +29,9 @@ func newApplier(t *testing.T) *applier {
 	return &applier{t: t, f: f}
 }
 
-func (a *applier) apply(c *command) *applyResult {
+func (a *applier) apply(c *wire.Command) *applyResult {
 	a.t.Helper()
-	data, err := encodeCommand(c)
+	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -40,8 +41,8 @@ func (a *applier) apply(c *command) *applyResult {
 	return r
 }
 
-func putCmd(key, value string, leaseID int64) *command {
-	return &command{Kind: cmdPut, Put: &wirePut{Key: []byte(key), Value: []byte(value), Lease: leaseID}}
+func putCmd(key, value string, leaseID int64) *wire.Command {
+	return &wire.Command{Kind: wire.CmdPut, Put: &wire.Put{Key: []byte(key), Value: []byte(value), Lease: leaseID}}
 }
 
 func TestFSMAppliesCommands(t *testing.T) {
@@ -49,7 +50,7 @@ func TestFSMAppliesCommands(t *testing.T) {
 	if r := a.apply(putCmd("a", "1", 0)); r.Err != nil || r.Revision != 2 || len(r.Events) != 1 {
 		t.Fatalf("put: %+v", r)
 	}
-	if r := a.apply(&command{Kind: cmdLeaseGrant, LeaseID: 7, TTL: 1}); r.Err != nil || r.LeaseTTL != 5 {
+	if r := a.apply(&wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: 7, TTL: 1}); r.Err != nil || r.LeaseTTL != 5 {
 		t.Fatalf("grant below the minimum TTL: %+v", r)
 	}
 	a.apply(putCmd("b", "2", 7))
@@ -58,21 +59,21 @@ func TestFSMAppliesCommands(t *testing.T) {
 	if r := a.apply(putCmd("d", "x", 99)); !errors.Is(r.Err, lease.ErrLeaseNotFound) || r.Revision != 5 {
 		t.Fatalf("put with unknown lease: %+v", r)
 	}
-	r := a.apply(&command{Kind: cmdLeaseRevoke, LeaseID: 7})
+	r := a.apply(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: 7})
 	if r.Err != nil || r.Revision != 6 || len(r.Events) != 1 || string(r.Events[0].KV.Key) != "b" {
 		t.Fatalf("revoke deletes exactly the attached keys in one revision: %+v", r)
 	}
-	if r := a.apply(&command{Kind: cmdLeaseRevoke, LeaseID: 7}); !errors.Is(r.Err, lease.ErrLeaseNotFound) || r.Revision != 6 {
+	if r := a.apply(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: 7}); !errors.Is(r.Err, lease.ErrLeaseNotFound) || r.Revision != 6 {
 		t.Fatalf("second revoke: %+v", r)
 	}
-	txn := wireTxnOf(&mvcc.TxnRequest{Then: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("e"), Value: []byte("5")}}, {Delete: &mvcc.DeleteRequest{Key: []byte("a")}}}})
-	if r := a.apply(&command{Kind: cmdTxn, Txn: txn}); r.Err != nil || r.Revision != 7 || len(r.Events) != 2 {
+	txn := wire.TxnOf(&mvcc.TxnRequest{Then: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("e"), Value: []byte("5")}}, {Delete: &mvcc.DeleteRequest{Key: []byte("a")}}}})
+	if r := a.apply(&wire.Command{Kind: wire.CmdTxn, Txn: txn}); r.Err != nil || r.Revision != 7 || len(r.Events) != 2 {
 		t.Fatalf("txn: %+v", r)
 	}
-	if r := a.apply(&command{Kind: cmdCompact, Revision: 100}); !errors.Is(r.Err, mvcc.ErrFutureRevision) {
+	if r := a.apply(&wire.Command{Kind: wire.CmdCompact, Revision: 100}); !errors.Is(r.Err, mvcc.ErrFutureRevision) {
 		t.Fatalf("compact future: %+v", r)
 	}
-	if r := a.apply(&command{Kind: cmdCompact, Revision: 6}); r.Err != nil || a.f.kv.CompactRevision() != 6 {
+	if r := a.apply(&wire.Command{Kind: wire.CmdCompact, Revision: 6}); r.Err != nil || a.f.kv.CompactRevision() != 6 {
 		t.Fatalf("compact: %+v", r)
 	}
 	// A bad entry is rejected as a value, the same everywhere.
@@ -82,7 +83,7 @@ func TestFSMAppliesCommands(t *testing.T) {
 		{Index: a.index + 1, Type: raft.LogConfiguration},
 		{Index: a.index + 2, Type: raft.LogBarrier},
 	})
-	if len(out) != 3 || !errors.Is(out[0].(*applyResult).Err, errBadCommand) || out[1] != nil || out[2] != nil {
+	if len(out) != 3 || !errors.Is(out[0].(*applyResult).Err, wire.ErrBadCommand) || out[1] != nil || out[2] != nil {
 		t.Fatalf("batch results %+v", out)
 	}
 	if got := a.f.applied.get(); got != a.index+2 {
@@ -92,10 +93,10 @@ func TestFSMAppliesCommands(t *testing.T) {
 
 func TestFSMSnapshotRestore(t *testing.T) {
 	a := newApplier(t)
-	a.apply(&command{Kind: cmdLeaseGrant, LeaseID: 1, TTL: 60})
+	a.apply(&wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: 1, TTL: 60})
 	a.apply(putCmd("k1", "v", 1))
 	a.apply(putCmd("k2", "v", 0))
-	a.apply(&command{Kind: cmdLeaseCheckpoint, Checkpoints: []wireCheckpoint{{ID: 1, Remaining: 30}, {ID: 9, Remaining: 3}}})
+	a.apply(&wire.Command{Kind: wire.CmdLeaseCheckpoint, Checkpoints: []wire.Checkpoint{{ID: 1, Remaining: 30}, {ID: 9, Remaining: 3}}})
 	snap, err := a.f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +120,8 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored lease %+v %v keys %v", l, ok, b.f.leases.Keys(1))
 	}
 	// Both sides continue identically.
-	ra := a.apply(&command{Kind: cmdLeaseRevoke, LeaseID: 1})
-	rb := b.apply(&command{Kind: cmdLeaseRevoke, LeaseID: 1})
+	ra := a.apply(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: 1})
+	rb := b.apply(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: 1})
 	if ra.Err != nil || rb.Err != nil || len(rb.Events) != 1 {
 		t.Fatalf("revoke after restore: %+v / %+v", ra, rb)
 	}
@@ -193,7 +194,7 @@ func TestAppliedIndexWait(t *testing.T) {
 func TestFSMStopsOnACorruptEntry(t *testing.T) {
 	a := newApplier(t)
 	a.apply(putCmd("k", "1", 0))
-	data, err := encodeCommand(putCmd("k", "2", 0))
+	data, err := wire.EncodeCommand(putCmd("k", "2", 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type storeStatus struct {
 }
 
 func (f *fsm) status() storeStatus {
-	return storeStatus{Revision: f.kv.Revision(), CompactRevision: f.kv.CompactRevision(), Keys: f.kv.Len(), Size: f.kv.Size()}
+	return storeStatus{Revision: f.kv.Revision(), CompactRevision: f.kv.CompactRevision(), Keys: f.kv.LiveKeys(), Size: f.kv.Size()}
 }
 
 // hash hashes the store at rev (see mvcc.Store.Hash).

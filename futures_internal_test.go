@@ -1,11 +1,12 @@
 package kvstore
 
 import (
-	"github.com/kvstore/kvstore/watch"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/watch"
 )
 
 // TestBindShutdownReachesRaftFutures pins the hashicorp/raft layout that
@@ -17,7 +18,7 @@ func TestBindShutdownReachesRaftFutures(t *testing.T) {
 	conf.Logger = hclog.NewNullLogger()
 	store := raft.NewInmemStore()
 	_, tr := raft.NewInmemTransport("a")
-	r, err := raft.NewRaft(conf, newFSM(1, 128, watch.Config{}), store, store, newMemSnapshotStore(1), tr)
+	r, err := raft.NewRaft(conf, newFSM(1, 128, watch.Config{}), store, store, raft.NewDiscardSnapshotStore(), tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,20 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/transport"
 	"github.com/kvstore/kvstore/watch"
 )
 
 // Fuzz targets for the decoders that read bytes from disk or the network
-// (besides FuzzDecodeCommand in command_test.go, and the lease and mvcc
-// snapshot formats fuzzed in their packages): the FSM snapshot, node-to-
-// node messages, and kvstore.meta. Each must reject garbage with its typed
+// (besides the log commands, fuzzed in internal/wire, kvstore.meta in
+// internal/storage, and the lease and mvcc snapshot formats in their
+// packages): the FSM snapshot and node-to-node messages. Each must reject garbage with its typed
 // error, never panic, and change nothing when it rejects.
 
 // snapshotBytes returns the FSM snapshot of a small state with leases,
@@ -25,20 +24,20 @@ import (
 func snapshotBytes(t testing.TB) []byte {
 	f := newFSM(5, 0, watch.Config{})
 	defer f.close()
-	apply := func(c *command) {
-		data, err := encodeCommand(c)
+	apply := func(c *wire.Command) {
+		data, err := wire.EncodeCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.applyCommand(data)
 	}
-	apply(&command{Kind: cmdLeaseGrant, LeaseID: 1, TTL: 60})
+	apply(&wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: 1, TTL: 60})
 	apply(putCmd("a", "1", 1))
 	apply(putCmd("b", "2", 0))
 	apply(putCmd("a", "3", 0))
-	apply(&command{Kind: cmdDelete, Delete: &wireDelete{Key: []byte("b")}})
-	apply(&command{Kind: cmdCompact, Revision: 3})
-	apply(&command{Kind: cmdLeaseCheckpoint, Checkpoints: []wireCheckpoint{{ID: 1, Remaining: 30}}})
+	apply(&wire.Command{Kind: wire.CmdDelete, Delete: &wire.Delete{Key: []byte("b")}})
+	apply(&wire.Command{Kind: wire.CmdCompact, Revision: 3})
+	apply(&wire.Command{Kind: wire.CmdLeaseCheckpoint, Checkpoints: []wire.Checkpoint{{ID: 1, Remaining: 30}}})
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +60,7 @@ func FuzzFSMRestore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newFSM(5, 0, watch.Config{})
 		defer s.close()
-		put, _ := encodeCommand(putCmd("before", "x", 0))
+		put, _ := wire.EncodeCommand(putCmd("before", "x", 0))
 		s.applyCommand(put)
 		hash, _ := s.kv.Hash(0)
 		err := s.Restore(io.NopCloser(bytes.NewReader(data)))
@@ -95,48 +94,48 @@ func FuzzDecodeRPC(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { tr.Close() })
-	cmd, _ := encodeCommand(putCmd("k", "v", 0))
+	cmd, _ := wire.EncodeCommand(putCmd("k", "v", 0))
 	for _, v := range []any{
-		&rpcRequest{Kind: rpcPropose, Cluster: "c", Command: cmd},
-		&rpcRequest{Kind: rpcReadIndex, Cluster: "c"},
-		&rpcRequest{Kind: rpcMembership, Cluster: "c", Membership: &wireMembership{Op: memberAddVoter, ID: "n4", Address: "a4"}},
-		&rpcRequest{Kind: rpcLease, Cluster: "c", Lease: &wireLeaseRequest{Op: leaseTimeToLive, ID: 7, Keys: true}},
-		&rpcRequest{Kind: rpcSetAddress, Cluster: "c", Membership: &wireMembership{Op: memberSetAddress, ID: "n3", Address: "a3"}},
-		&rpcRequest{Kind: rpcIdentify, Cluster: "c"},
-		&rpcReply{MemberID: "n3"},
-		&rpcReply{Index: 9, Result: &wireResult{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
-		&rpcReply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
-		&rpcReply{Err: &wireError{Code: 1 << 20, Message: "from the future"}},
-		&rpcReply{Lease: &wireLeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
+		&wire.Request{Kind: wire.RPCPropose, Cluster: "c", Command: cmd},
+		&wire.Request{Kind: wire.RPCReadIndex, Cluster: "c"},
+		&wire.Request{Kind: wire.RPCMembership, Cluster: "c", Membership: &wire.Membership{Op: wire.MemberAddVoter, ID: "n4", Address: "a4"}},
+		&wire.Request{Kind: wire.RPCLease, Cluster: "c", Lease: &wire.LeaseRequest{Op: wire.LeaseTimeToLive, ID: 7, Keys: true}},
+		&wire.Request{Kind: wire.RPCSetAddress, Cluster: "c", Membership: &wire.Membership{Op: wire.MemberSetAddress, ID: "n3", Address: "a3"}},
+		&wire.Request{Kind: wire.RPCIdentify, Cluster: "c"},
+		&wire.Reply{MemberID: "n3"},
+		&wire.Reply{Index: 9, Result: &wire.Result{Revision: 3, Put: &mvcc.PutResult{Revision: 3, PrevKV: &mvcc.KeyValue{Key: []byte("k")}}}},
+		&wire.Reply{Err: toWireError(&NotLeaderError{LeaderID: "n2", LeaderAddress: "a2"})},
+		&wire.Reply{Err: &wire.Error{Code: 1 << 20, Message: "from the future"}},
+		&wire.Reply{Lease: &wire.LeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
 	} {
-		data, err := encodeRPC(v)
+		data, err := wire.EncodeRPC(v)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req rpcRequest
-		if err := decodeRPC(data, &req); err != nil {
+		var req wire.Request
+		if err := wire.DecodeRPC(data, &req); err != nil {
 			if !errors.Is(err, ErrBadRPC) {
 				t.Fatalf("request: error %v is not ErrBadRPC", err)
 			}
 		} else {
-			roundTrip(t, &req, &rpcRequest{})
+			roundTrip(t, &req, &wire.Request{})
 			if req.Membership != nil {
-				req.Membership.check(tr)
+				checkMembership(req.Membership, tr)
 			}
 		}
-		var reply rpcReply
-		if err := decodeRPC(data, &reply); err != nil {
+		var reply wire.Reply
+		if err := wire.DecodeRPC(data, &reply); err != nil {
 			if !errors.Is(err, ErrBadRPC) {
 				t.Fatalf("reply: error %v is not ErrBadRPC", err)
 			}
 			return
 		}
-		roundTrip(t, &reply, &rpcReply{})
-		reply.Result.result()
-		if err := reply.Err.err(); err != nil {
+		roundTrip(t, &reply, &wire.Reply{})
+		resultFromWire(reply.Result)
+		if err := fromWireError(reply.Err); err != nil {
 			_ = err.Error()
 		}
 	})
@@ -145,42 +144,14 @@ func FuzzDecodeRPC(f *testing.F) {
 // roundTrip re-encodes v and decodes it into fresh, which must then equal v.
 func roundTrip[T any](t *testing.T, v *T, fresh *T) {
 	t.Helper()
-	again, err := encodeRPC(v)
+	again, err := wire.EncodeRPC(v)
 	if err != nil {
 		t.Fatalf("re-encoding a decoded message: %v", err)
 	}
-	if err := decodeRPC(again, fresh); err != nil {
+	if err := wire.DecodeRPC(again, fresh); err != nil {
 		t.Fatalf("decoding a re-encoded message: %v", err)
 	}
 	if !reflect.DeepEqual(v, fresh) {
 		t.Fatalf("re-encoded message differs:\n%+v\n%+v", v, fresh)
 	}
-}
-
-// FuzzMeta: any kvstore.meta either names this node of this cluster or is
-// refused with ErrClusterMismatch, and is never rewritten.
-func FuzzMeta(f *testing.F) {
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"}`))
-	f.Add([]byte(`{"format":1,"cluster":"other","node":"n1"}`))
-	f.Add([]byte(`{"format":2,"cluster":"kvstore","node":"n1"}`))
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n2"}`))
-	f.Add([]byte(`null`))
-	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"`))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, metaFile)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg := defaultConfig()
-		cfg.id = "n1"
-		err := claimDir(dir, &cfg)
-		if err != nil && !errors.Is(err, ErrClusterMismatch) {
-			t.Fatalf("error %v is not ErrClusterMismatch", err)
-		}
-		if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
-			t.Fatal("claimDir rewrote an existing kvstore.meta")
-		}
-	})
 }

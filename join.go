@@ -6,11 +6,13 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // Joining a running cluster, driven by the new node:
 //
-//  1. It asks any member it can reach (rpcJoin) to add it as a learner.
+//  1. It asks any member it can reach (wire.RPCJoin) to add it as a learner.
 //     That member forwards the change to the leader. A member of another
 //     cluster refuses with ErrClusterMismatch (the token travels with every
 //     call).
@@ -83,7 +85,7 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 	if jc.learner {
 		return nil
 	}
-	err = n.changeMembership(ctx, &wireMembership{Op: memberPromote, ID: n.cfg.id})
+	err = n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: n.cfg.id})
 	if errors.Is(err, ErrNotLearner) { // promoted by an earlier attempt
 		err = nil
 	}
@@ -109,10 +111,10 @@ func (n *Node) selfInConfiguration(ctx context.Context) (self *raft.Server, memb
 	return nil, len(servers), nil
 }
 
-// askToJoin sends rpcJoin to the first member of addrs that answers.
+// askToJoin sends wire.RPCJoin to the first member of addrs that answers.
 func (n *Node) askToJoin(ctx context.Context, addrs []string) error {
-	req := &rpcRequest{Kind: rpcJoin, Membership: &wireMembership{
-		Op:      memberAddLearner,
+	req := &wire.Request{Kind: wire.RPCJoin, Membership: &wire.Membership{
+		Op:      wire.MemberAddLearner,
 		ID:      n.cfg.id,
 		Address: string(n.cfg.transport.LocalAddr()),
 	}}
@@ -121,7 +123,7 @@ func (n *Node) askToJoin(ctx context.Context, addrs []string) error {
 		reply, err := n.call(ctx, addr, req)
 		if err == nil {
 			// The member's answer is final, unless it found no leader.
-			if err = reply.Err.err(); !errors.Is(err, ErrNoLeader) {
+			if err = fromWireError(reply.Err); !errors.Is(err, ErrNoLeader) {
 				return err
 			}
 		}
@@ -136,8 +138,8 @@ func (n *Node) askToJoin(ctx context.Context, addrs []string) error {
 // serveJoin adds the member described by m as a learner, through the
 // leader. Asking again for a member already added at the same address is
 // not an error: the joiner's earlier reply may have been lost.
-func (n *Node) serveJoin(ctx context.Context, m *wireMembership) (uint64, error) {
-	if m == nil || m.Op != memberAddLearner {
+func (n *Node) serveJoin(ctx context.Context, m *wire.Membership) (uint64, error) {
+	if m == nil || m.Op != wire.MemberAddLearner {
 		return 0, fmt.Errorf("%w: join request without a learner to add", ErrBadRPC)
 	}
 	index, err := n.changeMembershipIndex(ctx, m)

@@ -116,6 +116,9 @@ func testRemovedMember(t *testing.T, c *kvtest.Cluster) {
 	if _, err := victim.Put(ctx, []byte("k"), []byte("v")); !errors.Is(err, kvstore.ErrRemoved) || !errors.Is(err, kvstore.ErrClosed) {
 		t.Fatalf("Put on a removed member: %v, want ErrRemoved", err)
 	}
+	if err := victim.Snapshot(ctx); !errors.Is(err, kvstore.ErrRemoved) {
+		t.Fatalf("Snapshot on a removed member: %v, want ErrRemoved", err)
+	}
 	c.Stop(vi)
 	if _, err := c.TryRestart(vi); !errors.Is(err, kvstore.ErrRemoved) {
 		t.Fatalf("restarting a removed member: %v, want ErrRemoved", err)

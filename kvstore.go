@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/storage"
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/watch"
 )
@@ -36,10 +38,10 @@ type Node struct {
 	cfg     config
 	raft    *raft.Raft
 	fsm     *fsm
-	storage *storage
+	storage *storage.Storage
 	// disk wraps the raft log store and follows whether the disk takes
 	// appends (diskspace.go).
-	disk *diskGuard
+	disk *storage.DiskGuard
 	// peerLogs throttles raft's repeated per-peer errors (logthrottle.go);
 	// nil without a logger.
 	peerLogs *peerLogLimiter
@@ -121,19 +123,19 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	disk := newDiskGuard(st, cfg.id, cfg.hooks)
-	st.logs = disk
+	disk := storage.NewDiskGuard(st, cfg.id, cfg.hooks.beforeStoreLogs)
+	st.Logs = disk
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
 	f.hooks = cfg.hooks
-	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
+	existing, err := raft.HasExistingState(st.Logs, st.Stable, st.Snaps)
 	if err != nil {
-		st.close()
+		st.Close()
 		f.close()
 		return nil, fmt.Errorf("kvstore: reading raft state: %w", err)
 	}
 	if existing {
-		if err := verifyLog(st.logs); err != nil {
-			st.close()
+		if err := storage.VerifyLog(st.Logs, wire.VerifyCommand); err != nil {
+			st.Close()
 			f.close()
 			return nil, err
 		}
@@ -150,12 +152,12 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	// done, so the caller waits for a leader and retries.
 	cfg.transport.SetHandler(n.handleRPCStarting)
 	rc := cfg.raftConfig(logger.Named("raft"))
-	snaps := newSnapshotGuard(st.snaps, st.logs)
-	r, err := raft.NewRaft(rc, f, st.logs, st.stable, snaps, cfg.transport)
-	if err := snaps.started(err); err != nil {
+	snaps := storage.NewSnapshotGuard(st.Snaps, st.Logs)
+	r, err := raft.NewRaft(rc, f, st.Logs, st.Stable, snaps, cfg.transport)
+	if err := snaps.Started(err); err != nil {
 		cfg.transport.SetHandler(nil)
 		n.cancelClosed()
-		st.close()
+		st.Close()
 		f.close()
 		return nil, err
 	}
@@ -221,7 +223,7 @@ func (n *Node) Close() error {
 		// removed itself), Close is the later one.
 		err = errors.Join(err, n.cfg.transport.Close())
 		n.async.Wait()
-		n.closeErr = errors.Join(err, n.storage.close(), n.fsm.close())
+		n.closeErr = errors.Join(err, n.storage.Close(), n.fsm.close())
 		n.peerLogs.flush()
 	})
 	return n.closeErr

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 )
 
@@ -91,7 +92,7 @@ func (n *Node) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*Leas
 		if chosen == 0 {
 			chosen = rand.Int64N(1<<62) + 1
 		}
-		res, err := n.propose(ctx, &command{Kind: cmdLeaseGrant, LeaseID: chosen, TTL: ttl})
+		res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: chosen, TTL: ttl})
 		if id == 0 && errors.Is(err, ErrLeaseExists) {
 			continue // a chosen ID collided: nothing was granted, choose again
 		}
@@ -105,7 +106,7 @@ func (n *Node) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*Leas
 // Revoke ends a lease at once, deleting its keys in one revision.
 // ErrLeaseNotFound if it does not exist (any more).
 func (n *Node) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, error) {
-	res, err := n.propose(ctx, &command{Kind: cmdLeaseRevoke, LeaseID: id})
+	res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (n *Node) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, erro
 // Renewals are made by the leader (forwarded from other members).
 // ErrLeaseNotFound if the lease does not exist or has expired.
 func (n *Node) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveResponse, error) {
-	reply, err := n.leaseCall(ctx, &wireLeaseRequest{Op: leaseKeepAlive, ID: id})
+	reply, err := n.leaseCall(ctx, &wire.LeaseRequest{Op: wire.LeaseKeepAlive, ID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +127,7 @@ func (n *Node) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveResp
 // TimeToLive reports a lease's remaining and granted TTL, and its keys
 // WithKeys. It is answered by the leader, which keeps the time.
 func (n *Node) TimeToLive(ctx context.Context, id int64, withKeys bool) (*LeaseTimeToLiveResponse, error) {
-	reply, err := n.leaseCall(ctx, &wireLeaseRequest{Op: leaseTimeToLive, ID: id, Keys: withKeys})
+	reply, err := n.leaseCall(ctx, &wire.LeaseRequest{Op: wire.LeaseTimeToLive, ID: id, Keys: withKeys})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 )
 
@@ -25,35 +26,15 @@ const leaseTick = 500 * time.Millisecond
 // entries (etcd's batch limit).
 const maxCheckpointsPerCommand = 1000
 
-type leaseOp uint8
-
-const (
-	leaseKeepAlive leaseOp = iota + 1
-	leaseTimeToLive
-)
-
-type wireLeaseRequest struct {
-	Op   leaseOp `codec:"o"`
-	ID   int64   `codec:"id"`
-	Keys bool    `codec:"k,omitempty"`
-}
-
-type wireLeaseReply struct {
-	Revision   int64    `codec:"rev,omitempty"`
-	TTL        int64    `codec:"ttl"`
-	GrantedTTL int64    `codec:"g,omitempty"`
-	KeyList    [][]byte `codec:"keys,omitempty"`
-}
-
 // leaseCall runs a lease request on the leader, forwarding it from other
 // members. Renewals are not writes: a lost one is retried by KeepAlive.
-func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+func (n *Node) leaseCall(ctx context.Context, req *wire.LeaseRequest) (*wire.LeaseReply, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	reply, err := onLeader(n, ctx, &rpcRequest{Kind: rpcLease, Lease: req},
-		func() (*wireLeaseReply, error) { return n.leaseLocal(ctx, req) },
-		func(r *rpcReply) *wireLeaseReply { return r.Lease })
+	reply, err := onLeader(n, ctx, &wire.Request{Kind: wire.RPCLease, Lease: req},
+		func() (*wire.LeaseReply, error) { return n.leaseLocal(ctx, req) },
+		func(r *wire.Reply) *wire.LeaseReply { return r.Lease })
 	if err == nil && reply == nil {
 		err = fmt.Errorf("%w: lease reply without a body", ErrBadRPC)
 	}
@@ -61,12 +42,12 @@ func (n *Node) leaseCall(ctx context.Context, req *wireLeaseRequest) (*wireLease
 }
 
 // leaseLocal answers a lease request on this node, which must lead.
-func (n *Node) leaseLocal(ctx context.Context, req *wireLeaseRequest) (*wireLeaseReply, error) {
+func (n *Node) leaseLocal(ctx context.Context, req *wire.LeaseRequest) (*wire.LeaseReply, error) {
 	switch req.Op {
-	case leaseKeepAlive:
+	case wire.LeaseKeepAlive:
 		ttl, err := n.renew(ctx, lease.ID(req.ID))
-		return &wireLeaseReply{TTL: ttl}, err
-	case leaseTimeToLive:
+		return &wire.LeaseReply{TTL: ttl}, err
+	case wire.LeaseTimeToLive:
 		return n.timeToLive(ctx, lease.ID(req.ID), req.Keys)
 	}
 	return nil, fmt.Errorf("%w: unknown lease request %d", ErrBadRPC, req.Op)
@@ -102,12 +83,12 @@ func (n *Node) renew(ctx context.Context, id lease.ID) (int64, error) {
 
 // timeToLive reads the table after a read index and the remaining TTL from
 // the leader's deadlines.
-func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wireLeaseReply, error) {
+func (n *Node) timeToLive(ctx context.Context, id lease.ID, withKeys bool) (*wire.LeaseReply, error) {
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
 	l, keys, rev, ok := n.fsm.leaseInfo(id, withKeys)
-	reply := &wireLeaseReply{Revision: rev, TTL: -1}
+	reply := &wire.LeaseReply{Revision: rev, TTL: -1}
 	if !ok {
 		return reply, nil
 	}
@@ -128,11 +109,11 @@ func (n *Node) applyCheckpoints(cps []lease.Checkpoint) (raft.ApplyFuture, error
 	for len(cps) > 0 {
 		chunk := cps[:min(len(cps), maxCheckpointsPerCommand)]
 		cps = cps[len(chunk):]
-		c := &command{Kind: cmdLeaseCheckpoint}
+		c := &wire.Command{Kind: wire.CmdLeaseCheckpoint}
 		for _, cp := range chunk {
-			c.Checkpoints = append(c.Checkpoints, wireCheckpoint{ID: int64(cp.ID), Remaining: cp.Remaining})
+			c.Checkpoints = append(c.Checkpoints, wire.Checkpoint{ID: int64(cp.ID), Remaining: cp.Remaining})
 		}
-		data, err := encodeCommand(c)
+		data, err := wire.EncodeCommand(c)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +142,7 @@ func (n *Node) runLeases() {
 			limiter.Take(now, len(ids))
 			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 			for _, id := range ids {
-				if data, err := encodeCommand(&command{Kind: cmdLeaseRevoke, LeaseID: int64(id)}); err == nil {
+				if data, err := wire.EncodeCommand(&wire.Command{Kind: wire.CmdLeaseRevoke, LeaseID: int64(id)}); err == nil {
 					n.raft.Apply(data, 0)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -41,55 +42,55 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 // ErrInvalidAddress, by this member and again by the leader. Any member may
 // be asked; it returns once the change is committed.
 func (n *Node) AddVoter(ctx context.Context, id, address string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberAddVoter, ID: id, Address: address})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberAddVoter, ID: id, Address: address})
 }
 
 // AddLearner adds a non-voting member, which catches up without affecting
 // the quorum; promote it with PromoteLearner once it has. Its address is
 // checked as AddVoter's.
 func (n *Node) AddLearner(ctx context.Context, id, address string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberAddLearner, ID: id, Address: address})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberAddLearner, ID: id, Address: address})
 }
 
 // PromoteLearner makes a learner a voter.
 func (n *Node) PromoteLearner(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberPromote, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: id})
 }
 
 // RemoveMember removes a member. Removing the leader makes it step down
 // once the change commits.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberRemove, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberRemove, ID: id})
 }
 
 // TransferLeadership asks the leader to hand leadership to the voter id,
 // or to the most up-to-date voter when id is empty, and returns once the
 // transfer is done.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
-	return n.changeMembership(ctx, &wireMembership{Op: memberTransfer, ID: id})
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberTransfer, ID: id})
 }
 
-func (n *Node) changeMembership(ctx context.Context, m *wireMembership) error {
+func (n *Node) changeMembership(ctx context.Context, m *wire.Membership) error {
 	_, err := n.changeMembershipIndex(ctx, m)
 	return err
 }
 
 // changeMembershipIndex makes a membership change through the leader and
 // returns the index of the configuration entry, once this node has it.
-func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (uint64, error) {
+func (n *Node) changeMembershipIndex(ctx context.Context, m *wire.Membership) (uint64, error) {
 	if n.closedCtx.Err() != nil {
 		return 0, n.errClosed()
 	}
-	if err := m.check(n.cfg.transport); err != nil {
+	if err := checkMembership(m, n.cfg.transport); err != nil {
 		return 0, err
 	}
-	index, err := onLeader(n, ctx, &rpcRequest{Kind: rpcMembership, Membership: m},
+	index, err := onLeader(n, ctx, &wire.Request{Kind: wire.RPCMembership, Membership: m},
 		func() (uint64, error) { return n.changeMembershipLocal(ctx, m) },
-		func(reply *rpcReply) uint64 { return reply.Index })
+		func(reply *wire.Reply) uint64 { return reply.Index })
 	if err != nil {
 		return 0, err
 	}
-	if m.Op == memberRemove && m.ID == n.cfg.id {
+	if m.Op == wire.MemberRemove && m.ID == n.cfg.id {
 		// A removed member may never hear that its removal committed.
 		return index, nil
 	}
@@ -97,14 +98,14 @@ func (n *Node) changeMembershipIndex(ctx context.Context, m *wireMembership) (ui
 	return index, n.waitApplied(ctx, index)
 }
 
-// check refuses a change that no configuration could take: one without a
-// member ID, or one recording an address that t could never dial. Both the
-// member asked and the leader check.
-func (m *wireMembership) check(t transport.Transport) error {
-	if m.Op != memberTransfer && m.ID == "" {
+// checkMembership refuses a change that no configuration could take: one
+// without a member ID, or one recording an address that t could never dial.
+// Both the member asked and the leader check.
+func checkMembership(m *wire.Membership, t transport.Transport) error {
+	if m.Op != wire.MemberTransfer && m.ID == "" {
 		return fmt.Errorf("%w: empty member ID", ErrInvalidMember)
 	}
-	if m.Op == memberAddVoter || m.Op == memberAddLearner || m.Op == memberSetAddress {
+	if m.Op == wire.MemberAddVoter || m.Op == wire.MemberAddLearner || m.Op == wire.MemberSetAddress {
 		if err := checkPeerAddress(t, m.Address); err != nil {
 			return fmt.Errorf("%w: member %q: %w", ErrInvalidMember, m.ID, err)
 		}
@@ -115,8 +116,8 @@ func (m *wireMembership) check(t transport.Transport) error {
 // changeMembershipLocal makes a membership change on this node, which must
 // lead. It checks the change against the configuration it read and makes
 // raft refuse it if the configuration changed meanwhile.
-func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (uint64, error) {
-	if err := m.check(n.cfg.transport); err != nil {
+func (n *Node) changeMembershipLocal(ctx context.Context, m *wire.Membership) (uint64, error) {
+	if err := checkMembership(m, n.cfg.transport); err != nil {
 		return 0, err
 	}
 	cf := n.raft.GetConfiguration()
@@ -132,7 +133,7 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 			return 0, fmt.Errorf("%w: address %s is used by %s", ErrMemberExists, m.Address, s.ID)
 		}
 	}
-	if found == nil && m.Op != memberAddVoter && m.Op != memberAddLearner && !(m.Op == memberTransfer && m.ID == "") {
+	if found == nil && m.Op != wire.MemberAddVoter && m.Op != wire.MemberAddLearner && !(m.Op == wire.MemberTransfer && m.ID == "") {
 		return 0, fmt.Errorf("%w: %q", ErrMemberNotFound, m.ID)
 	}
 	timeout := time.Duration(0)
@@ -142,21 +143,21 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 	id := raft.ServerID(m.ID)
 	var f raft.IndexFuture
 	switch m.Op {
-	case memberAddVoter, memberAddLearner:
+	case wire.MemberAddVoter, wire.MemberAddLearner:
 		if found != nil {
 			return 0, fmt.Errorf("%w: %q", ErrMemberExists, m.ID)
 		}
-		if m.Op == memberAddVoter {
+		if m.Op == wire.MemberAddVoter {
 			f = n.raft.AddVoter(id, raft.ServerAddress(m.Address), prev, timeout)
 		} else {
 			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
 		}
-	case memberPromote:
+	case wire.MemberPromote:
 		if found.Suffrage == raft.Voter {
 			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
 		}
 		f = n.raft.AddVoter(id, found.Address, prev, timeout)
-	case memberSetAddress:
+	case wire.MemberSetAddress:
 		if string(found.Address) == m.Address {
 			return prev, nil // recorded already: a reply was lost, or another member forwarded it too
 		}
@@ -170,9 +171,9 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 		} else {
 			f = n.raft.AddNonvoter(id, raft.ServerAddress(m.Address), prev, timeout)
 		}
-	case memberRemove:
+	case wire.MemberRemove:
 		f = n.raft.RemoveServer(id, prev, timeout)
-	case memberTransfer:
+	case wire.MemberTransfer:
 		return 0, n.transferLeadership(ctx, found)
 	default:
 		return 0, fmt.Errorf("%w: unknown membership change %d", ErrBadRPC, m.Op)
@@ -180,7 +181,7 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wireMembership) (ui
 	if err := n.waitFuture(ctx, f); err != nil {
 		return 0, err
 	}
-	if m.Op == memberRemove {
+	if m.Op == wire.MemberRemove {
 		if m.ID == n.cfg.id {
 			n.markRemoved() // raft, having committed its own removal, shuts down
 		} else {

@@ -1,7 +1,6 @@
 package kvstore
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -100,10 +99,6 @@ func defaultConfig() config {
 // An Option configures a node at Open.
 type Option func(*config) error
 
-// ErrInvalidOption reports an option with a value Open cannot use; the error
-// names the option.
-var ErrInvalidOption = errors.New("kvstore: invalid option")
-
 func invalid(option, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
 }
@@ -167,11 +162,12 @@ func WithBootstrap(peers ...Peer) Option {
 	}
 }
 
-// WithLogStore chooses the raft log store: LogStoreWAL (default),
-// LogStoreBolt, or LogStoreMemory for tests (nothing survives Close).
+// WithLogStore chooses the raft log store of the node's data dir:
+// LogStoreWAL (default) or LogStoreBolt. A data dir keeps the kind it was
+// created with (ErrLogStoreMismatch).
 func WithLogStore(kind LogStore) Option {
 	return func(c *config) error {
-		if kind < LogStoreWAL || kind > LogStoreMemory {
+		if kind < LogStoreWAL || kind > LogStoreBolt {
 			return invalid("WithLogStore", "unknown log store %v", kind)
 		}
 		c.logStore = kind
@@ -179,12 +175,11 @@ func WithLogStore(kind LogStore) Option {
 	}
 }
 
-// WithInMemoryStorage is WithLogStore(LogStoreMemory).
-func WithInMemoryStorage() Option { return WithLogStore(LogStoreMemory) }
-
 // WithMemoryStorage keeps the node's state in m instead of a data dir (the
-// dir argument of Open is ignored). Unlike WithInMemoryStorage, the state
-// outlives the node: opening a node again with m restarts it. For tests.
+// dir argument of Open is ignored), for tests and demos. The state outlives
+// the node: opening a node again with m restarts it where it stopped, as
+// from a data dir. WithMemoryStorage(NewMemoryStorage()) gives a node whose
+// state goes with it.
 func WithMemoryStorage(m *MemoryStorage) Option {
 	return func(c *config) error {
 		if m == nil {

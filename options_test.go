@@ -51,6 +51,8 @@ func TestBuildConfig(t *testing.T) {
 		{append(base, WithMaxRequestBytes(0)), "WithMaxRequestBytes"},
 		{append(base, WithMaxTxnOps(-1)), "WithMaxTxnOps"},
 		{append(base, WithLogStore(LogStore(9))), "WithLogStore"},
+		{append(base, WithLogStore(LogStoreBolt+1)), "WithLogStore"},
+		{append(base, WithMemoryStorage(nil)), "WithMemoryStorage"},
 		{append(base, nil), "Open"},
 	}
 	for _, tc := range cases {
@@ -69,9 +71,10 @@ func TestBuildConfig(t *testing.T) {
 	if !strings.Contains(err.Error(), `"elsewhere"`) || !strings.Contains(err.Error(), `"n1"`) {
 		t.Errorf("this node listed at another address: %v, want both addresses named", err)
 	}
-	c, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", "n2"}), WithInMemoryStorage(),
+	mem := NewMemoryStorage()
+	c, err = buildConfig(append(base, WithBootstrap(Peer{"n1", "n1"}, Peer{"n2", "n2"}), WithMemoryStorage(mem),
 		WithRaftTiming(50*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond), WithMaxTxnOps(4)))
-	if err != nil || c.logStore != LogStoreMemory || c.maxTxnOps != 4 || len(c.bootstrap) != 2 {
+	if err != nil || c.memory != mem || c.maxTxnOps != 4 || len(c.bootstrap) != 2 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	if err := raft.ValidateConfig(c.raftConfig(hclog.NewNullLogger())); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -113,11 +114,11 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 	defer cancel()
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
-	reply, err := n.call(ctx, addr, &rpcRequest{Kind: rpcReadIndex})
+	reply, err := n.call(ctx, addr, &wire.Request{Kind: wire.RPCReadIndex})
 	if err == nil {
 		// The leader's own refusal (no longer leader, not ready) comes in
 		// the reply: its empty index is no answer.
-		err = reply.Err.err()
+		err = fromWireError(reply.Err)
 	}
 	if err != nil {
 		return 0, err
@@ -206,7 +207,7 @@ func (n *Node) lastFSMIndex(commit uint64) uint64 {
 	index := uint64(0)
 	for i := commit; i > 0; i-- {
 		var l raft.Log
-		if err := n.storage.logs.GetLog(i, &l); err != nil {
+		if err := n.storage.Logs.GetLog(i, &l); err != nil {
 			index = n.fsm.appliedIndex()
 			break
 		}

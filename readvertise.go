@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // A member restarted at another address than the one its cluster's
@@ -18,15 +20,15 @@ import (
 //  1. After Open, the member compares its entry in its latest
 //     configuration with its transport's LocalAddr. If they differ it logs
 //     "advertised address changed from X to Y" at warn level and asks for
-//     the change (memberSetAddress): of itself if it leads (as a lone
+//     the change (wire.MemberSetAddress): of itself if it leads (as a lone
 //     member soon does: it needs no one's vote), otherwise of the leader it
 //     knows and of every other member at their recorded addresses
-//     (rpcSetAddress), which forward it to the leader. Dialling out needs
+//     (wire.RPCSetAddress), which forward it to the leader. Dialling out needs
 //     no one to know where it is, and every reply comes back on the
 //     connection it dialled. Until then it
 //     hears no heartbeat and campaigns, but only with pre-votes, which
 //     members that have a leader refuse: it does not disturb the cluster.
-//  2. The leader first calls the new address (rpcIdentify, with the
+//  2. The leader first calls the new address (wire.RPCIdentify, with the
 //     member's ID, which a transport checking peer identity verifies) and
 //     records it only if that member answers there: an address that does
 //     not reach the member (a wrong WithAdvertiseAddr) must not replace
@@ -69,7 +71,7 @@ func (n *Node) runReadvertise() {
 	}
 	recorded := string(self.Address)
 	n.logger().Warn(fmt.Sprintf("advertised address changed from %s to %s", recorded, local), "member", n.cfg.id)
-	m := &wireMembership{Op: memberSetAddress, ID: n.cfg.id, Address: local}
+	m := &wire.Membership{Op: wire.MemberSetAddress, ID: n.cfg.id, Address: local}
 	wait := n.cfg.electionTimeout
 	for attempt := 1; ; attempt++ {
 		_, changed := n.lead.get()
@@ -101,7 +103,7 @@ func (n *Node) runReadvertise() {
 // member left the configuration. A leader's own answer ends the round;
 // a member that cannot be reached, or that finds no leader, makes it ask
 // the next.
-func (n *Node) askToReadvertise(ctx context.Context, m *wireMembership) error {
+func (n *Node) askToReadvertise(ctx context.Context, m *wire.Membership) error {
 	cf := n.raft.GetConfiguration()
 	if err := n.waitFuture(ctx, cf); err != nil {
 		return err
@@ -137,9 +139,9 @@ func (n *Node) askToReadvertise(ctx context.Context, m *wireMembership) error {
 	}
 	var errs []error
 	for _, addr := range others {
-		reply, err := n.call(ctx, addr, &rpcRequest{Kind: rpcSetAddress, Membership: m})
+		reply, err := n.call(ctx, addr, &wire.Request{Kind: wire.RPCSetAddress, Membership: m})
 		if err == nil {
-			if err = reply.Err.err(); err == nil {
+			if err = fromWireError(reply.Err); err == nil {
 				return nil
 			}
 			if errors.Is(err, ErrMemberExists) || errors.Is(err, ErrMemberNotFound) || errors.Is(err, ErrInvalidMember) {
@@ -155,9 +157,9 @@ func (n *Node) askToReadvertise(ctx context.Context, m *wireMembership) error {
 }
 
 // serveSetAddress forwards a member's request to record its new address
-// to the leader (rpcSetAddress).
-func (n *Node) serveSetAddress(ctx context.Context, m *wireMembership) (uint64, error) {
-	if m == nil || m.Op != memberSetAddress {
+// to the leader (wire.RPCSetAddress).
+func (n *Node) serveSetAddress(ctx context.Context, m *wire.Membership) (uint64, error) {
+	if m == nil || m.Op != wire.MemberSetAddress {
 		return 0, fmt.Errorf("%w: address request without an address to record", ErrBadRPC)
 	}
 	return n.changeMembershipIndex(ctx, m)
@@ -168,7 +170,7 @@ func (n *Node) serveSetAddress(ctx context.Context, m *wireMembership) (uint64, 
 // there (and, through a transport that checks peer identity, hold id's
 // certificate) and say it is id, of this cluster.
 func (n *Node) confirmMemberAt(ctx context.Context, id, addr string) error {
-	data, err := encodeRPC(&rpcRequest{Kind: rpcIdentify, Cluster: n.cfg.clusterToken})
+	data, err := wire.EncodeRPC(&wire.Request{Kind: wire.RPCIdentify, Cluster: n.cfg.clusterToken})
 	if err != nil {
 		return err
 	}
@@ -176,11 +178,11 @@ func (n *Node) confirmMemberAt(ctx context.Context, id, addr string) error {
 	if err != nil {
 		return fmt.Errorf("kvstore: the leader cannot reach member %q at its new address %s, and keeps the recorded one: %w", id, addr, err)
 	}
-	var reply rpcReply
-	if err := decodeRPC(raw, &reply); err != nil {
+	var reply wire.Reply
+	if err := wire.DecodeRPC(raw, &reply); err != nil {
 		return err
 	}
-	if err := reply.Err.err(); err != nil {
+	if err := fromWireError(reply.Err); err != nil {
 		return fmt.Errorf("kvstore: member %q at its new address %s: %w", id, addr, err)
 	}
 	if reply.MemberID != id {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // A member removed from its cluster must stop: it holds no vote and gets no
@@ -51,7 +53,7 @@ func (n *Node) errClosed() error {
 // transport and storage.
 func (n *Node) markRemoved() {
 	n.removeOnce.Do(func() {
-		if err := n.storage.markRemoved(); err != nil {
+		if err := n.storage.MarkRemoved(); err != nil {
 			n.logger().Error("recording this node's removal", "err", err)
 		}
 		n.removed.Store(true)
@@ -69,10 +71,10 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 	n.goAsync(func() {
 		ctx, cancel := context.WithTimeout(n.closedCtx, notifyRemovedTimeout)
 		defer cancel()
-		req := &rpcRequest{Kind: rpcRemoved, Membership: &wireMembership{Op: memberRemove, ID: id, Index: index}}
+		req := &wire.Request{Kind: wire.RPCRemoved, Membership: &wire.Membership{Op: wire.MemberRemove, ID: id, Index: index}}
 		reply, err := n.call(ctx, addr, req)
 		if err == nil {
-			err = reply.Err.err()
+			err = fromWireError(reply.Err)
 		}
 		if err != nil && n.closedCtx.Err() == nil {
 			n.logger().Info("could not tell a removed member it is out", "member", id, "err", err)
@@ -90,8 +92,8 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 // from a log that ends before the removal. A node with no configuration
 // yet, or one whose log already goes past the removal while listing it
 // (added again since), ignores it.
-func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
-	if m == nil || m.Op != memberRemove || m.ID != n.cfg.id {
+func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
+	if m == nil || m.Op != wire.MemberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
 	}
 	// The configuration and the log's last index must be read as of the
@@ -114,12 +116,4 @@ func (n *Node) serveRemoved(ctx context.Context, m *wireMembership) error {
 		}
 		return nil
 	}
-}
-
-// checkNotRemoved fails Open on storage that records a removal.
-func checkNotRemoved(m *dataMeta) error {
-	if m.Removed {
-		return fmt.Errorf("%w: member %q of cluster %q was removed; wipe its data to join again", ErrRemoved, m.Node, m.Cluster)
-	}
-	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/internal/wire"
 )
 
 // The server half of node-to-node calls: the handler the transport runs
@@ -16,9 +18,9 @@ import (
 // handleRPC answers the calls of other members. It runs on a transport
 // goroutine per call; ctx ends when the caller gives up or the node closes.
 func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
-	var req rpcRequest
-	reply := &rpcReply{}
-	switch err := decodeRPC(data, &req); {
+	var req wire.Request
+	reply := &wire.Reply{}
+	switch err := wire.DecodeRPC(data, &req); {
 	case err != nil:
 		reply.Err = toWireError(err)
 	case req.Cluster != n.cfg.clusterToken:
@@ -26,9 +28,9 @@ func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
 	default:
 		n.serveRPC(ctx, &req, reply)
 	}
-	out, err := encodeRPC(reply)
+	out, err := wire.EncodeRPC(reply)
 	if err != nil { // cannot happen for these types; answer something readable
-		out, _ = encodeRPC(&rpcReply{Err: toWireError(err)})
+		out, _ = wire.EncodeRPC(&wire.Reply{Err: toWireError(err)})
 	}
 	return out
 }
@@ -38,21 +40,21 @@ func (n *Node) handleRPC(ctx context.Context, data []byte) []byte {
 // *NotLeaderError naming no leader, which tells the caller that nothing was
 // done and that it may retry once a leader is known (routeToLeader does).
 func (n *Node) handleRPCStarting(ctx context.Context, data []byte) []byte {
-	out, err := encodeRPC(&rpcReply{Err: toWireError(&NotLeaderError{})})
+	out, err := wire.EncodeRPC(&wire.Reply{Err: toWireError(&NotLeaderError{})})
 	if err != nil { // cannot happen for this type
 		panic(err)
 	}
 	return out
 }
 
-func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
+func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Reply) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
 	var err error
 	switch req.Kind {
-	case rpcPropose:
+	case wire.RPCPropose:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
 			break
@@ -67,7 +69,7 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 			reply.Result = resultToWire(res)
 		}
 		n.nudgeFollowers(reply.Index)
-	case rpcReadIndex:
+	case wire.RPCReadIndex:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
 			break
@@ -80,22 +82,22 @@ func (n *Node) serveRPC(ctx context.Context, req *rpcRequest, reply *rpcReply) {
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-	case rpcMembership:
+	case wire.RPCMembership:
 		if req.Membership == nil {
 			err = fmt.Errorf("%w: membership request without a body", ErrBadRPC)
 			break
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
 		n.nudgeFollowers(reply.Index)
-	case rpcJoin:
+	case wire.RPCJoin:
 		reply.Index, err = n.serveJoin(ctx, req.Membership)
-	case rpcRemoved:
+	case wire.RPCRemoved:
 		err = n.serveRemoved(ctx, req.Membership)
-	case rpcSetAddress:
+	case wire.RPCSetAddress:
 		reply.Index, err = n.serveSetAddress(ctx, req.Membership)
-	case rpcIdentify:
+	case wire.RPCIdentify:
 		reply.MemberID = n.cfg.id
-	case rpcLease:
+	case wire.RPCLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)
 			break

@@ -18,7 +18,7 @@ import (
 // If ctx ends first the snapshot may still complete.
 func (n *Node) Snapshot(ctx context.Context) error {
 	if n.closedCtx.Err() != nil {
-		return ErrClosed
+		return n.errClosed()
 	}
 	err := n.waitFuture(ctx, n.raft.Snapshot())
 	if errors.Is(err, raft.ErrNothingNewToSnapshot) {

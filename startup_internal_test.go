@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -52,11 +53,11 @@ func TestCallDuringStartupIsRefusedRetryably(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		cmd, err := encodeCommand(&command{Kind: cmdPut, Put: &wirePut{Key: []byte("k"), Value: []byte("w")}})
+		cmd, err := wire.EncodeCommand(&wire.Command{Kind: wire.CmdPut, Put: &wire.Put{Key: []byte("k"), Value: []byte("w")}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		request, err := encodeRPC(&rpcRequest{Kind: rpcPropose, Cluster: DefaultClusterToken, Command: cmd})
+		request, err := wire.EncodeRPC(&wire.Request{Kind: wire.RPCPropose, Cluster: DefaultClusterToken, Command: cmd})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,12 +75,12 @@ func TestCallDuringStartupIsRefusedRetryably(t *testing.T) {
 				replyErr = err
 				return
 			}
-			var reply rpcReply
-			if err := decodeRPC(data, &reply); err != nil {
+			var reply wire.Reply
+			if err := wire.DecodeRPC(data, &reply); err != nil {
 				replyErr = err
 				return
 			}
-			replyErr = reply.Err.err()
+			replyErr = fromWireError(reply.Err)
 		}})
 		defer n.Close()
 		if !called {

@@ -23,8 +23,11 @@ type Status struct {
 	// Revision and CompactRevision are the store's.
 	Revision        int64
 	CompactRevision int64
-	// Keys is the number of live keys; StoreSize the store's approximate
-	// size in bytes, history included.
+	// Keys is the number of live keys: keys that exist at Revision. A
+	// deleted key is not counted, even while its history is held until a
+	// compaction (etcd's etcd_mvcc_keys_total counts the same way).
+	// StoreSize is the store's approximate size in bytes, history
+	// included.
 	Keys      int
 	StoreSize int64
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
 )
 
@@ -126,7 +127,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	req, err := txnRequest(t.cmps, t.then, t.els)
+	req, err := mvccTxn(t.cmps, t.then, t.els)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 	if err := mvcc.ValidateTxn(req, t.n.cfg.maxTxnOps); err != nil {
 		return nil, err
 	}
-	res, err := t.n.propose(t.ctx, &command{Kind: cmdTxn, Txn: wireTxnOf(req)})
+	res, err := t.n.propose(t.ctx, &wire.Command{Kind: wire.CmdTxn, Txn: wire.TxnOf(req)})
 	if err != nil {
 		return nil, err
 	}
@@ -194,4 +195,65 @@ func txnResponse(r *mvcc.TxnResult, h Header) *TxnResponse {
 		}
 	}
 	return resp
+}
+
+// mvccTxn builds the store's request for a txn, nested ones included.
+func mvccTxn(cmps []Cmp, then, els []Op) (*mvcc.TxnRequest, error) {
+	t := &mvcc.TxnRequest{}
+	for _, c := range cmps {
+		mc, err := c.mvccCompare()
+		if err != nil {
+			return nil, err
+		}
+		t.Compares = append(t.Compares, mc)
+	}
+	var err error
+	if t.Then, err = mvccOps(then); err != nil {
+		return nil, err
+	}
+	if t.Else, err = mvccOps(els); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func mvccOps(ops []Op) ([]mvcc.Op, error) {
+	out := make([]mvcc.Op, 0, len(ops))
+	for i := range ops {
+		mo, err := ops[i].mvccOp()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mo)
+	}
+	return out, nil
+}
+
+// txnShape tells how a txn must be served: through raft if it writes
+// anywhere, locally otherwise, and without ReadIndex if it reads and every
+// one of its reads is serializable.
+type txnShape struct {
+	writes                 bool
+	gets, serializableGets int
+}
+
+func (s *txnShape) add(ops []Op) {
+	for i := range ops {
+		switch o := &ops[i]; o.kind {
+		case requestPut, requestDelete:
+			s.writes = true
+		case requestGet:
+			s.gets++
+			if o.settings.serializable {
+				s.serializableGets++
+			}
+		case requestTxn:
+			s.add(o.then)
+			s.add(o.els)
+		}
+	}
+}
+
+func (s *txnShape) serializable() bool {
+	return !s.writes && s.gets > 0 && s.gets == s.serializableGets
 }

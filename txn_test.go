@@ -431,7 +431,7 @@ func openNode(t *testing.T, opts ...kvstore.Option) *kvstore.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(opts, kvstore.WithID("n1"), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage(),
+	opts = append(opts, kvstore.WithID("n1"), kvstore.WithTransport(tr), kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()),
 		kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "n1"}))
 	n, err := kvstore.Open("", opts...)
 	if err != nil {

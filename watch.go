@@ -28,22 +28,6 @@ type WatchResponse = watch.Response
 // WatchChan delivers a watch's responses; it is closed when the watch ends.
 type WatchChan = <-chan WatchResponse
 
-// Watch options (besides WithRange, WithPrefix, WithFromKey, WithRev for
-// the start revision, and WithPrevKV).
-
-// WithFilterPut drops PUT events from a watch.
-func WithFilterPut() OpOption { return func(o *op) { o.filterPut = true } }
-
-// WithFilterDelete drops DELETE events from a watch.
-func WithFilterDelete() OpOption { return func(o *op) { o.filterDelete = true } }
-
-// WithProgressNotify asks for a progress notification whenever the watch
-// received nothing for the node's WithWatchProgressInterval.
-func WithProgressNotify() OpOption { return func(o *op) { o.progressNotify = true } }
-
-// WithCreatedNotify asks for a first response with Created set.
-func WithCreatedNotify() OpOption { return func(o *op) { o.createdNotify = true } }
-
 // Watch watches key (or a range, WithRange, WithPrefix or WithFromKey) on
 // this node's applied state, from WithRev's revision (older revisions are
 // replayed from history first) or from the next one. It keeps etcd's
@@ -65,14 +49,14 @@ func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchCh
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}
-	o := buildOp(key, opts)
-	if err := checkOptions(kindWatch, &o); err != nil {
+	s := newOpSettings(key, opts)
+	if err := s.check(requestWatch); err != nil {
 		return nil, err
 	}
 	ch, err := n.fsm.watch(ctx, watch.Request{
-		Key: o.key, End: o.end, StartRevision: o.rev, PrevKV: o.prevKV,
-		FilterPut: o.filterPut, FilterDelete: o.filterDelete,
-		ProgressNotify: o.progressNotify, CreatedNotify: o.createdNotify,
+		Key: s.key, End: s.end, StartRevision: s.rev, PrevKV: s.prevKV,
+		FilterPut: s.filterPut, FilterDelete: s.filterDelete,
+		ProgressNotify: s.progressNotify, CreatedNotify: s.createdNotify,
 	})
 	if errors.Is(err, watch.ErrClosed) {
 		return nil, n.errClosed()

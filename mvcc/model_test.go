@@ -326,6 +326,9 @@ func (r *modelRun) step() {
 	default:
 		r.restore()
 	}
+	if got, want := r.s.LiveKeys(), len(r.m.current()); got != want {
+		r.fail("%d live keys, model %d", got, want)
+	}
 }
 
 func (r *modelRun) cas() {

@@ -136,7 +136,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return ErrClosed
 	}
 	s.notifyCompacted(1<<63 - 1)
-	s.reset(st.tree, st.log, st.rev, st.compactRev, st.size)
+	s.reset(st.tree, st.log, st.rev, st.compactRev, st.size, st.live)
 	return nil
 }
 
@@ -145,6 +145,7 @@ type decoded struct {
 	log             revLog
 	rev, compactRev int64
 	size            int64
+	live            int
 }
 
 func corrupt(format string, args ...any) error {
@@ -223,6 +224,9 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 		if d.err == nil {
 			st.tree.Load(it)
 			st.size += int64(len(key)) + keyOverhead
+			if it.latest() != nil {
+				st.live++
+			}
 		}
 	}
 	if d.err != nil {

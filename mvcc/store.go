@@ -46,7 +46,10 @@ type Store struct {
 	// compactRev is the revision of the last compaction, -1 if none.
 	compactRev int64
 	// size is the bytes held; see Size.
-	size   int64
+	size int64
+	// live is the number of keys whose latest version is not a tombstone;
+	// see LiveKeys.
+	live   int
 	closed bool
 	comp   compactor
 }
@@ -57,7 +60,7 @@ func New(cfg Config) *Store {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
 	s := &Store{cfg: cfg}
-	s.reset(newTree(), revLog{}, 1, -1, 0)
+	s.reset(newTree(), revLog{}, 1, -1, 0, 0)
 	return s
 }
 
@@ -66,8 +69,8 @@ func newTree() *btree.BTreeG[keyItem] {
 }
 
 // reset installs new contents; the caller holds mu or owns s exclusively.
-func (s *Store) reset(tree *btree.BTreeG[keyItem], log revLog, rev, compactRev, size int64) {
-	s.tree, s.log, s.rev, s.compactRev, s.size = tree, log, rev, compactRev, size
+func (s *Store) reset(tree *btree.BTreeG[keyItem], log revLog, rev, compactRev, size int64, live int) {
+	s.tree, s.log, s.rev, s.compactRev, s.size, s.live = tree, log, rev, compactRev, size, live
 	s.comp.target = compactRev
 	s.comp.done = compactRev
 	s.comp.generation++
@@ -97,8 +100,17 @@ func (s *Store) Size() int64 {
 	return s.size
 }
 
+// LiveKeys returns the number of keys that exist at the current revision:
+// deleted keys are not counted, even while their history is held (what
+// etcd's etcd_mvcc_keys_total reports).
+func (s *Store) LiveKeys() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.live
+}
+
 // Len returns the number of keys in the index, including deleted keys whose
-// history is still held.
+// history is still held (LiveKeys counts only the others).
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

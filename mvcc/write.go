@@ -53,7 +53,9 @@ func (w *writer) put(r *PutRequest) *PutResult {
 	}
 	v := version{main: w.main, sub: w.nextSub(), create: w.main, ver: 1, lease: r.Lease}
 	prev := it.latest()
-	if prev != nil {
+	if prev == nil {
+		s.live++ // a new key, or a new generation of a deleted one
+	} else {
 		v.create, v.ver = prev.create, prev.ver+1
 		if r.IgnoreLease {
 			v.lease = prev.lease
@@ -100,6 +102,7 @@ func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
 		s.tree.Set(it)
 		s.log.append(logEntry{key: it.key, main: w.main})
 		s.size += versionOverhead
+		s.live--
 		w.events = append(w.events, Event{
 			Type:   EventDelete,
 			KV:     KeyValue{Key: it.keyBytes(), ModRevision: w.main},

@@ -81,7 +81,7 @@ func TestTCPKVStoreOpenChecksAddresses(t *testing.T) {
 		t.Fatalf("members after refused additions: %+v, %v", ms, err)
 	}
 
-	joiner, err := kvstore.Open("", kvstore.WithID("n2"), kvstore.WithTransport(newTCP(t)), kvstore.WithInMemoryStorage(), kvstoreTiming)
+	joiner, err := kvstore.Open("", kvstore.WithID("n2"), kvstore.WithTransport(newTCP(t)), kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()), kvstoreTiming)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func kvstoreCluster(t *testing.T, ca *testcerts.CA) {
 	var nodes []*kvstore.Node
 	for i, id := range ids {
 		n, err := kvstore.Open("", kvstore.WithID(id), kvstore.WithTransport(trs[i]), kvstore.WithBootstrap(peers...),
-			kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
+			kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
 		if err != nil {
 			t.Fatalf("Open %s: %v", id, err)
 		}
@@ -84,7 +84,7 @@ func TestTCPKVStoreForwardAfterLeaderCloses(t *testing.T) {
 	nodes := map[string]*kvstore.Node{}
 	for i, id := range ids {
 		n, err := kvstore.Open("", kvstore.WithID(id), kvstore.WithTransport(trs[i]), kvstore.WithBootstrap(peers...),
-			kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
+			kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()), kvstore.WithRaftTiming(200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond))
 		if err != nil {
 			t.Fatalf("Open %s: %v", id, err)
 		}

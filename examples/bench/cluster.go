@@ -45,7 +45,7 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 		tr := transports[i]
 		opts := []kvstore.Option{
 			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
-			kvstore.WithLogStore(cfg.logStoreKind()), kvstore.WithRaftTiming(hb, el, lease, commit),
+			cfg.storageOption(), kvstore.WithRaftTiming(hb, el, lease, commit),
 		}
 		dir := ""
 		if c.dir != "" {

@@ -78,14 +78,17 @@ func (c *config) raftTiming() (heartbeat, election, leaderLease, commit time.Dur
 	return c.heartbeat, c.election, c.leaderLease, c.commit
 }
 
-func (c *config) logStoreKind() kvstore.LogStore {
+// storageOption is where each member keeps its raft state: a fresh
+// MemoryStorage with -storage memory, else a data dir with -logstore's
+// log store.
+func (c *config) storageOption() kvstore.Option {
 	switch {
 	case c.storage == "memory":
-		return kvstore.LogStoreMemory
+		return kvstore.WithMemoryStorage(kvstore.NewMemoryStorage())
 	case c.logStore == "bolt":
-		return kvstore.LogStoreBolt
+		return kvstore.WithLogStore(kvstore.LogStoreBolt)
 	}
-	return kvstore.LogStoreWAL
+	return kvstore.WithLogStore(kvstore.LogStoreWAL)
 }
 
 func parseFlags(args []string, output io.Writer) (*config, error) {

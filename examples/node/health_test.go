@@ -92,7 +92,7 @@ func TestHealthzNoLeader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := kvstore.Open("", kvstore.WithID("lonely"), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage())
+		n, err := kvstore.Open("", kvstore.WithID("lonely"), kvstore.WithTransport(tr), kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ func startProgram(t *testing.T, network *transport.Network, args []string, join 
 		},
 		join:        join,
 		listen:      func(string, string) (net.Listener, error) { return p.ln, nil },
-		nodeOptions: []kvstore.Option{kvstore.WithInMemoryStorage(), kvstore.WithRaftTiming(50*time.Millisecond, 50*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond)},
+		nodeOptions: []kvstore.Option{kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()), kvstore.WithRaftTiming(50*time.Millisecond, 50*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond)},
 		ready:       p.ready,
 	}
 	go func() { p.exit <- run(ctx, args, &p.stderr, w) }()
@@ -170,7 +170,7 @@ func TestRunJoin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := kvstore.Open("", kvstore.WithID("n1"), kvstore.WithTransport(tr), kvstore.WithInMemoryStorage(),
+		first, err := kvstore.Open("", kvstore.WithID("n1"), kvstore.WithTransport(tr), kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()),
 			kvstore.WithBootstrap(kvstore.Peer{ID: "n1", Address: "10.0.0.1:2380"}),
 			kvstore.WithRaftTiming(50*time.Millisecond, 50*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond))
 		if err != nil {

@@ -102,7 +102,9 @@ type nodeStore struct {
 // tick counts an op and restarts the node when its turn has come: every
 // watch is first drained to the current revision, then reopened on the
 // restarted node from the last revision it delivered + 1, as a client
-// resuming its watches does.
+// resuming its watches does, or from its own start revision if that is
+// later (a watch opened at a future revision has delivered nothing yet,
+// and must not get the revisions before its start).
 func (s *nodeStore) tick(ctx context.Context) error {
 	s.ops++
 	if s.ops != s.restartAt {
@@ -125,7 +127,7 @@ func (s *nodeStore) tick(ctx context.Context) error {
 		if w.canceled {
 			continue
 		}
-		ch, err := s.n.Watch(context.Background(), w.key, append(slices.Clone(w.opts), kvstore.WithRev(w.seen+1))...)
+		ch, err := s.n.Watch(context.Background(), w.key, append(slices.Clone(w.opts), kvstore.WithRev(w.resumeRevision()))...)
 		if err != nil {
 			return fmt.Errorf("reopening a watch after the restart: %w", err)
 		}
@@ -401,6 +403,7 @@ type nodeWatch struct {
 	ch       kvstore.WatchChan
 	key      []byte
 	opts     []kvstore.OpOption // without the start revision
+	start    int64              // the start revision asked for, 0 for the next one
 	prevKV   bool
 	seen     int64 // every event at or below it has been delivered
 	outcome  conformance.WatchOutcome
@@ -433,10 +436,15 @@ func (s *nodeStore) Watch(ctx context.Context, r *conformance.WatchRequest) (*co
 	if err != nil {
 		return nil, nil, nodeClassify(err)
 	}
-	w := &nodeWatch{n: s.n, ch: ch, key: b(r.Key), opts: opts, prevKV: r.PrevKV}
+	w := &nodeWatch{n: s.n, ch: ch, key: b(r.Key), opts: opts, start: r.StartRevision, prevKV: r.PrevKV}
 	s.watches = append(s.watches, w)
 	return &conformance.WatchResponse{Revision: rev}, w, nil
 }
+
+// resumeRevision is where a reopened watch continues: after the last
+// revision it delivered, but never before the revision it asked to start
+// at.
+func (w *nodeWatch) resumeRevision() int64 { return max(w.start, w.seen+1) }
 
 func (w *nodeWatch) take(resp kvstore.WatchResponse) {
 	for _, ev := range resp.Events {

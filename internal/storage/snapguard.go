@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// snapshotGuard stands between raft and a node's snapshot store while
+// SnapshotGuard stands between raft and a node's snapshot store while
 // raft.NewRaft restores the newest usable snapshot at startup.
 //
 // raft tries the snapshots newest first and takes the first one that opens
@@ -19,10 +19,10 @@ import (
 // to the newest, so the entries right after the older one are gone and
 // raft panics ("log not found") when it reaches them. The guard refuses,
 // at startup, every snapshot the log does not continue, so NewRaft fails
-// instead, and Open returns ErrCorruptSnapshot with the recovery to take.
+// instead, and Started returns ErrCorruptSnapshot with the recovery to take.
 // After startup it passes everything through: a snapshot installed from
 // the leader replaces the log, and one sent to a follower needs no log.
-type snapshotGuard struct {
+type SnapshotGuard struct {
 	raft.SnapshotStore
 	logs raft.LogStore
 
@@ -35,12 +35,14 @@ type snapshotGuard struct {
 	lastID   string
 }
 
-func newSnapshotGuard(store raft.SnapshotStore, logs raft.LogStore) *snapshotGuard {
-	return &snapshotGuard{SnapshotStore: store, logs: logs, starting: true}
+// NewSnapshotGuard guards store, whose snapshots logs must continue, until
+// Started is called.
+func NewSnapshotGuard(store raft.SnapshotStore, logs raft.LogStore) *SnapshotGuard {
+	return &SnapshotGuard{SnapshotStore: store, logs: logs, starting: true}
 }
 
 // Open implements raft.SnapshotStore.
-func (g *snapshotGuard) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+func (g *SnapshotGuard) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.starting {
@@ -64,7 +66,7 @@ func (g *snapshotGuard) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, erro
 
 // noteUnrestored records, when raft opened the last snapshot tried and
 // then moved on, that the FSM could not restore it (its own checksums).
-func (g *snapshotGuard) noteUnrestored() {
+func (g *SnapshotGuard) noteUnrestored() {
 	if g.tried > len(g.problems) {
 		g.problems = append(g.problems, fmt.Sprintf("snapshot %s: opened but not restorable (the node's log says why)", g.lastID))
 	}
@@ -72,7 +74,7 @@ func (g *snapshotGuard) noteUnrestored() {
 
 // continuedByLog reports whether raft, having restored meta, finds in the
 // log every entry it will apply next.
-func (g *snapshotGuard) continuedByLog(meta *raft.SnapshotMeta) error {
+func (g *SnapshotGuard) continuedByLog(meta *raft.SnapshotMeta) error {
 	first, err := g.logs.FirstIndex()
 	if err != nil {
 		return err
@@ -88,9 +90,9 @@ func (g *snapshotGuard) continuedByLog(meta *raft.SnapshotMeta) error {
 	return nil
 }
 
-// started ends the startup checks. Given NewRaft's error, it returns the
-// error Open reports: ErrCorruptSnapshot when no snapshot was usable.
-func (g *snapshotGuard) started(err error) error {
+// Started ends the startup checks. Given NewRaft's error, it returns the
+// error to report: ErrCorruptSnapshot when no snapshot was usable.
+func (g *SnapshotGuard) Started(err error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.starting = false
@@ -110,4 +112,4 @@ func (g *snapshotGuard) started(err error) error {
 		ErrCorruptSnapshot, strings.Join(g.problems, "; "), err)
 }
 
-var _ raft.SnapshotStore = (*snapshotGuard)(nil)
+var _ raft.SnapshotStore = (*SnapshotGuard)(nil)

@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"encoding/json"
@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-
-	"github.com/hashicorp/raft"
 )
 
 // A data dir records whose state it holds, so that a node is never started
@@ -33,14 +30,14 @@ type dataMeta struct {
 	// read off the files (logStoreOf).
 	LogStore string `json:"log_store,omitempty"`
 	// Removed records that the node was removed from its cluster
-	// (removal.go); such a dir is never opened again.
+	// (Storage.MarkRemoved); such a dir is never opened again.
 	Removed bool `json:"removed,omitempty"`
 }
 
 // check compares the recorded identity with the configured one; dir is
 // where m was read, for dirs that do not record their log store ("" for a
-// MemoryStorage, which has one kind only).
-func (m dataMeta) check(dir string, cfg *config) error {
+// Memory, which has one kind only).
+func (m dataMeta) check(dir string, cfg Config) error {
 	kind := m.LogStore
 	if kind == "" && dir != "" {
 		kind = logStoreOf(dir)
@@ -48,18 +45,20 @@ func (m dataMeta) check(dir string, cfg *config) error {
 	switch {
 	case m.Format != metaVersion:
 		return fmt.Errorf("%w: data format %d, this build reads %d", ErrClusterMismatch, m.Format, metaVersion)
-	case m.Cluster != cfg.clusterToken:
-		return fmt.Errorf("%w: the data belongs to cluster %q, not %q", ErrClusterMismatch, m.Cluster, cfg.clusterToken)
-	case m.Node != cfg.id:
-		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.id)
-	case kind != "" && kind != cfg.logStore.String():
-		return fmt.Errorf("%w: the data dir holds a %q raft log, this node is configured for %q (WithLogStore)", ErrLogStoreMismatch, kind, cfg.logStore)
+	case m.Cluster != cfg.Cluster:
+		return fmt.Errorf("%w: the data belongs to cluster %q, not %q", ErrClusterMismatch, m.Cluster, cfg.Cluster)
+	case m.Node != cfg.Node:
+		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.Node)
+	case kind != "" && kind != cfg.LogStore.String():
+		return fmt.Errorf("%w: the data dir holds a %q raft log, this node is configured for %q (WithLogStore)", ErrLogStoreMismatch, kind, cfg.LogStore)
+	case m.Removed:
+		return &RemovedError{Node: m.Node, Cluster: m.Cluster}
 	}
-	return checkNotRemoved(&m)
+	return nil
 }
 
 // claimDir checks dir's metadata against cfg, writing it if dir is new.
-func claimDir(dir string, cfg *config) error {
+func claimDir(dir string, cfg Config) error {
 	path := filepath.Join(dir, metaFile)
 	data, err := os.ReadFile(path)
 	if err == nil {
@@ -77,7 +76,7 @@ func claimDir(dir string, cfg *config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("kvstore: data dir: %w", err)
 	}
-	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore.String()})
+	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.Cluster, Node: cfg.Node, LogStore: cfg.LogStore.String()})
 }
 
 // logStoreOf names the kind of raft log store found in dir, "" if none.
@@ -134,54 +133,4 @@ func syncDir(dir string) error {
 		return err
 	}
 	return errors.Join(d.Sync(), d.Close())
-}
-
-// MemoryStorage keeps a node's raft log, stable state and snapshots in
-// memory, and outlives the node: a node opened again with the same
-// MemoryStorage restarts from its state, as from a data dir, without
-// touching the disk. It is meant for tests (kvtest uses it). One node at a
-// time may use it; it is safe for concurrent use.
-type MemoryStorage struct {
-	mu     sync.Mutex
-	inUse  bool
-	meta   *dataMeta
-	logs   *memLogStore
-	stable *raft.InmemStore
-	snaps  *memSnapshotStore
-}
-
-// NewMemoryStorage returns an empty MemoryStorage.
-func NewMemoryStorage() *MemoryStorage {
-	return &MemoryStorage{logs: &memLogStore{}, stable: raft.NewInmemStore()}
-}
-
-// open claims the storage for a node configured by cfg.
-func (m *MemoryStorage) open(cfg *config) (*storage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inUse {
-		return nil, fmt.Errorf("%w: MemoryStorage already used by an open node", ErrInvalidOption)
-	}
-	if m.meta != nil {
-		if err := m.meta.check("", cfg); err != nil {
-			return nil, err
-		}
-	} else {
-		m.meta = &dataMeta{Format: metaVersion, Cluster: cfg.clusterToken, Node: cfg.id}
-		m.snaps = newMemSnapshotStore(cfg.snapshotRetain)
-	}
-	m.inUse = true
-	release := func() error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.inUse = false
-		return nil
-	}
-	markRemoved := func() error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.meta.Removed = true
-		return nil
-	}
-	return &storage{logs: m.logs, stable: m.stable, snaps: m.snaps, close: release, markRemoved: markRemoved}, nil
 }

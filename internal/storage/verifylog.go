@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"errors"
@@ -7,12 +7,13 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// verifyLog checks the checksum of every command in a log store before a
-// node starts on it, so that a member whose log was damaged at rest
-// refuses to start (ErrCorruptLog) instead of applying, and serving, a
-// damaged entry. It reads the whole retained log once: TrailingLogs
-// entries after the last snapshot, some milliseconds.
-func verifyLog(logs raft.LogStore) error {
+// VerifyLog checks every command entry of a log store with verify (the
+// command format's checksum check) before a node starts on it, so that a
+// member whose log was damaged at rest refuses to start (ErrCorruptLog)
+// instead of applying, and serving, a damaged entry. It reads the whole
+// retained log once: TrailingLogs entries after the last snapshot, some
+// milliseconds.
+func VerifyLog(logs raft.LogStore, verify func(data []byte) error) error {
 	first, err := logs.FirstIndex()
 	if err != nil {
 		return fmt.Errorf("kvstore: reading the raft log: %w", err)
@@ -32,7 +33,7 @@ func verifyLog(logs raft.LogStore) error {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		if err := verifyCommand(l.Data); err != nil {
+		if err := verify(l.Data); err != nil {
 			return fmt.Errorf("%w: entry %d: %w", ErrCorruptLog, i, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package kvstore
+package wire
 
 import (
 	"errors"
@@ -20,28 +20,28 @@ func sampleTxn() *mvcc.TxnRequest {
 	}
 }
 
-func sampleCommands() []*command {
-	return []*command{
-		{Kind: cmdPut, Put: wirePutOf(&mvcc.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 9, PrevKV: true})},
-		{Kind: cmdDelete, Delete: wireDeleteOf(&mvcc.DeleteRequest{Key: []byte("a"), End: []byte{0}})},
-		{Kind: cmdTxn, Txn: wireTxnOf(sampleTxn())},
-		{Kind: cmdCompact, Revision: 42},
-		{Kind: cmdLeaseGrant, LeaseID: 7, TTL: 60},
-		{Kind: cmdLeaseRevoke, LeaseID: 7},
-		{Kind: cmdLeaseCheckpoint, Checkpoints: []wireCheckpoint{{ID: 1, Remaining: 30}, {ID: 2, Remaining: 5}}},
+func sampleCommands() []*Command {
+	return []*Command{
+		{Kind: CmdPut, Put: PutOf(&mvcc.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 9, PrevKV: true})},
+		{Kind: CmdDelete, Delete: DeleteOf(&mvcc.DeleteRequest{Key: []byte("a"), End: []byte{0}})},
+		{Kind: CmdTxn, Txn: TxnOf(sampleTxn())},
+		{Kind: CmdCompact, Revision: 42},
+		{Kind: CmdLeaseGrant, LeaseID: 7, TTL: 60},
+		{Kind: CmdLeaseRevoke, LeaseID: 7},
+		{Kind: CmdLeaseCheckpoint, Checkpoints: []Checkpoint{{ID: 1, Remaining: 30}, {ID: 2, Remaining: 5}}},
 	}
 }
 
 func TestCommandRoundTrip(t *testing.T) {
 	for _, c := range sampleCommands() {
-		data, err := encodeCommand(c)
+		data, err := EncodeCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if data[0] != commandVersion {
 			t.Fatalf("%s: first byte %d", c.Kind, data[0])
 		}
-		got, err := decodeCommand(data)
+		got, err := DecodeCommand(data)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Kind, err)
 		}
@@ -50,20 +50,20 @@ func TestCommandRoundTrip(t *testing.T) {
 		}
 	}
 	// The txn converts back to the request it came from.
-	if got := wireTxnOf(sampleTxn()).request(); !reflect.DeepEqual(got, sampleTxn()) {
+	if got := TxnOf(sampleTxn()).Request(); !reflect.DeepEqual(got, sampleTxn()) {
 		t.Fatalf("txn conversion:\n got %+v\nwant %+v", got, sampleTxn())
 	}
 }
 
 func TestDecodeCommandRejectsBadEntries(t *testing.T) {
-	good, _ := encodeCommand(sampleCommands()[0])
-	noBody, _ := encodeCommand(&command{Kind: cmdTxn})
-	unknownKind, _ := encodeCommand(&command{Kind: 99})
+	good, _ := EncodeCommand(sampleCommands()[0])
+	noBody, _ := EncodeCommand(&Command{Kind: CmdTxn})
+	unknownKind, _ := EncodeCommand(&Command{Kind: 99})
 	deep := &mvcc.TxnRequest{}
 	for range maxTxnDepth + 1 {
 		deep = &mvcc.TxnRequest{Then: []mvcc.Op{{Txn: deep}}}
 	}
-	tooDeep, _ := encodeCommand(&command{Kind: cmdTxn, Txn: wireTxnOf(deep)})
+	tooDeep, _ := EncodeCommand(&Command{Kind: CmdTxn, Txn: TxnOf(deep)})
 	cases := map[string][]byte{
 		"empty":           nil,
 		"unknown version": append([]byte{9}, good[1:]...),
@@ -74,8 +74,8 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		"too deep":        tooDeep,
 	}
 	for name, data := range cases {
-		if _, err := decodeCommand(data); !errors.Is(err, errBadCommand) {
-			t.Errorf("%s: error %v, want errBadCommand", name, err)
+		if _, err := DecodeCommand(data); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("%s: error %v, want ErrBadCommand", name, err)
 		}
 	}
 	// A flipped byte anywhere fails the checksum: corruption, not a
@@ -86,8 +86,8 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		}
 		bad := append([]byte(nil), good...)
 		bad[i] ^= 0x10
-		if _, err := decodeCommand(bad); !errors.Is(err, errCorruptCommand) || verifyCommand(bad) == nil {
-			t.Fatalf("byte %d flipped: %v, want errCorruptCommand", i, err)
+		if _, err := DecodeCommand(bad); !errors.Is(err, ErrCorruptCommand) || VerifyCommand(bad) == nil {
+			t.Fatalf("byte %d flipped: %v, want ErrCorruptCommand", i, err)
 		}
 	}
 }
@@ -96,38 +96,38 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 // (format 1: version byte and msgpack) are still read.
 func TestDecodeCommandFormat1(t *testing.T) {
 	for _, c := range sampleCommands() {
-		data, _ := encodeCommand(c)
+		data, _ := EncodeCommand(c)
 		v1 := append([]byte{commandVersionV1}, data[1:len(data)-4]...)
-		if err := verifyCommand(v1); err != nil {
+		if err := VerifyCommand(v1); err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeCommand(v1)
+		got, err := DecodeCommand(v1)
 		if err != nil || !reflect.DeepEqual(got, c) {
 			t.Fatalf("%s in format 1: %+v %v", c.Kind, got, err)
 		}
 	}
 }
 
-// FuzzDecodeCommand: any bytes decode to a command or errBadCommand, never
+// FuzzDecodeCommand: any bytes decode to a command or ErrBadCommand, never
 // a panic, and an accepted command survives a re-encode.
 func FuzzDecodeCommand(f *testing.F) {
 	for _, c := range sampleCommands() {
-		data, _ := encodeCommand(c)
+		data, _ := EncodeCommand(c)
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := decodeCommand(data)
+		c, err := DecodeCommand(data)
 		if err != nil {
-			if !errors.Is(err, errBadCommand) {
-				t.Fatalf("error %v is not errBadCommand", err)
+			if !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("error %v is not ErrBadCommand", err)
 			}
 			return
 		}
-		again, err := encodeCommand(c)
+		again, err := EncodeCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, err := decodeCommand(again)
+		c2, err := DecodeCommand(again)
 		if err != nil || !reflect.DeepEqual(c, c2) {
 			t.Fatalf("re-encoded command differs: %v", err)
 		}
@@ -137,14 +137,14 @@ func FuzzDecodeCommand(f *testing.F) {
 // BenchmarkCommandRoundTrip encodes and decodes a 256-byte put, the work
 // every write costs the proposer and each member's apply.
 func BenchmarkCommandRoundTrip(b *testing.B) {
-	c := &command{Kind: cmdPut, Put: &wirePut{Key: []byte("key-0000000000000001"), Value: make([]byte, 256)}}
+	c := &Command{Kind: CmdPut, Put: &Put{Key: []byte("key-0000000000000001"), Value: make([]byte, 256)}}
 	b.ReportAllocs()
 	for b.Loop() {
-		data, err := encodeCommand(c)
+		data, err := EncodeCommand(c)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := decodeCommand(data); err != nil {
+		if _, err := DecodeCommand(data); err != nil {
 			b.Fatal(err)
 		}
 	}

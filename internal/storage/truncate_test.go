@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"fmt"
@@ -21,10 +21,10 @@ func TestStorageTailTruncationSurvivesReopen(t *testing.T) {
 	for _, kind := range []LogStore{LogStoreWAL, LogStoreBolt} {
 		t.Run(kind.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := config{id: "n1", clusterToken: DefaultClusterToken, logStore: kind, snapshotRetain: 2}
-			open := func() *storage {
+			cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: kind, SnapshotRetain: 2, Logger: hclog.NewNullLogger()}
+			open := func() *Storage {
 				t.Helper()
-				s, err := openStorage(dir, &cfg, hclog.NewNullLogger())
+				s, err := OpenDir(dir, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -38,19 +38,19 @@ func TestStorageTailTruncationSurvivesReopen(t *testing.T) {
 				return logs
 			}
 			s := open()
-			if err := s.logs.StoreLogs(entries(1, 20, 1)); err != nil {
+			if err := s.Logs.StoreLogs(entries(1, 20, 1)); err != nil {
 				t.Fatal(err)
 			}
 			// The old leader's entries 11-20 were never committed; the new
 			// leader (term 2) replaces them, twice over two restarts.
 			for round, term := range []uint64{2, 3} {
-				if err := s.logs.DeleteRange(11, 20); err != nil {
+				if err := s.Logs.DeleteRange(11, 20); err != nil {
 					t.Fatal(err)
 				}
-				if err := s.logs.StoreLogs(entries(11, 20, term)); err != nil {
+				if err := s.Logs.StoreLogs(entries(11, 20, term)); err != nil {
 					t.Fatal(err)
 				}
-				if err := s.close(); err != nil {
+				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
 				s = open()
@@ -60,18 +60,18 @@ func TestStorageTailTruncationSurvivesReopen(t *testing.T) {
 						want = term
 					}
 					var l raft.Log
-					if err := s.logs.GetLog(i, &l); err != nil {
+					if err := s.Logs.GetLog(i, &l); err != nil {
 						t.Fatalf("round %d: entry %d after reopen: %v", round, i, err)
 					}
 					if l.Term != want || string(l.Data) != fmt.Sprintf("%d@%d", i, want) {
 						t.Fatalf("round %d: entry %d after reopen: term %d data %q, want term %d", round, i, l.Term, l.Data, want)
 					}
 				}
-				if err := verifyLog(s.logs); err != nil {
+				if err := verifyEntries(t, s.Logs, 20); err != nil {
 					t.Fatalf("round %d: %v", round, err)
 				}
 			}
-			if err := s.close(); err != nil {
+			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -89,9 +89,9 @@ func TestStorageRepairsRaftWALv040Truncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, walDir, "README.md"))
-	cfg := config{id: "n1", clusterToken: DefaultClusterToken, logStore: LogStoreWAL, snapshotRetain: 2}
+	cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL, SnapshotRetain: 2, Logger: hclog.NewNullLogger()}
 	for open := range 2 {
-		s, err := openStorage(dir, &cfg, hclog.NewNullLogger())
+		s, err := OpenDir(dir, cfg)
 		if err != nil {
 			t.Fatalf("open %d: %v", open, err)
 		}
@@ -101,21 +101,35 @@ func TestStorageRepairsRaftWALv040Truncation(t *testing.T) {
 				want = 2
 			}
 			var l raft.Log
-			if err := s.logs.GetLog(i, &l); err != nil {
+			if err := s.Logs.GetLog(i, &l); err != nil {
 				t.Fatalf("open %d: entry %d: %v", open, i, err)
 			}
 			if l.Term != want || string(l.Data) != fmt.Sprintf("%d@%d", i, want) {
 				t.Fatalf("open %d: entry %d: term %d data %q, want term %d", open, i, l.Term, l.Data, want)
 			}
 		}
-		if last, err := s.logs.LastIndex(); err != nil || last != 20 {
+		if last, err := s.Logs.LastIndex(); err != nil || last != 20 {
 			t.Fatalf("open %d: last index %d, %v; want 20", open, last, err)
 		}
-		if err := verifyLog(s.logs); err != nil {
+		if err := verifyEntries(t, s.Logs, 20); err != nil {
 			t.Fatalf("open %d: %v", open, err)
 		}
-		if err := s.close(); err != nil {
+		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// verifyEntries runs VerifyLog over logs and checks that it handed every
+// one of the want command entries to its verify function.
+func verifyEntries(t *testing.T, logs raft.LogStore, want int) error {
+	t.Helper()
+	seen := 0
+	if err := VerifyLog(logs, func([]byte) error { seen++; return nil }); err != nil {
+		return err
+	}
+	if seen != want {
+		return fmt.Errorf("VerifyLog checked %d entries, want %d", seen, want)
+	}
+	return nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package kvstore
+package storage
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package kvstore
+package storage
 
 // lockDir does not lock on systems without flock: there, the log store's
 // own file lock is the only guard (raft-wal's and raft-boltdb's bbolt files

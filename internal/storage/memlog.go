@@ -1,4 +1,4 @@
-package kvstore
+package storage
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// memLogStore is the raft log of a MemoryStorage: the entries, whose
+// memLogStore is the raft log of a Memory: the entries, whose
 // indexes are consecutive, in one slice. raft's own InmemStore keeps them
 // in a map and deletes a compacted prefix one key at a time under its
 // lock; after a snapshot that is hundreds of thousands of deletes on a busy

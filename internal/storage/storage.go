@@ -1,0 +1,194 @@
+// Package storage keeps a kvstore node's raft state: its log, stable store
+// (term and vote) and snapshots, either in a data dir or in memory.
+//
+// A data dir holds one of two raft log stores (raft-wal, the default, or
+// raft-boltdb), raft's file snapshot store, an identity record that makes a
+// node refuse another cluster's or another member's files (meta.go), and a
+// lock file that keeps a second node out while one has the dir open. The
+// in-memory kind, [Memory], outlives the node that uses it, so tests can
+// restart a node without touching the disk.
+//
+// Besides opening the stores, the package guards them: [VerifyLog] checks
+// every retained entry before a node starts, [SnapshotGuard] refuses a
+// snapshot the log does not continue, [DiskGuard] turns a full disk into
+// [ErrNoSpace], and raft-wal v0.4.0's damage is repaired at open
+// (walrepair.go).
+//
+// The package knows nothing of the node that uses it: the kvstore package
+// passes it a [Config] and gets raft's stores back. Its sentinel errors are
+// kvstore's public ones (kvstore exports the same values), except [ErrInUse]
+// and [RemovedError], which kvstore reports as its ErrInvalidOption and
+// ErrRemoved.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+)
+
+// LogStore selects which store keeps a data dir's raft log and stable
+// state.
+type LogStore int
+
+const (
+	// LogStoreWAL keeps the raft log in hashicorp/raft-wal segment files.
+	LogStoreWAL LogStore = iota
+	// LogStoreBolt keeps the raft log and stable state in one
+	// hashicorp/raft-boltdb/v2 file.
+	LogStoreBolt
+)
+
+func (k LogStore) String() string {
+	switch k {
+	case LogStoreWAL:
+		return "wal"
+	case LogStoreBolt:
+		return "bolt"
+	}
+	return fmt.Sprintf("LogStore(%d)", int(k))
+}
+
+// Config says whose storage is opened and how.
+type Config struct {
+	// Cluster and Node are the cluster token and the node ID the storage
+	// must belong to; new storage records them.
+	Cluster string
+	Node    string
+	// LogStore is the log store of a data dir (ignored by Memory).
+	LogStore LogStore
+	// SnapshotRetain is how many snapshots are kept.
+	SnapshotRetain int
+	// Logger receives the stores' logs; it must not be nil.
+	Logger hclog.Logger
+}
+
+// Storage is a node's raft storage: log, stable store and snapshots, for
+// raft.NewRaft. The caller may wrap Logs and Snaps (DiskGuard,
+// SnapshotGuard) before handing them to raft, and must call Close once raft
+// has shut down.
+type Storage struct {
+	Logs   raft.LogStore
+	Stable raft.StableStore
+	Snaps  raft.SnapshotStore
+
+	close func() error
+	// markRemoved records durably that the node was removed.
+	markRemoved func() error
+	// raftDir is the folder of the on-disk raft log ("" in memory), where
+	// a member whose disk was full probes it (DiskGuard).
+	raftDir string
+	// rotation holds raft-wal's failure to start a new segment, after which
+	// it refuses every append until it is reopened (nil for other stores).
+	rotation *walRotation
+}
+
+// Close releases the stores (and a data dir's lock).
+func (s *Storage) Close() error { return s.close() }
+
+// MarkRemoved records durably that the node was removed from its cluster:
+// the storage is never opened again (RemovedError).
+func (s *Storage) MarkRemoved() error { return s.markRemoved() }
+
+// Layout of a data dir:
+//
+//	raft/wal/        raft-wal segments and meta (LogStoreWAL)
+//	raft/raft.db     raft-boltdb file (LogStoreBolt)
+//	snapshots/       raft's FileSnapshotStore
+//	kvstore.meta     whose data this is (meta.go)
+//	kvstore.lock     held (flock) while a node has the dir open (lockdir_unix.go)
+const (
+	walDir      = "raft/wal"
+	boltFile    = "raft/raft.db"
+	snapshotDir = "" // FileSnapshotStore adds its own "snapshots" folder
+)
+
+// OpenDir opens (creating if needed) the storage in data dir dir, after
+// locking dir (ErrDataDirLocked if another node has it) and checking that
+// it belongs to cfg's node (see meta.go).
+func OpenDir(dir string, cfg Config) (*Storage, error) {
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openDisk(dir, cfg)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	closeStorage := st.close
+	st.close = func() error { return errors.Join(closeStorage(), unlock()) }
+	return st, nil
+}
+
+// openDisk opens the on-disk storage under dir, which the caller has
+// locked.
+func openDisk(dir string, cfg Config) (*Storage, error) {
+	if err := claimDir(dir, cfg); err != nil {
+		return nil, err
+	}
+	markRemoved := func() error { return markDirRemoved(dir) }
+	logger := cfg.Logger
+	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("kvstore: data dir: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, snapshotDir), cfg.SnapshotRetain, logger.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: snapshot store: %w", err)
+	}
+	switch cfg.LogStore {
+	case LogStoreWAL:
+		path := filepath.Join(dir, walDir)
+		if err := os.MkdirAll(path, 0o700); err != nil { // raft-wal needs it to exist
+			return nil, fmt.Errorf("kvstore: wal dir: %w", err)
+		}
+		// We own the meta store: the repair below uses it before the WAL
+		// opens, and v0.4.0's Close left it open and locked (v0.4.2 closes
+		// it; closing it again is a no-op).
+		meta := &metadb.BoltMetaDB{}
+		if _, err := repairUnindexedSegments(path, meta, logger.Named("wal")); err != nil {
+			meta.Close()
+			return nil, err
+		}
+		rotation := &walRotation{}
+		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
+		wal, err := raftwal.Open(path, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta))
+		if err != nil {
+			meta.Close()
+			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
+		}
+		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
+		return &Storage{Logs: cached(wal), Stable: wal, Snaps: snaps, close: closeAll, markRemoved: markRemoved,
+			raftDir: filepath.Join(dir, "raft"), rotation: rotation}, nil
+	case LogStoreBolt:
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
+		if err != nil {
+			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
+		}
+		return &Storage{Logs: cached(bolt), Stable: bolt, Snaps: snaps, close: bolt.Close, markRemoved: markRemoved, raftDir: filepath.Join(dir, "raft")}, nil
+	}
+	return nil, fmt.Errorf("kvstore: unknown log store %v", cfg.LogStore)
+}
+
+// logCacheSize is how many of the newest log entries a node keeps in
+// memory in front of its on-disk log store.
+const logCacheSize = 1024
+
+// cached puts raft's LogCache in front of an on-disk log store. raft reads
+// back every entry it has just written: the leader to replicate it to each
+// follower, every member to apply it. Without the cache each read is a
+// syscall and a decode (a quarter of the CPU of a 64-writer put load).
+func cached(store raft.LogStore) raft.LogStore {
+	c, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil { // only for a non-positive capacity
+		panic(err)
+	}
+	return c
+}

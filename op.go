@@ -1,0 +1,323 @@
+package kvstore
+
+import (
+	"fmt"
+
+	"github.com/kvstore/kvstore/mvcc"
+)
+
+// The op model: what a Put, Get, Delete or Watch call, or an Op of a Txn,
+// asks for. Three names, three things:
+//
+//   - OpOption is what a caller passes (WithPrefix, WithRev, ...). Each
+//     sets a field of an opSettings.
+//   - opSettings is the set of option values one call or Op collected,
+//     before anything checks them.
+//   - Op is a Txn operation (OpGet, OpPut, OpDelete, OpTxn): a request kind,
+//     its key and value, and its opSettings. Put, Get and Delete build one
+//     too, so one path turns every request into mvcc's.
+//
+// mvcc.Op is the store's request, built from an Op by mvccOp once
+// opOptionTable has accepted its settings. Watch checks its settings with
+// the same table (the requestWatch column) and builds a watch.Request.
+
+// OpOption modifies a Put, Get, Delete, Watch or an Op, as clientv3's
+// OpOptions do. An option that does not apply to the call is
+// ErrInvalidOpOption.
+type OpOption func(*opSettings)
+
+// opSettings holds the values a request's OpOptions set.
+type opSettings struct {
+	// key is the request's key, "\x00" for an empty key with WithPrefix
+	// or WithFromKey (every key), as in clientv3.
+	key          []byte
+	end          []byte
+	prefix       bool
+	fromKey      bool
+	rev          int64
+	limit        int64
+	sortOrder    SortOrder
+	sortTarget   SortTarget
+	keysOnly     bool
+	countOnly    bool
+	serializable bool
+	prevKV       bool
+	lease        int64
+	ignoreValue  bool
+	ignoreLease  bool
+	minMod       int64
+	maxMod       int64
+	minCreate    int64
+	maxCreate    int64
+
+	filterPut      bool
+	filterDelete   bool
+	progressNotify bool
+	createdNotify  bool
+}
+
+// newOpSettings applies opts for a request on key and derives the range's
+// end from WithPrefix or WithFromKey.
+func newOpSettings(key []byte, opts []OpOption) opSettings {
+	s := opSettings{key: key}
+	for _, opt := range opts {
+		opt(&s)
+	}
+	switch {
+	case (s.prefix || s.fromKey) && len(key) == 0:
+		s.key, s.end = []byte{0}, []byte{0}
+	case s.prefix:
+		s.end = mvcc.PrefixEnd(key)
+	case s.fromKey:
+		s.end = []byte{0}
+	}
+	return s
+}
+
+// Range options: Get, Delete and Watch.
+
+// WithRange selects the keys in [key, end).
+func WithRange(end []byte) OpOption { return func(s *opSettings) { s.end = end } }
+
+// WithPrefix selects every key starting with key.
+func WithPrefix() OpOption { return func(s *opSettings) { s.prefix = true } }
+
+// WithFromKey selects every key >= key.
+func WithFromKey() OpOption { return func(s *opSettings) { s.fromKey = true } }
+
+// Read options: Get (WithRev also Watch, as its start revision).
+
+// WithRev reads at a past revision.
+func WithRev(rev int64) OpOption { return func(s *opSettings) { s.rev = rev } }
+
+// WithLimit caps the number of keys a Get returns.
+func WithLimit(n int64) OpOption { return func(s *opSettings) { s.limit = n } }
+
+// SortTarget is the field WithSort sorts a Get's keys by.
+type SortTarget = mvcc.SortTarget
+
+// Sort targets.
+const (
+	SortByKey            SortTarget = mvcc.SortByKey
+	SortByVersion        SortTarget = mvcc.SortByVersion
+	SortByCreateRevision SortTarget = mvcc.SortByCreateRevision
+	SortByModRevision    SortTarget = mvcc.SortByModRevision
+	SortByValue          SortTarget = mvcc.SortByValue
+)
+
+// SortOrder is the order WithSort sorts a Get's keys in.
+type SortOrder = mvcc.SortOrder
+
+// Sort orders. SortNone with a target other than SortByKey sorts
+// ascending, as etcd does.
+const (
+	SortNone    SortOrder = mvcc.SortNone
+	SortAscend  SortOrder = mvcc.SortAscend
+	SortDescend SortOrder = mvcc.SortDescend
+)
+
+// WithSort sorts a Get's keys by target in order; an unknown target or
+// order is ErrInvalidSortOption.
+func WithSort(target SortTarget, order SortOrder) OpOption {
+	return func(s *opSettings) { s.sortTarget, s.sortOrder = target, order }
+}
+
+// WithKeysOnly drops values (and, as etcd v3.7, leases unless sorting by
+// value) from a Get.
+func WithKeysOnly() OpOption { return func(s *opSettings) { s.keysOnly = true } }
+
+// WithCountOnly returns only the count of a Get.
+func WithCountOnly() OpOption { return func(s *opSettings) { s.countOnly = true } }
+
+// WithModRevisionRange keeps keys whose mod revision lies in [min, max]; 0
+// leaves a bound open.
+func WithModRevisionRange(min, max int64) OpOption {
+	return func(s *opSettings) { s.minMod, s.maxMod = min, max }
+}
+
+// WithCreateRevisionRange keeps keys whose create revision lies in
+// [min, max]; 0 leaves a bound open.
+func WithCreateRevisionRange(min, max int64) OpOption {
+	return func(s *opSettings) { s.minCreate, s.maxCreate = min, max }
+}
+
+// WithSerializable makes a Get read this node's applied state with no
+// network round trip; it may lag behind the cluster.
+func WithSerializable() OpOption { return func(s *opSettings) { s.serializable = true } }
+
+// Write options: Put (WithPrevKV also Delete and Watch).
+
+// WithPrevKV returns the previous key-value of a Put, or the deleted ones of
+// a Delete; on a Watch, each event's key before it.
+func WithPrevKV() OpOption { return func(s *opSettings) { s.prevKV = true } }
+
+// WithLease attaches a Put's key to a lease.
+func WithLease(id int64) OpOption { return func(s *opSettings) { s.lease = id } }
+
+// WithIgnoreValue keeps the key's current value on Put.
+func WithIgnoreValue() OpOption { return func(s *opSettings) { s.ignoreValue = true } }
+
+// WithIgnoreLease keeps the key's current lease on Put.
+func WithIgnoreLease() OpOption { return func(s *opSettings) { s.ignoreLease = true } }
+
+// Watch options (besides WithRange, WithPrefix, WithFromKey, WithRev for
+// the start revision, and WithPrevKV).
+
+// WithFilterPut drops PUT events from a watch.
+func WithFilterPut() OpOption { return func(s *opSettings) { s.filterPut = true } }
+
+// WithFilterDelete drops DELETE events from a watch.
+func WithFilterDelete() OpOption { return func(s *opSettings) { s.filterDelete = true } }
+
+// WithProgressNotify asks for a progress notification whenever the watch
+// received nothing for the node's WithWatchProgressInterval.
+func WithProgressNotify() OpOption { return func(s *opSettings) { s.progressNotify = true } }
+
+// WithCreatedNotify asks for a first response with Created set.
+func WithCreatedNotify() OpOption { return func(s *opSettings) { s.createdNotify = true } }
+
+// requestKind is what a set of OpOptions is for: one of the four Op kinds,
+// or a Watch. The kinds are bits, so that opOptionTable can list the kinds
+// an option applies to as one mask.
+type requestKind uint8
+
+const (
+	requestGet requestKind = 1 << iota
+	requestPut
+	requestDelete
+	requestTxn
+	requestWatch // not an Op: Node.Watch checks its options with the same table
+)
+
+func (k requestKind) String() string {
+	switch k {
+	case requestGet:
+		return "OpGet"
+	case requestPut:
+		return "OpPut"
+	case requestDelete:
+		return "OpDelete"
+	case requestTxn:
+		return "OpTxn"
+	case requestWatch:
+		return "Watch"
+	}
+	return "the zero Op"
+}
+
+// opOptionTable names every OpOption and the request kinds it applies to.
+// clientv3 panics on range, read and filter options given to OpPut or
+// OpDelete, and on WithLease given to OpDelete; the remaining mismatches
+// (WithLease, WithPrevKV or WithIgnore* on OpGet, WithKeysOnly on OpPut or
+// OpDelete, WithIgnore* on OpDelete) it silently drops. kvstore rejects all
+// of them alike, since an option that does nothing is a bug in the caller.
+var opOptionTable = []struct {
+	name  string
+	set   func(s *opSettings) bool
+	kinds requestKind
+}{
+	{"WithRange", func(s *opSettings) bool { return s.end != nil && !s.prefix && !s.fromKey }, requestGet | requestDelete | requestWatch},
+	{"WithPrefix", func(s *opSettings) bool { return s.prefix }, requestGet | requestDelete | requestWatch},
+	{"WithFromKey", func(s *opSettings) bool { return s.fromKey }, requestGet | requestDelete | requestWatch},
+	{"WithRev", func(s *opSettings) bool { return s.rev != 0 }, requestGet | requestWatch},
+	{"WithLimit", func(s *opSettings) bool { return s.limit != 0 }, requestGet},
+	{"WithSort", func(s *opSettings) bool { return s.sortOrder != 0 || s.sortTarget != 0 }, requestGet},
+	{"WithKeysOnly", func(s *opSettings) bool { return s.keysOnly }, requestGet},
+	{"WithCountOnly", func(s *opSettings) bool { return s.countOnly }, requestGet},
+	{"WithSerializable", func(s *opSettings) bool { return s.serializable }, requestGet},
+	{"WithModRevisionRange", func(s *opSettings) bool { return s.minMod != 0 || s.maxMod != 0 }, requestGet},
+	{"WithCreateRevisionRange", func(s *opSettings) bool { return s.minCreate != 0 || s.maxCreate != 0 }, requestGet},
+	{"WithPrevKV", func(s *opSettings) bool { return s.prevKV }, requestPut | requestDelete | requestWatch},
+	{"WithFilterPut", func(s *opSettings) bool { return s.filterPut }, requestWatch},
+	{"WithFilterDelete", func(s *opSettings) bool { return s.filterDelete }, requestWatch},
+	{"WithProgressNotify", func(s *opSettings) bool { return s.progressNotify }, requestWatch},
+	{"WithCreatedNotify", func(s *opSettings) bool { return s.createdNotify }, requestWatch},
+	{"WithLease", func(s *opSettings) bool { return s.lease != 0 }, requestPut},
+	{"WithIgnoreValue", func(s *opSettings) bool { return s.ignoreValue }, requestPut},
+	{"WithIgnoreLease", func(s *opSettings) bool { return s.ignoreLease }, requestPut},
+}
+
+// check returns ErrInvalidOpOption, naming the option, if s holds an option
+// that does not apply to kind.
+func (s *opSettings) check(kind requestKind) error {
+	if s.prefix && s.fromKey {
+		return fmt.Errorf("%w: WithPrefix and WithFromKey together on %s", ErrInvalidOpOption, kind)
+	}
+	for _, opt := range opOptionTable {
+		if opt.set(s) && opt.kinds&kind == 0 {
+			return fmt.Errorf("%w: %s on %s", ErrInvalidOpOption, opt.name, kind)
+		}
+	}
+	return nil
+}
+
+// Op is one operation of a Txn branch, as clientv3.Op, built by OpGet,
+// OpPut, OpDelete or OpTxn; the zero Op is invalid (ErrInvalidOp at
+// Commit). An Op is a value; its byte slices are read, not copied, and must
+// not be modified until Commit returns.
+type Op struct {
+	kind       requestKind
+	key, value []byte
+	settings   opSettings
+	err        error // an option that does not apply
+	cmps       []Cmp
+	then, els  []Op
+}
+
+// OpGet reads key, or a range with WithRange, WithPrefix or WithFromKey.
+// Inside a txn it sees the txn's earlier writes (SEMANTICS.md rule 12).
+// Put-only options (WithLease, WithPrevKV, WithIgnoreValue,
+// WithIgnoreLease) are ErrInvalidOpOption at Commit.
+func OpGet(key []byte, opts ...OpOption) Op { return newOp(requestGet, key, nil, opts) }
+
+// OpPut writes key. Range, read and filter options (WithRange, WithPrefix,
+// WithFromKey, WithRev, WithLimit, WithSort, WithKeysOnly, WithCountOnly,
+// WithSerializable and the revision filters) are ErrInvalidOpOption at
+// Commit.
+func OpPut(key, value []byte, opts ...OpOption) Op { return newOp(requestPut, key, value, opts) }
+
+// OpDelete deletes key, or a range with WithRange, WithPrefix or
+// WithFromKey; WithPrevKV returns the deleted keys. Other options are
+// ErrInvalidOpOption at Commit.
+func OpDelete(key []byte, opts ...OpOption) Op { return newOp(requestDelete, key, nil, opts) }
+
+// OpTxn nests a txn: its compares, like every compare of the enclosing txn,
+// are evaluated against the store as it was before the outermost txn
+// (SEMANTICS.md rule 12). Its response is OpResponse.Txn, whose header
+// revision is 0 (rule 14).
+func OpTxn(cmps []Cmp, then, els []Op) Op {
+	return Op{kind: requestTxn, cmps: cmps, then: then, els: els}
+}
+
+func newOp(kind requestKind, key, value []byte, opts []OpOption) Op {
+	o := Op{kind: kind, key: key, value: value, settings: newOpSettings(key, opts)}
+	o.err = o.settings.check(kind)
+	return o
+}
+
+// mvccOp returns the store's request for o, or the first problem found in
+// it.
+func (o *Op) mvccOp() (mvcc.Op, error) {
+	if o.err != nil {
+		return mvcc.Op{}, o.err
+	}
+	s := &o.settings
+	switch o.kind {
+	case requestGet:
+		return mvcc.Op{Range: &mvcc.RangeRequest{
+			Key: s.key, End: s.end, Revision: s.rev, Limit: s.limit, SortOrder: s.sortOrder, SortTarget: s.sortTarget,
+			KeysOnly: s.keysOnly, CountOnly: s.countOnly, MinModRevision: s.minMod, MaxModRevision: s.maxMod,
+			MinCreateRevision: s.minCreate, MaxCreateRevision: s.maxCreate,
+		}}, nil
+	case requestPut:
+		return mvcc.Op{Put: &mvcc.PutRequest{
+			Key: o.key, Value: o.value, Lease: s.lease, PrevKV: s.prevKV, IgnoreValue: s.ignoreValue, IgnoreLease: s.ignoreLease,
+		}}, nil
+	case requestDelete:
+		return mvcc.Op{Delete: &mvcc.DeleteRequest{Key: s.key, End: s.end, PrevKV: s.prevKV}}, nil
+	case requestTxn:
+		t, err := mvccTxn(o.cmps, o.then, o.els)
+		return mvcc.Op{Txn: t}, err
+	}
+	return mvcc.Op{}, fmt.Errorf("%w: %s", ErrInvalidOp, o.kind)
+}
