@@ -72,7 +72,7 @@ func TestLinearizableAndSerializableReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		f := c.Followers()[0]
 		for i := range 50 {
 			if _, err := leader.Put(ctx, []byte("k"), []byte(fmt.Sprint(i))); err != nil {
@@ -114,7 +114,7 @@ func TestConcurrentLinearizableReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		if _, err := c.Leader().Put(ctx, []byte("k"), []byte("v")); err != nil {
+		if _, err := c.WaitLeader().Put(ctx, []byte("k"), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -136,7 +136,7 @@ func TestLeaderFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		old := c.Leader()
+		old := c.WaitLeader()
 		for i := range 30 {
 			if _, err := old.Put(ctx, []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
 				t.Fatal(err)
@@ -171,7 +171,7 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithLogger(slog.New(installs)),
 			kvstore.WithSnapshots(16, 50*time.Millisecond, 1), kvstore.WithTrailingLogs(4)))
 		ctx := context.Background()
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		lagging := c.Index(c.Followers()[0])
 		c.Stop(lagging)
 		for i := range 200 {
@@ -263,7 +263,7 @@ func TestWriteWithExpiredDeadline(t *testing.T) {
 				t.Fatalf("put through %s with an expired deadline: %v", n.ID(), err)
 			}
 		}
-		if rev := c.Leader().Status().Revision; rev != 1 {
+		if rev := c.WaitLeader().Status().Revision; rev != 1 {
 			t.Fatalf("revision %d after expired writes", rev)
 		}
 	})

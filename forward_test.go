@@ -19,7 +19,7 @@ import (
 func TestForwardNotSentIsLeaderUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		f := c.Followers()[0]
 		c.Cut(c.Index(f), c.Index(leader))
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -42,7 +42,7 @@ func TestForwardNotSentIsLeaderUnreachable(t *testing.T) {
 func TestForwardRetriesUntilTheLinkHeals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		f := c.Followers()[0]
 		c.Cut(c.Index(f), c.Index(leader))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -75,7 +75,7 @@ func TestForwardRetriesUntilTheLinkHeals(t *testing.T) {
 func TestForwardReplyLostIsOutcomeUnknown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		f := c.Followers()[0]
 		c.Cut(c.Index(leader), c.Index(f))
 		_, err := f.Put(context.Background(), []byte("k"), []byte("v"))
@@ -96,7 +96,7 @@ func TestForwardReplyLostIsOutcomeUnknown(t *testing.T) {
 func TestForwardWaitsForTheNextLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
-		old := c.Index(c.Leader())
+		old := c.Index(c.WaitLeader())
 		f := c.Followers()[0]
 		if _, err := f.Put(context.Background(), []byte("before"), []byte("v")); err != nil {
 			t.Fatal(err)

@@ -18,7 +18,7 @@ func TestJoinThroughAFollower(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
 		for _, k := range []string{"a", "b", "c"} {
-			if _, err := c.Leader().Put(ctx, []byte(k), []byte("v")); err != nil {
+			if _, err := c.WaitLeader().Put(ctx, []byte(k), []byte("v")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -29,7 +29,7 @@ func TestJoinThroughAFollower(t *testing.T) {
 		if err := n.Join(ctx, []string{"nowhere", follower}); err != nil {
 			t.Fatal(err)
 		}
-		if got := memberIDs(t, c.Leader()); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+		if got := memberIDs(t, c.WaitLeader()); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
 			t.Fatalf("members after Join: %v", got)
 		}
 		// Caught up: a serializable read on the new member sees the data.
@@ -72,7 +72,7 @@ func TestJoinRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		before := memberIDs(t, c.Leader())
+		before := memberIDs(t, c.WaitLeader())
 
 		oi := c.AddNode(kvstore.WithClusterToken("another-cluster"))
 		other := c.Node(oi)
@@ -87,7 +87,7 @@ func TestJoinRefusals(t *testing.T) {
 		if err := dup.Join(ctx, nil); !errors.Is(err, kvstore.ErrInvalidMember) {
 			t.Fatalf("Join without addresses: %v, want ErrInvalidMember", err)
 		}
-		if got := memberIDs(t, c.Leader()); !slices.Equal(got, before) {
+		if got := memberIDs(t, c.WaitLeader()); !slices.Equal(got, before) {
 			t.Fatalf("refused joins changed the members: %v", got)
 		}
 		c.Stop(oi) // not members: they hold none of the cluster's data
@@ -109,7 +109,7 @@ func testRemovedMember(t *testing.T, c *kvtest.Cluster) {
 	ctx := context.Background()
 	victim := c.Followers()[0]
 	vi := c.Index(victim)
-	if err := c.Leader().RemoveMember(ctx, victim.ID()); err != nil {
+	if err := c.WaitLeader().RemoveMember(ctx, victim.ID()); err != nil {
 		t.Fatal(err)
 	}
 	waitRemoved(t, victim) // the leader tells it
@@ -123,7 +123,7 @@ func testRemovedMember(t *testing.T, c *kvtest.Cluster) {
 	if _, err := c.TryRestart(vi); !errors.Is(err, kvstore.ErrRemoved) {
 		t.Fatalf("restarting a removed member: %v, want ErrRemoved", err)
 	}
-	if _, err := c.Leader().Put(ctx, []byte("k"), []byte("v")); err != nil {
+	if _, err := c.WaitLeader().Put(ctx, []byte("k"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -132,7 +132,7 @@ func TestLeaderRemovingItselfCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		leader := c.Leader()
+		leader := c.WaitLeader()
 		li := c.Index(leader)
 		if err := leader.RemoveMember(ctx, leader.ID()); err != nil {
 			t.Fatal(err)

@@ -86,7 +86,7 @@ func TestNormalStartLogsNoWarnings(t *testing.T) {
 				logs := &logCapture{}
 				c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithLogger(slog.New(logs))))
 				ctx := context.Background()
-				for i, n := range append(c.Followers(), c.Leader()) {
+				for i, n := range append(c.Followers(), c.WaitLeader()) {
 					if _, err := n.Put(ctx, []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
 						t.Fatal(err)
 					}

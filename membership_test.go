@@ -33,7 +33,7 @@ func TestAddLearnerPromoteRemove(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx := context.Background()
-		if _, err := c.Leader().Put(ctx, []byte("k"), []byte("v")); err != nil {
+		if _, err := c.WaitLeader().Put(ctx, []byte("k"), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 		f := c.Followers()[0] // membership changes through a follower are forwarded
@@ -103,7 +103,7 @@ func TestTransferLeadershipAndObserveLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
 		ctx, cancel := context.WithCancel(context.Background())
-		old := c.Leader()
+		old := c.WaitLeader()
 		changes := old.ObserveLeader(ctx)
 		if first := <-changes; !first.IsLeader || first.LeaderID != old.ID() {
 			t.Fatalf("first observation on the leader: %+v", first)

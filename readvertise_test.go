@@ -64,7 +64,7 @@ func TestMovedMemberHasItsAddressRecorded(t *testing.T) {
 		learner bool
 	}{
 		{"follower", 3, func(c *kvtest.Cluster) int { return c.Index(c.Followers()[0]) }, false},
-		{"leader", 3, func(c *kvtest.Cluster) int { return c.Index(c.Leader()) }, false},
+		{"leader", 3, func(c *kvtest.Cluster) int { return c.Index(c.WaitLeader()) }, false},
 		{"only member", 1, func(c *kvtest.Cluster) int { return 0 }, false},
 		{"learner", 3, func(c *kvtest.Cluster) int {
 			i := c.AddNode()
@@ -79,7 +79,7 @@ func TestMovedMemberHasItsAddressRecorded(t *testing.T) {
 				ctx := context.Background()
 				warnings := &warnRecorder{}
 				c := kvtest.NewCluster(t, tc.size, kvtest.WithNodeOptions(kvstore.WithLogger(slog.New(warnings))))
-				if _, err := c.Leader().Put(ctx, []byte("before"), []byte("v")); err != nil {
+				if _, err := c.WaitLeader().Put(ctx, []byte("before"), []byte("v")); err != nil {
 					t.Fatal(err)
 				}
 				i := tc.move(c)
@@ -87,7 +87,7 @@ func TestMovedMemberHasItsAddressRecorded(t *testing.T) {
 				moved := old + "-moved"
 				c.Stop(i)
 				if tc.size > 1 {
-					if _, err := c.Leader().Put(ctx, []byte("while stopped"), []byte("v")); err != nil {
+					if _, err := c.WaitLeader().Put(ctx, []byte("while stopped"), []byte("v")); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -103,7 +103,7 @@ func TestMovedMemberHasItsAddressRecorded(t *testing.T) {
 				}
 				// Reachable again: a write through another member is
 				// replicated to it, and it writes through the leader.
-				if _, err := c.Leader().Put(ctx, []byte("after"), []byte("v")); err != nil {
+				if _, err := c.WaitLeader().Put(ctx, []byte("after"), []byte("v")); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := n.Put(ctx, []byte("through the moved member"), []byte("v")); err != nil {
@@ -126,7 +126,7 @@ func TestMovedMemberHasItsAddressRecorded(t *testing.T) {
 func TestMovedMemberRecordedOnlyWhereTheLeaderReachesIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)
-		leader := c.Index(c.Leader())
+		leader := c.Index(c.WaitLeader())
 		i := (leader + 1) % 3
 		c.Stop(i)
 		c.Move(i, "n-elsewhere")

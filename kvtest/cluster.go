@@ -259,9 +259,6 @@ func (c *Cluster) WaitLeader() *kvstore.Node {
 	return leader
 }
 
-// Leader is WaitLeader.
-func (c *Cluster) Leader() *kvstore.Node { return c.WaitLeader() }
-
 // Followers waits for the leader (see WaitLeader) and returns the running
 // nodes other than it, cut off or not.
 func (c *Cluster) Followers() []*kvstore.Node {

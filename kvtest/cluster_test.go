@@ -22,7 +22,7 @@ func TestClusterWriteStopRestart(t *testing.T) {
 		}
 		stopped := c.Index(followers[0])
 		c.Stop(stopped)
-		if _, err := c.Leader().Put(ctx, []byte("while-stopped"), []byte("v")); err != nil {
+		if _, err := c.WaitLeader().Put(ctx, []byte("while-stopped"), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 		n := c.Restart(stopped)
@@ -36,7 +36,7 @@ func TestClusterWriteStopRestart(t *testing.T) {
 func TestClusterOnDisk(t *testing.T) {
 	c := kvtest.NewCluster(t, 3, kvtest.WithDisk(kvstore.LogStoreWAL))
 	ctx := context.Background()
-	if _, err := c.Leader().Put(ctx, []byte("a"), []byte("1")); err != nil {
+	if _, err := c.WaitLeader().Put(ctx, []byte("a"), []byte("1")); err != nil {
 		t.Fatal(err)
 	}
 	c.Stop(0)
@@ -51,7 +51,7 @@ func TestParallelClusters(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
 			c := kvtest.NewCluster(t, 3)
-			if _, err := c.Leader().Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+			if _, err := c.WaitLeader().Put(context.Background(), []byte("k"), []byte("v")); err != nil {
 				t.Fatal(err)
 			}
 			c.WaitApplied()

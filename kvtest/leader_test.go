@@ -55,7 +55,7 @@ func TestWaitLeaderIgnoresCutOffLeader(t *testing.T) {
 				if !next.IsLeader() {
 					t.Fatalf("WaitLeader returned %s, which does not lead", next.ID())
 				}
-				if got := c.Leader(); got != next {
+				if got := c.WaitLeader(); got != next {
 					t.Fatalf("Leader = %s, WaitLeader = %s", got.ID(), next.ID())
 				}
 				followers := c.Followers()
