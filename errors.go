@@ -146,3 +146,17 @@ var (
 	// OpTxn (the zero Op).
 	ErrInvalidOp = mvcc.ErrInvalidOp
 )
+
+// errClosed is the error for a call on a node that no longer serves:
+// ErrRemoved if it was removed, ErrClosed otherwise.
+func (n *Node) errClosed() error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
+	return ErrClosed
+}
+
+// invalid builds an option error: ErrInvalidOption naming the option.
+func invalid(option, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
+}

@@ -167,14 +167,6 @@ func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uin
 	return res, future.Index(), res.Err
 }
 
-func (n *Node) notLeader() error {
-	id, addr := n.Leader()
-	if id == n.cfg.id {
-		id, addr = "", ""
-	}
-	return &NotLeaderError{LeaderID: id, LeaderAddress: addr}
-}
-
 // call sends req to the member at addr and decodes its reply. Transport
 // failures are returned as they are; the reply's own error is left in it.
 // Every call goes to the leader, so the transport is told the leader's ID

@@ -69,3 +69,21 @@ func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 	}
 	return err
 }
+
+// waitApplied blocks until this node has applied index.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	if n.fsm.appliedIndex() >= index {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(n.closedCtx, cancel)
+	defer stop()
+	if err := n.fsm.waitApplied(ctx, index); err != nil {
+		if n.closedCtx.Err() != nil {
+			return n.errClosed()
+		}
+		return err
+	}
+	return nil
+}

@@ -2,48 +2,9 @@ package kvstore
 
 import (
 	"context"
-	"sync"
 
 	"github.com/hashicorp/raft"
 )
-
-// LeaderInfo is a node's view of its cluster's leadership.
-type LeaderInfo struct {
-	// LeaderID and LeaderAddress name the leader, empty when unknown
-	// (during an election, or while this node is cut off).
-	LeaderID      string
-	LeaderAddress string
-	// Term is the raft term of this view.
-	Term uint64
-	// IsLeader reports that this node leads in Term and has applied every
-	// entry committed before its term began: its state is the cluster's
-	// latest, so a host may act as the leader of its own service.
-	IsLeader bool
-}
-
-// leadership holds the node's current LeaderInfo and wakes those waiting
-// for it to change. The leadership goroutine is its only writer.
-type leadership struct {
-	mu      sync.Mutex
-	info    LeaderInfo
-	changed chan struct{} // closed and replaced on every change
-}
-
-func (l *leadership) get() (LeaderInfo, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.info, l.changed
-}
-
-func (l *leadership) set(info LeaderInfo) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if info != l.info {
-		l.info = info
-		close(l.changed)
-		l.changed = make(chan struct{})
-	}
-}
 
 // runLeadership follows raft's leader and state changes and publishes them.
 // When this node becomes leader it first commits a barrier: only once every
@@ -102,19 +63,6 @@ func (n *Node) promoteLeases() {
 func (n *Node) publishLeadership(term uint64, ready bool) {
 	addr, id := n.raft.LeaderWithID()
 	n.lead.set(LeaderInfo{LeaderID: string(id), LeaderAddress: string(addr), Term: term, IsLeader: ready})
-}
-
-// Leader returns the current leader's ID and address, empty if unknown.
-func (n *Node) Leader() (id, address string) {
-	info, _ := n.lead.get()
-	return info.LeaderID, info.LeaderAddress
-}
-
-// IsLeader reports whether this node is the leader and ready: it has
-// applied every entry committed before its term (see [LeaderInfo]).
-func (n *Node) IsLeader() bool {
-	info, _ := n.lead.get()
-	return info.IsLeader
 }
 
 // WaitLeader blocks until the cluster has a leader this node knows of, and

@@ -205,3 +205,29 @@ func (n *Node) transferLeadership(ctx context.Context, to *raft.Server) error {
 	}
 	return n.waitFuture(ctx, f)
 }
+
+// confirmMemberAt checks, on the leader, that the member id answers at
+// addr before addr replaces its recorded address: it must be reachable
+// there (and, through a transport that checks peer identity, hold id's
+// certificate) and say it is id, of this cluster.
+func (n *Node) confirmMemberAt(ctx context.Context, id, addr string) error {
+	data, err := wire.EncodeRPC(&wire.Request{Kind: wire.RPCIdentify, Cluster: n.cfg.clusterToken})
+	if err != nil {
+		return err
+	}
+	raw, err := n.cfg.transport.Call(ctx, raft.ServerID(id), raft.ServerAddress(addr), data)
+	if err != nil {
+		return fmt.Errorf("kvstore: the leader cannot reach member %q at its new address %s, and keeps the recorded one: %w", id, addr, err)
+	}
+	var reply wire.Reply
+	if err := wire.DecodeRPC(raw, &reply); err != nil {
+		return err
+	}
+	if err := fromWireError(reply.Err); err != nil {
+		return fmt.Errorf("kvstore: member %q at its new address %s: %w", id, addr, err)
+	}
+	if reply.MemberID != id {
+		return fmt.Errorf("%w: %s answers as member %q, not %q", ErrInvalidMember, addr, reply.MemberID, id)
+	}
+	return nil
+}

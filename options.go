@@ -1,7 +1,6 @@
 package kvstore
 
 import (
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -98,10 +97,6 @@ func defaultConfig() config {
 
 // An Option configures a node at Open.
 type Option func(*config) error
-
-func invalid(option, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...))
-}
 
 // WithID sets the node's raft server ID, unique in its cluster. Required.
 func WithID(id string) Option {

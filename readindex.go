@@ -169,24 +169,6 @@ func retryableRead(err error) bool {
 		errors.Is(err, transport.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// waitApplied blocks until this node has applied index.
-func (n *Node) waitApplied(ctx context.Context, index uint64) error {
-	if n.fsm.appliedIndex() >= index {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.closedCtx, cancel)
-	defer stop()
-	if err := n.fsm.waitApplied(ctx, index); err != nil {
-		if n.closedCtx.Err() != nil {
-			return n.errClosed()
-		}
-		return err
-	}
-	return nil
-}
-
 // lastFSMIndex returns the index of the last entry at or below commit that
 // raft hands to the state machine. raft never passes no-op entries (one
 // starts every term) or barriers to the FSM, so waiting for the commit index

@@ -36,15 +36,6 @@ const notifyRemovedTimeout = 2 * time.Second
 // its owner should still call Close, which releases the rest.
 func (n *Node) Removed() <-chan struct{} { return n.removedCh }
 
-// errClosed is the error for a call on a node that no longer serves:
-// ErrRemoved if it was removed, ErrClosed otherwise.
-func (n *Node) errClosed() error {
-	if n.removed.Load() {
-		return ErrRemoved
-	}
-	return ErrClosed
-}
-
 // markRemoved makes this node's removal final: recorded in its storage,
 // announced on Removed, calls stopped and raft shut down. It runs on a
 // transport handler (a removal notice, or the forwarded call through which

@@ -197,38 +197,6 @@ func txnResponse(r *mvcc.TxnResult, h Header) *TxnResponse {
 	return resp
 }
 
-// mvccTxn builds the store's request for a txn, nested ones included.
-func mvccTxn(cmps []Cmp, then, els []Op) (*mvcc.TxnRequest, error) {
-	t := &mvcc.TxnRequest{}
-	for _, c := range cmps {
-		mc, err := c.mvccCompare()
-		if err != nil {
-			return nil, err
-		}
-		t.Compares = append(t.Compares, mc)
-	}
-	var err error
-	if t.Then, err = mvccOps(then); err != nil {
-		return nil, err
-	}
-	if t.Else, err = mvccOps(els); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-func mvccOps(ops []Op) ([]mvcc.Op, error) {
-	out := make([]mvcc.Op, 0, len(ops))
-	for i := range ops {
-		mo, err := ops[i].mvccOp()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, mo)
-	}
-	return out, nil
-}
-
 // txnShape tells how a txn must be served: through raft if it writes
 // anywhere, locally otherwise, and without ReadIndex if it reads and every
 // one of its reads is serializable.
