@@ -95,22 +95,6 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 	return nil
 }
 
-// selfInConfiguration returns this node's entry in its latest raft
-// configuration (nil if it is not in it) and the number of members there.
-func (n *Node) selfInConfiguration(ctx context.Context) (self *raft.Server, members int, err error) {
-	cf := n.raft.GetConfiguration()
-	if err := n.waitFuture(ctx, cf); err != nil {
-		return nil, 0, err
-	}
-	servers := cf.Configuration().Servers
-	for _, s := range servers {
-		if string(s.ID) == n.cfg.id {
-			return &s, len(servers), nil
-		}
-	}
-	return nil, len(servers), nil
-}
-
 // askToJoin sends wire.RPCJoin to the first member of addrs that answers.
 func (n *Node) askToJoin(ctx context.Context, addrs []string) error {
 	req := &wire.Request{Kind: wire.RPCJoin, Membership: &wire.Membership{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/kvstore/kvstore/internal/wire"
 )
 
@@ -107,4 +108,20 @@ func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
 		}
 		return nil
 	}
+}
+
+// selfInConfiguration returns this node's entry in its latest raft
+// configuration (nil if it is not in it) and the number of members there.
+func (n *Node) selfInConfiguration(ctx context.Context) (self *raft.Server, members int, err error) {
+	cf := n.raft.GetConfiguration()
+	if err := n.waitFuture(ctx, cf); err != nil {
+		return nil, 0, err
+	}
+	servers := cf.Configuration().Servers
+	for _, s := range servers {
+		if string(s.ID) == n.cfg.id {
+			return &s, len(servers), nil
+		}
+	}
+	return nil, len(servers), nil
 }
