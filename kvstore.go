@@ -42,6 +42,12 @@ type Node struct {
 	reads readBatcher
 	nudge nudger
 
+	// metrics is nil without WithMetrics (metrics.go).
+	metrics *nodeMetrics
+	// caughtUp is set once this node has applied what its cluster had
+	// committed when it started (health.go).
+	caughtUp atomic.Bool
+
 	// leaseOrder puts lease checkpoints and the clears renewals need into
 	// the log in the order the Expirer produced them (lease/doc.go).
 	leaseOrder sync.Mutex
@@ -109,8 +115,11 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	}
 	disk := newDiskGuard(st, cfg.id, cfg.hooks)
 	st.logs = disk
+	metrics := newNodeMetrics(&cfg)
+	st.logs = metrics.timeAppends(st)
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
 	f.hooks = cfg.hooks
+	f.observe = newApplyWatch(&cfg, metrics)
 	existing, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
 	if err != nil {
 		st.close()
@@ -124,7 +133,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, closed: make(chan struct{}), removedCh: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, metrics: metrics, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -162,6 +171,10 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, fmt.Errorf("kvstore: bootstrapping: %w", err)
 		}
 	}
+	if err := n.metrics.register(n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -194,6 +207,7 @@ func (n *Node) goAsync(f func()) bool {
 // than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.metrics.unregister()
 		n.stopServing()
 		err := n.shutdownRaft().Error()
 		// raft closes the transport in the Shutdown that stops it, but
