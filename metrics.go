@@ -59,8 +59,12 @@ type nodeMetrics struct {
 	// reg is the host's registerer with the member label applied.
 	reg prometheus.Registerer
 	// node is set by register and read by Collect, which a scrape may run
-	// before Open has finished (or after Close began).
+	// while Close runs.
 	node atomic.Pointer[Node]
+	// registered is set once reg took the metrics: unregistering metrics
+	// that were refused would withdraw those of the node that holds the
+	// same names and labels.
+	registered atomic.Bool
 
 	leaderChanges    prometheus.Counter
 	proposalsPending prometheus.Gauge
@@ -165,12 +169,13 @@ func (m *nodeMetrics) register(n *Node) error {
 	if err := m.reg.Register(m); err != nil {
 		return fmt.Errorf("%w: WithMetrics: registering member %s's metrics: %w", ErrInvalidOption, n.cfg.id, err)
 	}
+	m.registered.Store(true)
 	return nil
 }
 
 // unregister withdraws the metrics from the host's registry.
 func (m *nodeMetrics) unregister() {
-	if m == nil {
+	if m == nil || !m.registered.Swap(false) {
 		return
 	}
 	m.reg.Unregister(m)

@@ -262,6 +262,10 @@ func TestMetricsShareARegistry(t *testing.T) {
 		if !errors.Is(err, kvstore.ErrInvalidOption) || !strings.Contains(err.Error(), "WithMetrics") {
 			t.Fatalf("refused registration: %v", err)
 		}
+		// The refused node withdrew nothing of the n1 that holds the names.
+		if got := sample(t, scrape(t, reg), "etcd_server_has_leader", map[string]string{"cluster": "a", "member": "n1"}); got != 1 {
+			t.Fatalf("cluster a's n1 after a refused registration: has_leader %v", got)
+		}
 
 		a.Stop(0)
 		if got := scrape(t, reg)["etcd_mvcc_put_total"]; len(got.GetMetric()) != 1 {
