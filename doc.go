@@ -60,6 +60,11 @@
 //     removed member stops serving, see [Node.Removed]),
 //     [Node.TransferLeadership], [Node.Status], and [Node.ObserveLeader]
 //     for hosts that use the cluster as their own leader election.
+//   - Operations: [WithMetrics] registers Prometheus metrics under etcd's
+//     names on the host's registry (METRICS.md in the repository lists
+//     them); [Node.Ready], [Node.ReadyChecks] and [Node.LiveChecks] back a
+//     host's readiness and liveness probes; requests slower than
+//     [WithSlowRequestThreshold] are logged.
 //
 // Responses carry a [Header] with the store revision, the raft term and
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by

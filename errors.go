@@ -91,6 +91,10 @@ var (
 	// members running incompatible versions, or a corrupted message.
 	ErrBadRPC = wire.ErrBadRPC
 
+	// ErrNotReady reports a failed readiness check (Node.Ready); the error
+	// names the check and its cause.
+	ErrNotReady = errors.New("kvstore: not ready")
+
 	ErrCompacted         = mvcc.ErrCompacted
 	ErrFutureRevision    = mvcc.ErrFutureRevision
 	ErrEmptyKey          = mvcc.ErrEmptyKey

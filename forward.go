@@ -32,9 +32,9 @@ import (
 // may have committed the write and is reported as ErrOutcomeUnknown, never
 // retried.
 
-// propose commits c through raft and returns its result, applied on this
-// node. A write already proposed when ctx ends may still commit.
-func (n *Node) propose(ctx context.Context, c *wire.Command) (*applyResult, error) {
+// proposeCommand commits c through raft and returns its result, applied
+// on this node. A write already proposed when ctx ends may still commit.
+func (n *Node) proposeCommand(ctx context.Context, c *wire.Command) (*applyResult, error) {
 	if n.closedCtx.Err() != nil {
 		return nil, n.errClosed()
 	}

@@ -54,6 +54,8 @@ type fsm struct {
 	// leader's deadlines only, never for what apply writes) and a hook run
 	// before each entry is applied.
 	hooks TestHooks
+	// observe counts what apply does and reports slow entries (observe.go).
+	observe applyWatch
 }
 
 // applyResult is what applying one command returns through raft's
@@ -117,9 +119,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		if l.Index <= f.applied.get() {
 			continue // already applied: see Restore, after an older snapshot
 		}
+		start := f.observe.start()
 		f.hooks.beforeApply(l.Index)
 		if l.Type == raft.LogCommand {
-			res := f.applyCommand(l.Data)
+			res := f.applyObserved(l, start)
 			if res.Err != nil && errors.Is(res.Err, wire.ErrCorruptCommand) {
 				// This replica's copy of a committed entry is damaged:
 				// applying it, or rejecting it, would diverge from the

@@ -21,10 +21,17 @@ import (
 func (f *fsm) revision() int64 { return f.kv.Revision() }
 
 // rangeKeys serves a Get from the applied state.
-func (f *fsm) rangeKeys(req *mvcc.RangeRequest) (*mvcc.RangeResult, error) { return f.kv.Range(req) }
+func (f *fsm) rangeKeys(req *mvcc.RangeRequest) (*mvcc.RangeResult, error) {
+	f.observe.metrics.ranged()
+	return f.kv.Range(req)
+}
 
 // readTxn serves a read-only Txn from the applied state.
-func (f *fsm) readTxn(req *mvcc.TxnRequest) (*mvcc.TxnResult, error) { return f.kv.ReadTxn(req) }
+func (f *fsm) readTxn(req *mvcc.TxnRequest) (*mvcc.TxnResult, error) {
+	res, err := f.kv.ReadTxn(req)
+	f.observe.metrics.readTxn(res)
+	return res, err
+}
 
 // storeStatus is the store's part of Status.
 type storeStatus struct {

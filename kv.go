@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
@@ -67,6 +68,7 @@ func (n *Node) Delete(ctx context.Context, key []byte, opts ...OpOption) (*Delet
 // Get reads key, or a range. It is linearizable unless WithSerializable:
 // it sees every write acknowledged by any member before it was called.
 func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetResponse, error) {
+	defer n.warnIfSlow("range", time.Now())
 	o := OpGet(key, opts...)
 	req, err := o.mvccOp()
 	if err != nil {

@@ -50,6 +50,12 @@ type Node struct {
 	reads readBatcher
 	nudge nudger
 
+	// metrics is nil without WithMetrics (metrics.go).
+	metrics *nodeMetrics
+	// caughtUp is set once this node has applied what its cluster had
+	// committed when it started (health.go).
+	caughtUp atomic.Bool
+
 	// leaseOrder puts lease checkpoints and the clears renewals need into
 	// the log in the order the Expirer produced them (lease/doc.go).
 	leaseOrder sync.Mutex
@@ -125,8 +131,11 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	}
 	disk := storage.NewDiskGuard(st, cfg.id, cfg.hooks.beforeStoreLogs)
 	st.Logs = disk
+	metrics := newNodeMetrics(&cfg)
+	st.Logs = metrics.timeAppends(st)
 	f := newFSM(minLeaseTTL(cfg), cfg.maxTxnOps, watch.Config{ProgressInterval: cfg.watchProgressInterval})
 	f.hooks = cfg.hooks
+	f.observe = newApplyWatch(&cfg, metrics)
 	existing, err := raft.HasExistingState(st.Logs, st.Stable, st.Snaps)
 	if err != nil {
 		st.Close()
@@ -140,7 +149,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, peerLogs: peerLogs, closed: make(chan struct{}), removedCh: make(chan struct{})}
+	n := &Node{cfg: cfg, fsm: f, storage: st, disk: disk, peerLogs: peerLogs, metrics: metrics, closed: make(chan struct{}), removedCh: make(chan struct{})}
 	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
@@ -184,6 +193,10 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, fmt.Errorf("kvstore: bootstrapping: %w", err)
 		}
 	}
+	if err := n.metrics.register(n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -216,6 +229,7 @@ func (n *Node) goAsync(f func()) bool {
 // than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.metrics.unregister()
 		n.stopServing()
 		err := n.shutdownRaft().Error()
 		// raft closes the transport in the Shutdown that stops it, but

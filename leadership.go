@@ -63,6 +63,7 @@ func (n *Node) promoteLeases() {
 func (n *Node) publishLeadership(term uint64, ready bool) {
 	addr, id := n.raft.LeaderWithID()
 	n.lead.set(LeaderInfo{LeaderID: string(id), LeaderAddress: string(addr), Term: term, IsLeader: ready})
+	n.metrics.leader(string(id))
 }
 
 // WaitLeader blocks until the cluster has a leader this node knows of, and

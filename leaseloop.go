@@ -146,6 +146,7 @@ func (n *Node) runLeases() {
 					n.raft.Apply(data, 0)
 				}
 			}
+			n.metrics.leaseRevokesProposed(len(ids))
 			if !now.Before(nextCheckpoint) {
 				n.leaseOrder.Lock()
 				n.applyCheckpoints(n.fsm.deadlines().Checkpoints(now))

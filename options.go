@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kvstore/kvstore/mvcc"
 	"github.com/kvstore/kvstore/transport"
@@ -49,6 +50,9 @@ type config struct {
 
 	// hooks are the test seams of WithTestHooks (hooks.go).
 	hooks TestHooks
+
+	metrics              prometheus.Registerer // WithMetrics (metrics.go)
+	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -92,6 +96,7 @@ func defaultConfig() config {
 		maxTxnOps:               DefaultMaxTxnOps,
 		leaseCheckpointInterval: DefaultLeaseCheckpointInterval,
 		watchProgressInterval:   DefaultWatchProgressInterval,
+		slowRequestThreshold:    DefaultSlowRequestThreshold,
 	}
 }
 

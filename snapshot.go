@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -40,7 +41,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot()}, nil
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), metrics: f.observe.metrics}, nil
 }
 
 type fsmSnapshot struct {
@@ -50,16 +51,20 @@ type fsmSnapshot struct {
 	applied uint64
 	leases  []byte
 	kv      *mvcc.Snapshot
+	metrics *nodeMetrics // times Persist
 }
 
 // Persist implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	start := time.Now()
 	err := s.write(sink)
 	if err != nil {
 		sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	err = sink.Close()
+	s.metrics.snapshotSaved(start, err)
+	return err
 }
 
 func (s *fsmSnapshot) write(w io.Writer) error {

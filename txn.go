@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/mvcc"
@@ -152,6 +153,7 @@ func (t *Txn) Commit() (*TxnResponse, error) {
 // readTxn serves a txn without writes locally, under the store's read lock
 // (mvcc.Store.ReadTxn).
 func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable bool) (*TxnResponse, error) {
+	defer n.warnIfSlow("txn", time.Now())
 	select {
 	case <-n.closed:
 		return nil, n.errClosed()

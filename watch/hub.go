@@ -90,6 +90,8 @@ type Hub struct {
 	progress []*watcher
 	// matches is Notify's scratch space, reused across calls.
 	matches []match
+	// eventsSent counts the events put on watches' channels (Stats).
+	eventsSent uint64
 }
 
 // NewHub returns a hub serving watches over store, starting at the store's
@@ -241,6 +243,7 @@ func (h *Hub) notifyOne(w *watcher, ms []match, n *notification) {
 	}
 	select {
 	case w.ch <- Response{Revision: n.rev, Events: evs}:
+		h.eventsSent += uint64(len(evs))
 		w.next = n.rev + 1
 		w.sentSinceTick = true
 	default:

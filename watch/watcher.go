@@ -416,6 +416,7 @@ func (h *Hub) send(w *watcher, r Response) bool {
 		if len(r.Events) > 0 {
 			h.mu.Lock()
 			w.sentSinceTick = true
+			h.eventsSent += uint64(len(r.Events))
 			h.mu.Unlock()
 		}
 		return true

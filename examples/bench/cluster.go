@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/transport"
@@ -41,11 +43,18 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 		return nil, errors.Join(err, c.close())
 	}
 	hb, el, lease, commit := cfg.raftTiming()
+	var registry *prometheus.Registry // nothing scrapes it: the cost measured is the nodes' own
+	if cfg.metrics {
+		registry = prometheus.NewRegistry()
+	}
 	for i, p := range peers {
 		tr := transports[i]
 		opts := []kvstore.Option{
 			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
 			cfg.storageOption(), kvstore.WithRaftTiming(hb, el, lease, commit),
+		}
+		if registry != nil {
+			opts = append(opts, kvstore.WithMetrics(registry))
 		}
 		dir := ""
 		if c.dir != "" {

@@ -17,6 +17,7 @@
 //	go run ./examples/bench -runs 3
 //	go run ./examples/bench -storage memory -workloads get-lin,get-ser
 //	go run ./examples/bench -workloads put-64 -cpuprofile cpu.prof
+//	go run ./examples/bench -runs 3 -workloads put-seq,get-ser -metrics
 //
 // Workloads (-workloads, comma-separated, default all):
 //
@@ -72,6 +73,7 @@ type config struct {
 	blockProf   string
 	mutexProf   string
 	json        bool
+	metrics     bool
 }
 
 func (c *config) raftTiming() (heartbeat, election, leaderLease, commit time.Duration) {
@@ -116,6 +118,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.blockProf, "blockprofile", "", "write a block profile of the timed windows to this file")
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
+	fs.BoolVar(&c.metrics, "metrics", false, "register every node's Prometheus metrics (kvstore.WithMetrics) on a registry of the cluster's, to measure what they cost")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

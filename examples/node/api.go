@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kvstore/kvstore"
 )
 
@@ -49,6 +51,10 @@ type apiOptions struct {
 	// refusals counts what the limits refused (default: a new set of
 	// counters).
 	refusals *refusals
+	// metrics, if set, is served at /metrics; pprof serves Go's profiles
+	// under /debug/pprof/ (diagnostics.go).
+	metrics prometheus.Gatherer
+	pprof   bool
 }
 
 func (o apiOptions) withLogger(l *slog.Logger) apiOptions {
@@ -122,6 +128,11 @@ func newAPI(node *kvstore.Node, opts apiOptions) *api {
 	a.mux.Handle("GET /v1/members", a.handler(a.members))
 	a.mux.Handle("DELETE /v1/members/{id}", a.handler(a.removeMember))
 	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /livez", a.probe("livez", node.LiveChecks))
+	a.mux.HandleFunc("GET /livez/{check}", a.probe("livez", node.LiveChecks))
+	a.mux.HandleFunc("GET /readyz", a.probe("readyz", node.ReadyChecks))
+	a.mux.HandleFunc("GET /readyz/{check}", a.probe("readyz", node.ReadyChecks))
+	a.routeDiagnostics()
 	return a
 }
 

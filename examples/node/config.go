@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kvstore/kvstore"
 )
@@ -47,6 +48,10 @@ type config struct {
 	// created with (Open refuses the other).
 	logStore kvstore.LogStore
 	logLevel slog.Level
+	// enablePprof serves Go's profiles on the client API (diagnostics.go);
+	// slowRequestThreshold is kvstore.WithSlowRequestThreshold's.
+	enablePprof          bool
+	slowRequestThreshold time.Duration
 	// limits bound the client API's connections, streams, timeouts and
 	// sizes (limits.go).
 	limits limits
@@ -91,6 +96,9 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 		"with --tls-*: every member's certificate must name its member ID (--id) as a DNS SAN, checked both ways; false checks the CA only")
 	fs.StringVar(&logStore, "log-store", "wal", "raft log store: wal (raft-wal segment files) or bolt (one raft-boltdb file); keep the one the data dir was created with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve Go's runtime profiles on the client API under /debug/pprof/")
+	fs.DurationVar(&cfg.slowRequestThreshold, "slow-request-threshold", kvstore.DefaultSlowRequestThreshold,
+		"log requests and applies that take longer at warn level (0: never)")
 	lim := &cfg.limits
 	fs.IntVar(&lim.maxConnections, "client-max-connections", lim.maxConnections,
 		"client connections open at once; one more is answered 503 and closed (0: no limit)")
@@ -161,6 +169,8 @@ func (c *config) validate() error {
 		return usageError("--listen is required (this member's peer address, host:port)")
 	case c.clusterToken == "":
 		return usageError("--cluster-token must not be empty")
+	case c.slowRequestThreshold < 0:
+		return usageError("--slow-request-threshold %v must not be negative (0: never log)", c.slowRequestThreshold)
 	}
 	if err := checkAddress("--listen", c.listen); err != nil {
 		return err

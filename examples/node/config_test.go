@@ -147,6 +147,7 @@ func TestParseFlags(t *testing.T) {
 		{with("--tls-cert", dir, "--tls-key", key, "--tls-ca", ca), "is a directory"},
 		{with("--peer-identity-check"), "needs mutual TLS"},
 		{with("--log-level", "loud"), "--log-level"},
+		{with("--slow-request-threshold", "-1ms"), "--slow-request-threshold -1ms must not be negative"},
 		{with("--client-max-connections", "-1"), "--client-max-connections must not be negative"},
 		{with("--max-concurrent-streams", "-5"), "--max-concurrent-streams must not be negative"},
 		{with("--client-header-timeout", "-1s"), "--client-header-timeout must not be negative"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/kvstore/kvstore"
 )
@@ -154,4 +156,67 @@ func (a *api) checkHealth(ctx context.Context) error {
 		return fmt.Errorf("%w: linearizable read failed within %v: %w", errUnhealthy, a.opts.healthTimeout, err)
 	}
 	return nil
+}
+
+// The probes: GET /livez and GET /readyz, as etcd 3.6 serves them, over the
+// node's LiveChecks and ReadyChecks (each run within healthTimeout), and
+// GET /livez/{check} and /readyz/{check} for one check alone. A probe that
+// passes answers 200 "ok\n"; with ?verbose, each check's line comes first
+// ("[+]leader ok"). One that fails answers 503 with every check's line,
+// the failed ones as "[-]name failed: reason". ?exclude=name skips a check
+// (repeat it for several); excluding a check that does not exist is
+// ignored, as etcd ignores it, so that probes survive a renamed check. No
+// other query parameter is accepted.
+
+// probe serves one probe over checks (a function: a node's checks are
+// asked for at each request).
+func (a *api) probe(name string, checks func() []kvstore.HealthCheck) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := newQuery(r)
+		_, verbose := q.string("verbose")
+		q.read = append(q.read, "exclude") // may repeat, unlike the others
+		if err := q.done(); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		selected := checks()
+		if one := r.PathValue("check"); one != "" {
+			selected = slices.DeleteFunc(selected, func(c kvstore.HealthCheck) bool { return c.Name != one })
+			if len(selected) == 0 {
+				http.NotFound(w, r)
+				return
+			}
+		}
+		excluded := q.values["exclude"]
+		selected = slices.DeleteFunc(selected, func(c kvstore.HealthCheck) bool { return slices.Contains(excluded, c.Name) })
+		a.runProbe(w, r, name, selected, verbose)
+	}
+}
+
+// runProbe runs checks, in order, and writes the answer.
+func (a *api) runProbe(w http.ResponseWriter, r *http.Request, name string, checks []kvstore.HealthCheck, verbose bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.opts.healthTimeout)
+	defer cancel()
+	var lines strings.Builder
+	failed := false
+	for _, c := range checks {
+		if err := c.Check(ctx); err != nil {
+			failed = true
+			fmt.Fprintf(&lines, "[-]%s failed: %s\n", c.Name, clientMessage(err))
+			continue
+		}
+		fmt.Fprintf(&lines, "[+]%s ok\n", c.Name)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if failed {
+		a.opts.logger.Warn("/"+name+" check failed", "checks", lines.String())
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(lines.String()))
+		return
+	}
+	if verbose {
+		w.Write([]byte(lines.String()))
+	}
+	w.Write([]byte("ok\n"))
 }

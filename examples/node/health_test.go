@@ -255,3 +255,101 @@ func TestWriteToIsolatedMember(t *testing.T) {
 		})
 	}
 }
+
+// TestProbes checks /livez and /readyz on a healthy member: "ok", the
+// checks' lines with ?verbose, one check by its path, ?exclude, and the
+// strict query.
+func TestProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		c.WaitLeader()
+		c.WaitApplied()
+		s := serve(t, c.Followers()[0], apiOptions{})
+		for path, want := range map[string]string{
+			"/livez":                    "ok\n",
+			"/livez?verbose":            "[+]serializable_read ok\nok\n",
+			"/readyz":                   "ok\n",
+			"/readyz?verbose":           "[+]leader ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
+			"/readyz/leader":            "ok\n",
+			"/readyz/caught_up?verbose": "[+]caught_up ok\nok\n",
+			"/readyz?verbose&exclude=linearizable_read&exclude=leader": "[+]caught_up ok\n[+]serializable_read ok\nok\n",
+			"/readyz?verbose&exclude=no_such_check":                    "[+]leader ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
+		} {
+			status, body := s.do("GET", path, "")
+			if status != http.StatusOK || string(body) != want {
+				t.Errorf("GET %s: %d %q, want 200 %q", path, status, body, want)
+			}
+		}
+		if status, _ := s.do("GET", "/readyz/no_such_check", ""); status != http.StatusNotFound {
+			t.Errorf("an unknown check's path: %d, want 404", status)
+		}
+		s.callError("GET", "/readyz?verbos", "", http.StatusBadRequest, "bad_request")
+		if status, _ := s.do("POST", "/livez", ""); status != http.StatusMethodNotAllowed {
+			t.Errorf("POST /livez: %d", status)
+		}
+	})
+}
+
+// TestProbesWithoutLeader checks a node that belongs to no cluster: alive,
+// not ready, each failed check on a line of its own with its reason;
+// excluding the failing checks leaves it ready.
+func TestProbesWithoutLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr, err := transport.NewNetwork().Join("lonely")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := kvstore.Open("", kvstore.WithID("lonely"), kvstore.WithTransport(tr), kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		s := serve(t, n, apiOptions{})
+		if status, body := s.do("GET", "/livez", ""); status != http.StatusOK || string(body) != "ok\n" {
+			t.Fatalf("/livez without a leader: %d %q", status, body)
+		}
+		status, body := s.do("GET", "/readyz", "")
+		lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+		if status != http.StatusServiceUnavailable || len(lines) != 4 ||
+			!strings.HasPrefix(lines[0], "[-]leader failed: no leader") ||
+			!strings.HasPrefix(lines[1], "[-]caught_up failed: still applying the log") ||
+			lines[2] != "[+]serializable_read ok" ||
+			!strings.HasPrefix(lines[3], "[-]linearizable_read failed: ") {
+			t.Fatalf("/readyz without a leader: %d\n%s", status, body)
+		}
+		for _, l := range lines {
+			checkClientMessage(t, strings.TrimPrefix(l, "[-]"))
+		}
+		if status, body := s.do("GET", "/readyz?exclude=leader&exclude=caught_up&exclude=linearizable_read", ""); status != http.StatusOK || string(body) != "ok\n" {
+			t.Fatalf("/readyz with the failing checks excluded: %d %q", status, body)
+		}
+	})
+}
+
+// TestReadyzIsolated checks that a member cut off from the others stops
+// being ready but stays alive, and is ready again once healed.
+func TestReadyzIsolated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		leader := c.WaitLeader()
+		c.WaitApplied()
+		i := c.Index(leader)
+		s := serve(t, leader, apiOptions{})
+		if status, _ := s.do("GET", "/readyz", ""); status != http.StatusOK {
+			t.Fatalf("/readyz of a healthy leader: %d", status)
+		}
+		c.Isolate(i)
+		eventually(t, time.Minute, "the isolated member not to be ready", func() bool {
+			status, _ := s.do("GET", "/readyz", "")
+			return status == http.StatusServiceUnavailable
+		})
+		if status, _ := s.do("GET", "/livez", ""); status != http.StatusOK {
+			t.Fatalf("/livez of an isolated member: %d", status)
+		}
+		c.Heal()
+		eventually(t, time.Minute, "the healed member to be ready", func() bool {
+			status, _ := s.do("GET", "/readyz", "")
+			return status == http.StatusOK
+		})
+	})
+}

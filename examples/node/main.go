@@ -112,6 +112,8 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 	if err != nil {
 		return fmt.Errorf("peer transport on %s: %w", cfg.listen, err)
 	}
+	counts := new(refusals) // counted by the limits, exported as metrics
+	registry := newRegistry(counts)
 	opts := []kvstore.Option{
 		kvstore.WithID(cfg.id),
 		kvstore.WithTransport(tr),
@@ -119,6 +121,8 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithLogStore(cfg.logStore),
 		kvstore.WithLogger(logger), // kvstore names its parts in a component attribute
 		kvstore.WithMaxRequestBytes(cfg.limits.maxRequestBytes),
+		kvstore.WithSlowRequestThreshold(cfg.slowRequestThreshold),
+		kvstore.WithMetrics(registry),
 	}
 	if len(cfg.initialCluster) > 0 {
 		opts = append(opts, kvstore.WithBootstrap(cfg.initialCluster...))
@@ -137,7 +141,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 	logger.Info("node open", "id", cfg.id, "data_dir", cfg.dataDir, "peer", cfg.advertise,
 		"log_store", cfg.logStore,
 		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls(),
-		"peer_identity_check", cfg.identityChecked())
+		"peer_identity_check", cfg.identityChecked(), "pprof", cfg.enablePprof)
 
 	var ln net.Listener
 	if cfg.clientListenFD > 0 {
@@ -148,12 +152,12 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 	if err != nil {
 		return fmt.Errorf("client API: %w", err)
 	}
-	counts := new(refusals) // where metrics will read the refusals
 	if cfg.limits.maxConnections > 0 {
 		ln = limitConnections(ln, cfg.limits.maxConnections, cfg.limits.requestReadBytes(), &counts.connections, logger.With("component", "http"))
 	}
 	apiOpts := cfg.limits.applyTo(w.api).withLogger(logger)
 	apiOpts.refusals = counts
+	apiOpts.metrics, apiOpts.pprof = registry, cfg.enablePprof
 	api := newAPI(node, apiOpts)
 	srv := newHTTPServer(api, cfg.limits, logger)
 	srv.RegisterOnShutdown(api.closeStreams)

@@ -93,6 +93,10 @@ type Storage struct {
 // Close releases the stores (and a data dir's lock).
 func (s *Storage) Close() error { return s.close() }
 
+// OnDisk reports whether the raft log is on disk (not in memory), so that
+// its appends are durable writes.
+func (s *Storage) OnDisk() bool { return s.raftDir != "" }
+
 // MarkRemoved records durably that the node was removed from its cluster:
 // the storage is never opened again (RemovedError).
 func (s *Storage) MarkRemoved() error { return s.markRemoved() }
