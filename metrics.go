@@ -297,8 +297,8 @@ func (m *nodeMetrics) leaseRevokesProposed(n int) {
 }
 
 // applied counts what one applied command did: its puts, deletes and
-// ranges (a txn's, in the branch that ran, nested txns included), and the
-// keys it created or deleted. Apply goroutine only.
+// ranges (a txn's, in the branch that ran, nested txns included).
+// Apply goroutine only.
 func (m *nodeMetrics) applied(res *applyResult) {
 	if m == nil || res.Err != nil {
 		return
