@@ -84,7 +84,7 @@ func (m *Mutex) Lock(ctx context.Context) error {
 	}
 	// Every older key is gone; ours must still be there, or the session
 	// was lost while waiting.
-	resp, err := retry(ctx, func() (*kvstore.GetResponse, error) {
+	resp, err := retry(ctx, m.s.node, func() (*kvstore.GetResponse, error) {
 		return m.s.node.Get(ctx, m.key, kvstore.WithKeysOnly())
 	})
 	if err != nil {

@@ -23,6 +23,15 @@ func transient(err error) bool {
 		errors.Is(err, transport.ErrUnreachable)
 }
 
+// transientOn is transient for a request made through node, plus
+// kvstore.ErrClosed while node itself still runs: a follower's
+// linearizable read that asked a leader in the middle of closing gets
+// that leader's ErrClosed back, and a read is always safe to repeat.
+func transientOn(node *kvstore.Node, err error) bool {
+	return transient(err) ||
+		errors.Is(err, kvstore.ErrClosed) && !errors.Is(err, kvstore.ErrRemoved) && node.Status().RaftState != "Shutdown"
+}
+
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -37,10 +46,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // retry runs an idempotent request until it succeeds, fails with an error
 // that is not transient, or ctx ends.
-func retry[R any](ctx context.Context, req func() (R, error)) (R, error) {
+func retry[R any](ctx context.Context, node *kvstore.Node, req func() (R, error)) (R, error) {
 	for {
 		resp, err := req()
-		if err == nil || !transient(err) || ctx.Err() != nil {
+		if err == nil || !transientOn(node, err) || ctx.Err() != nil {
 			return resp, err
 		}
 		if serr := sleep(ctx, retryInterval); serr != nil {
@@ -59,7 +68,7 @@ func cleanupContext(ctx context.Context, s *Session) (context.Context, context.C
 // deleteOwn deletes key if it is still the generation created at rev:
 // never a later one. It reports whether it deleted it.
 func deleteOwn(ctx context.Context, node *kvstore.Node, key []byte, rev int64) (bool, error) {
-	resp, err := retry(ctx, func() (*kvstore.TxnResponse, error) {
+	resp, err := retry(ctx, node, func() (*kvstore.TxnResponse, error) {
 		return node.Txn(ctx).
 			If(kvstore.Compare(kvstore.CreateRevision(key), "=", rev)).
 			Then(kvstore.OpDelete(key)).
@@ -78,7 +87,7 @@ func deleteOwn(ctx context.Context, node *kvstore.Node, key []byte, rev int64) (
 func claim(ctx context.Context, s *Session, prefix string, key, value []byte) (rev int64, holder *kvstore.KeyValue, existing *kvstore.KeyValue, err error) {
 	first := kvstore.OpGet([]byte(prefix), kvstore.WithPrefix(),
 		kvstore.WithSort(mvcc.SortByCreateRevision, mvcc.SortAscend), kvstore.WithLimit(1))
-	resp, err := retry(ctx, func() (*kvstore.TxnResponse, error) {
+	resp, err := retry(ctx, s.node, func() (*kvstore.TxnResponse, error) {
 		return s.node.Txn(ctx).
 			If(kvstore.Compare(kvstore.CreateRevision(key), "=", 0)).
 			Then(kvstore.OpPut(key, value, kvstore.WithLease(s.id)), first).
@@ -114,7 +123,7 @@ func waitPredecessors(ctx context.Context, s *Session, prefix string, rev int64)
 		return nil
 	}
 	for {
-		resp, err := retry(ctx, func() (*kvstore.GetResponse, error) {
+		resp, err := retry(ctx, s.node, func() (*kvstore.GetResponse, error) {
 			return s.node.Get(ctx, []byte(prefix), kvstore.WithPrefix(),
 				kvstore.WithCreateRevisionRange(0, rev-1),
 				kvstore.WithSort(mvcc.SortByCreateRevision, mvcc.SortDescend), kvstore.WithLimit(1),
@@ -149,6 +158,8 @@ func waitDelete(ctx context.Context, s *Session, key []byte, rev int64) error {
 				return ctx.Err()
 			case resp.Canceled && errors.Is(resp.Err, kvstore.ErrCompacted):
 				return nil
+			case resp.Canceled && errors.Is(resp.Err, kvstore.ErrWatchClosed):
+				return fmt.Errorf("%w: %w", kvstore.ErrClosed, resp.Err)
 			case resp.Canceled:
 				return resp.Err
 			}
