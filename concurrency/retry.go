@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/mvcc"
@@ -17,10 +20,19 @@ import (
 // package retries its lock, election and cleanup steps, which are, and
 // never an STM commit or a user's txn, which may not be.
 func transient(err error) bool {
-	return errors.Is(err, kvstore.ErrOutcomeUnknown) ||
+	return refused(err) || errors.Is(err, kvstore.ErrOutcomeUnknown) ||
 		errors.Is(err, kvstore.ErrNoLeader) ||
 		errors.Is(err, kvstore.ErrNotLeader) ||
 		errors.Is(err, transport.ErrUnreachable)
+}
+
+// refused reports a write that certainly did not happen and may be made
+// again at once: raft refuses proposals while its leader hands leadership
+// over, and kvstore passes raft's error through as it is, as text when it
+// was forwarded (so the text is matched too).
+func refused(err error) bool {
+	return err != nil && (errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		strings.Contains(err.Error(), raft.ErrLeadershipTransferInProgress.Error()))
 }
 
 // transientOn is transient for a request made through node, plus

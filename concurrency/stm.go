@@ -108,7 +108,8 @@ var errConflict = errors.New("concurrency: stm: snapshot compacted, retrying")
 // WithRetries more times (then ErrTooManyConflicts); apply must therefore
 // have no effects outside its STM. It returns the commit's response.
 //
-// Nothing is written when apply returns an error (NewSTM returns it as
+// A commit the leader refused before proposing it (a leadership transfer in
+// progress) counts as a conflict. Nothing is written when apply returns an error (NewSTM returns it as
 // is), when ctx ends before the commit, or on ErrTooManyConflicts. A commit
 // that fails with kvstore.ErrOutcomeUnknown (a leader change) may have
 // happened and is not run again, since running it again could apply its
@@ -157,6 +158,14 @@ func NewSTM(ctx context.Context, node *kvstore.Node, apply func(STM) error, opts
 			return nil, err
 		}
 		resp, err := s.commit()
+		if refused(err) {
+			// Not proposed (a leadership transfer): run again, after a
+			// pause for the transfer to finish.
+			if serr := sleep(ctx, retryInterval); serr != nil {
+				return nil, fmt.Errorf("%w (last error: %w)", serr, err)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
