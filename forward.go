@@ -131,7 +131,8 @@ func (n *Node) callLeader(ctx context.Context, addr string, req *wire.Request) (
 	case err == nil:
 		err = fromWireError(reply.Err)
 		if errors.Is(err, ErrClosed) {
-			err = fmt.Errorf("%w: the leader closed: %w", ErrOutcomeUnknown, err)
+			// Not this node's ErrClosed: the caller must not take it so.
+			err = fmt.Errorf("%w: the leader closed (%s)", ErrOutcomeUnknown, err)
 		}
 		return reply, err
 	case n.closedCtx.Err() != nil:

@@ -62,6 +62,11 @@ func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 		return n.errClosed()
 	case errors.Is(err, raft.ErrNotLeader):
 		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// raft refused the entry before appending it: nothing happened,
+		// and the leadership is moving. Callers retry as for a leader
+		// that stepped down (routeToLeader waits for the change).
+		return fmt.Errorf("%w: %w", &NotLeaderError{}, err)
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return ErrOutcomeUnknown
 	case errors.Is(err, raft.ErrEnqueueTimeout):

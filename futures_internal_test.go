@@ -1,6 +1,8 @@
 package kvstore
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -43,5 +45,26 @@ func TestBindShutdownReachesRaftFutures(t *testing.T) {
 	}
 	if err := apply.Error(); err != raft.ErrNotLeader {
 		t.Errorf("apply on a follower: %v", err)
+	}
+}
+
+// doneFuture is a raft.Future that has already failed with err.
+type doneFuture struct{ err error }
+
+func (f doneFuture) Error() error { return f.err }
+
+// A write refused because a leadership transfer is under way was never
+// appended: waitFuture reports it as ErrNotLeader, which routeToLeader
+// retries, not as raft's own error, which callers cannot match.
+func TestWaitFutureLeadershipTransferIsNotLeader(t *testing.T) {
+	n := &Node{closed: make(chan struct{})}
+	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
+	defer n.cancelClosed()
+	err := n.waitFuture(context.Background(), doneFuture{raft.ErrLeadershipTransferInProgress})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("waitFuture during a leadership transfer: %v, want ErrNotLeader", err)
+	}
+	if got := toWireError(err); !errors.Is(fromWireError(got), ErrNotLeader) {
+		t.Fatalf("over the wire: %v, want ErrNotLeader", fromWireError(got))
 	}
 }

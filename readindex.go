@@ -119,6 +119,12 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 		// The leader's own refusal (no longer leader, not ready) comes in
 		// the reply: its empty index is no answer.
 		err = fromWireError(reply.Err)
+		if errors.Is(err, ErrClosed) {
+			// The leader is closing, not this node: a later round finds
+			// the next leader. Its ErrClosed must not reach this node's
+			// callers as if this node had closed.
+			err = fmt.Errorf("%w: the leader is closing (%s)", ErrLeaderUnreachable, err)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -165,7 +171,7 @@ func (n *Node) readIndex(ctx context.Context) error {
 // retryableRead reports whether a read round failed for want of a
 // reachable leader, which a later round may find.
 func retryableRead(err error) bool {
-	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, errLeaderNotReady) ||
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderUnreachable) || errors.Is(err, errLeaderNotReady) ||
 		errors.Is(err, transport.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
