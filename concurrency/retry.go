@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/mvcc"
@@ -20,28 +17,11 @@ import (
 // package retries its lock, election and cleanup steps, which are, and
 // never an STM commit or a user's txn, which may not be.
 func transient(err error) bool {
-	return refused(err) || errors.Is(err, kvstore.ErrOutcomeUnknown) ||
+	return errors.Is(err, kvstore.ErrOutcomeUnknown) ||
 		errors.Is(err, kvstore.ErrNoLeader) ||
 		errors.Is(err, kvstore.ErrNotLeader) ||
+		errors.Is(err, kvstore.ErrLeaderUnreachable) ||
 		errors.Is(err, transport.ErrUnreachable)
-}
-
-// refused reports a write that certainly did not happen and may be made
-// again at once: raft refuses proposals while its leader hands leadership
-// over, and kvstore passes raft's error through as it is, as text when it
-// was forwarded (so the text is matched too).
-func refused(err error) bool {
-	return err != nil && (errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
-		strings.Contains(err.Error(), raft.ErrLeadershipTransferInProgress.Error()))
-}
-
-// transientOn is transient for a request made through node, plus
-// kvstore.ErrClosed while node itself still runs: a follower's
-// linearizable read that asked a leader in the middle of closing gets
-// that leader's ErrClosed back, and a read is always safe to repeat.
-func transientOn(node *kvstore.Node, err error) bool {
-	return transient(err) ||
-		errors.Is(err, kvstore.ErrClosed) && !errors.Is(err, kvstore.ErrRemoved) && node.Status().RaftState != "Shutdown"
 }
 
 // sleep waits d or until ctx ends.
@@ -61,7 +41,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 func retry[R any](ctx context.Context, node *kvstore.Node, req func() (R, error)) (R, error) {
 	for {
 		resp, err := req()
-		if err == nil || !transientOn(node, err) || ctx.Err() != nil {
+		if err == nil || !transient(err) || ctx.Err() != nil {
 			return resp, err
 		}
 		if serr := sleep(ctx, retryInterval); serr != nil {

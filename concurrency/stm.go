@@ -158,14 +158,6 @@ func NewSTM(ctx context.Context, node *kvstore.Node, apply func(STM) error, opts
 			return nil, err
 		}
 		resp, err := s.commit()
-		if refused(err) {
-			// Not proposed (a leadership transfer): run again, after a
-			// pause for the transfer to finish.
-			if serr := sleep(ctx, retryInterval); serr != nil {
-				return nil, fmt.Errorf("%w (last error: %w)", serr, err)
-			}
-			continue
-		}
 		if err != nil {
 			return nil, err
 		}
