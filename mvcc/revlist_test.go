@@ -3,6 +3,7 @@ package mvcc
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"testing"
@@ -234,5 +235,28 @@ func TestRevListSmallKeysStaySmall(t *testing.T) {
 	})
 	if allocs != 1 {
 		t.Fatalf("a one-version list makes %v allocations, want 1", allocs)
+	}
+}
+
+// TestPutAllocationIsProportional appends 200,000 versions to one key, as
+// puts do, and requires the bytes allocated to stay within 10% of the
+// version records themselves: a list that regrows by copying allocates
+// several times that, and its largest copies are the stalls this structure
+// exists to avoid.
+func TestPutAllocationIsProportional(t *testing.T) {
+	const n = 200_000
+	it := keyItem{key: "hot"}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		it = it.withVersion(version{main: int64(i + 1), create: 1, ver: int64(i + 1)})
+	}
+	runtime.ReadMemStats(&after)
+	records := float64(n) * float64(unsafe.Sizeof(version{}))
+	if got := float64(after.TotalAlloc - before.TotalAlloc); got > 1.1*records {
+		t.Fatalf("appending %d versions allocated %.0f bytes, %.2fx the %.0f bytes of records", n, got, got/records, records)
+	}
+	if it.versions.len() != n || it.latest().ver != n {
+		t.Fatalf("len %d", it.versions.len())
 	}
 }
