@@ -126,7 +126,7 @@ func (s *Store) compactBatch(rev int64, after string, first bool) (string, bool)
 	return after, more
 }
 
-// compactItem drops it's versions hidden by a compaction at rev, replacing or
+// compactItem drops its versions hidden by a compaction at rev, replacing or
 // removing the item.
 func (s *Store) compactItem(it keyItem, rev int64) {
 	drop := it.compactIndex(rev)
