@@ -126,20 +126,20 @@ func (s *Store) compactBatch(rev int64, after string, first bool) (string, bool)
 	return after, more
 }
 
-// compactItem drops it's versions hidden by a compaction at rev, replacing or
+// compactItem drops its versions hidden by a compaction at rev, replacing or
 // removing the item.
 func (s *Store) compactItem(it keyItem, rev int64) {
 	drop := it.compactIndex(rev)
-	for i := range drop {
-		s.size -= int64(len(it.versions[i].value())) + versionOverhead
-	}
-	if drop == len(it.versions) {
+	// Older items (and snapshots) keep the old list intact; the cost is at
+	// most one chunk copied, however many versions go.
+	kept, valueBytes := it.versions.dropFront(drop)
+	s.size -= valueBytes + int64(drop)*versionOverhead
+	if kept.len() == 0 {
 		s.tree.Delete(it)
 		s.size -= int64(len(it.key)) + keyOverhead
 		return
 	}
-	// A fresh array: older items (and snapshots) keep the old one intact.
-	it.versions = append([]version(nil), it.versions[drop:]...)
+	it.versions = kept
 	s.tree.Set(it)
 }
 

@@ -31,24 +31,23 @@ func (sn *Snapshot) hash(rev int64) uint32 {
 	buf := make([]byte, 0, 4096)
 	buf = binary.AppendVarint(buf, sn.compactRev)
 	sn.tree.Scan(func(it keyItem) bool {
-		versions := it.versions[it.compactIndex(sn.compactRev):]
-		for i := range versions {
-			v := &versions[i]
-			if v.main > rev {
-				break
-			}
-			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
-			buf = append(buf, it.key...)
-			buf = binary.AppendUvarint(buf, uint64(v.main))
-			buf = binary.AppendUvarint(buf, uint64(int64(v.sub)))
-			buf = binary.AppendUvarint(buf, uint64(v.create))
-			buf = binary.AppendUvarint(buf, uint64(v.ver))
-			buf = binary.AppendUvarint(buf, uint64(v.lease))
-			buf = binary.AppendUvarint(buf, uint64(len(v.value())))
-			buf = append(buf, v.value()...)
-			if len(buf) > 2048 {
-				crc = crc32.Update(crc, castagnoli, buf)
-				buf = buf[:0]
+		from, to := it.compactIndex(sn.compactRev), it.versions.search(rev)
+		for run := range it.versions.segments(from, to) {
+			for i := range run {
+				v := &run[i]
+				buf = binary.AppendUvarint(buf, uint64(len(it.key)))
+				buf = append(buf, it.key...)
+				buf = binary.AppendUvarint(buf, uint64(v.main))
+				buf = binary.AppendUvarint(buf, uint64(int64(v.sub)))
+				buf = binary.AppendUvarint(buf, uint64(v.create))
+				buf = binary.AppendUvarint(buf, uint64(v.ver))
+				buf = binary.AppendUvarint(buf, uint64(v.lease))
+				buf = binary.AppendUvarint(buf, uint64(len(v.value())))
+				buf = append(buf, v.value()...)
+				if len(buf) > 2048 {
+					crc = crc32.Update(crc, castagnoli, buf)
+					buf = buf[:0]
+				}
 			}
 		}
 		return true

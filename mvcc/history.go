@@ -148,7 +148,7 @@ func (s *Store) eventAt(it *keyItem, rev int64) (Event, bool) {
 	if i < 0 {
 		return Event{}, false
 	}
-	v := &it.versions[i]
+	v := it.versions.at(i)
 	ev := Event{Sub: int64(v.sub)}
 	if v.tombstone() {
 		ev.Type = EventDelete
@@ -160,7 +160,7 @@ func (s *Store) eventAt(it *keyItem, rev int64) (Event, bool) {
 	// The previous version survives compaction when it is the newest one at
 	// or below the compact revision, i.e. when this event is above it.
 	if i > 0 && rev > s.compactRev {
-		if p := &it.versions[i-1]; !p.tombstone() {
+		if p := it.versions.at(i - 1); !p.tombstone() {
 			kv := it.kv(p)
 			ev.PrevKV = &kv
 		}

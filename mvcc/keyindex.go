@@ -42,11 +42,10 @@ func (v *version) tombstone() bool { return v.ver == 0 }
 // the last.
 //
 // Items are immutable once in a tree: a change builds a new item and Sets it.
-// The versions slice may share its backing array with older items, but only
-// ever grows at its end: a writer appends at index len(versions), which no
-// existing item (and so no snapshot) can see, and compaction copies the
-// survivors into a fresh array. That keeps Snapshot's copy-on-write tree
-// point-in-time without copying every history.
+// The version list shares its chunks with older items and snapshots, but a
+// change never writes where an existing copy can see (see revList). That
+// keeps Snapshot's copy-on-write tree point-in-time without copying every
+// history, and keeps a put O(1) however many versions the key has.
 //
 // Worked example (etcd's): put a@2, put a@3, delete a@4, put a@6 gives
 // versions [2 (ver 1), 3 (ver 2), 4 (tombstone), 6 (ver 1)]. Compact(5)
@@ -55,7 +54,7 @@ func (v *version) tombstone() bool { return v.ver == 0 }
 // compact revision stays until a later compaction. Compact(3) keeps [3, 4, 6].
 type keyItem struct {
 	key      string
-	versions []version
+	versions revList
 }
 
 func lessItem(a, b keyItem) bool { return a.key < b.key }
@@ -80,42 +79,34 @@ func (it *keyItem) keyBytes() []byte {
 
 // at returns the index of the newest version with main <= rev, or -1.
 func (it *keyItem) at(rev int64) int {
-	for i := len(it.versions) - 1; i >= 0; i-- {
-		if it.versions[i].main <= rev {
-			return i
-		}
-	}
-	return -1
+	return it.versions.search(rev) - 1
 }
 
 // visible returns the version a read at rev sees, or nil if the key did not
 // exist then.
 func (it *keyItem) visible(rev int64) *version {
 	i := it.at(rev)
-	if i < 0 || it.versions[i].tombstone() {
+	if i < 0 {
 		return nil
 	}
-	return &it.versions[i]
+	if v := it.versions.at(i); !v.tombstone() {
+		return v
+	}
+	return nil
 }
 
 // latest returns the key's current version, nil if it is deleted.
 func (it *keyItem) latest() *version {
-	if n := len(it.versions); n > 0 && !it.versions[n-1].tombstone() {
-		return &it.versions[n-1]
+	if v := it.versions.last(); v != nil && !v.tombstone() {
+		return v
 	}
 	return nil
 }
 
 // find returns the index of the version written at main revision rev, or -1.
 func (it *keyItem) find(rev int64) int {
-	for i := len(it.versions) - 1; i >= 0; i-- {
-		m := it.versions[i].main
-		if m == rev {
-			return i
-		}
-		if m < rev {
-			break
-		}
+	if i := it.at(rev); i >= 0 && it.versions.at(i).main == rev {
+		return i
 	}
 	return -1
 }
@@ -142,7 +133,7 @@ func (it *keyItem) compactIndex(rev int64) int {
 	if i < 0 {
 		return 0
 	}
-	if v := &it.versions[i]; v.tombstone() && v.main < rev {
+	if v := it.versions.at(i); v.tombstone() && v.main < rev {
 		return i + 1
 	}
 	return i
@@ -150,7 +141,7 @@ func (it *keyItem) compactIndex(rev int64) int {
 
 // withVersion returns a new item with v appended.
 func (it keyItem) withVersion(v version) keyItem {
-	it.versions = append(it.versions, v)
+	it.versions = it.versions.appended(v)
 	return it
 }
 

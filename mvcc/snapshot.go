@@ -62,24 +62,29 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.buf = binary.AppendUvarint(e.buf, uint64(sn.rev))
 	e.buf = binary.AppendVarint(e.buf, sn.compactRev)
 	sn.tree.Scan(func(it keyItem) bool {
-		versions := it.versions[it.compactIndex(sn.compactRev):]
-		if len(versions) == 0 {
+		from, to := it.compactIndex(sn.compactRev), it.versions.len()
+		if from == to {
 			return true
 		}
 		e.uvarint(uint64(len(it.key)) + 1)
 		e.buf = append(e.buf, it.key...)
-		e.uvarint(uint64(len(versions)))
-		for i := range versions {
-			v := &versions[i]
-			e.uvarint(uint64(v.main))
-			e.uvarint(uint64(int64(v.sub)))
-			e.uvarint(uint64(v.create))
-			e.uvarint(uint64(v.ver))
-			e.uvarint(uint64(v.lease))
-			e.uvarint(uint64(len(v.value())))
-			e.buf = append(e.buf, v.value()...)
+		e.uvarint(uint64(to - from))
+		for run := range it.versions.segments(from, to) {
+			for i := range run {
+				v := &run[i]
+				e.uvarint(uint64(v.main))
+				e.uvarint(uint64(int64(v.sub)))
+				e.uvarint(uint64(v.create))
+				e.uvarint(uint64(v.ver))
+				e.uvarint(uint64(v.lease))
+				e.uvarint(uint64(len(v.value())))
+				e.buf = append(e.buf, v.value()...)
+			}
+			if !e.flushIfFull() {
+				return false
+			}
 		}
-		return e.flushIfFull()
+		return true
 	})
 	e.uvarint(0)
 	if e.err == nil {
@@ -215,7 +220,7 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 			if err := checkVersion(&it, &v, st.rev); err != nil {
 				return nil, err
 			}
-			it.versions = append(it.versions, v)
+			it.versions = it.versions.appended(v)
 			st.size += int64(len(v.value())) + versionOverhead
 			if v.main >= st.compactRev {
 				changes = append(changes, change{v.mod(), key})
@@ -257,7 +262,7 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 // checkVersion rejects a version that would break the store's invariants.
 func checkVersion(it *keyItem, v *version, rev int64) error {
 	bad := v.main < 1 || v.main > rev || v.lease < 0
-	if n := len(it.versions); n > 0 && v.main <= it.versions[n-1].main {
+	if last := it.versions.last(); last != nil && v.main <= last.main {
 		bad = true
 	}
 	if v.tombstone() {

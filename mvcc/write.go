@@ -79,7 +79,7 @@ func (w *writer) put(r *PutRequest) *PutResult {
 	s.tree.Set(it)
 	s.log.append(logEntry{key: it.key, main: w.main})
 	s.size += int64(len(v.value())) + versionOverhead
-	ev.KV = it.kv(&it.versions[len(it.versions)-1])
+	ev.KV = it.kv(it.versions.last())
 	w.events = append(w.events, ev)
 	return res
 }

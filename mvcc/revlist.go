@@ -1,0 +1,233 @@
+package mvcc
+
+import (
+	"iter"
+	"sort"
+	"unsafe"
+)
+
+// chunkSize is the number of versions in a full chunk of a revList. No
+// append copies more than half a chunk, and compaction copies at most one.
+// 511 records (24,528 bytes) plus the 8-byte header the allocator puts on
+// objects with pointers fill its 24 KiB size class; 512 would spill into the
+// next one and waste 10%.
+const chunkSize = 511
+
+// revList is one key's versions in revision order: the sequence a Go slice
+// would hold, stored so that no operation costs more than a chunk's worth of
+// copying however long the history grows.
+//
+// The versions live in chunks. The last one, the tail, is where appends go;
+// it starts with room for one version and doubles up to chunkSize, as a slice
+// would, so a key with one version costs one 48-byte record. A full tail is
+// sealed: it moves, uncopied, to the list of sealed chunks, and the next
+// append starts a fresh chunkSize tail. Sealed chunks hold exactly chunkSize
+// versions, except the first, which compaction may have shortened; so a
+// version's position maps to its chunk in O(1), and a revision to its
+// position by binary search.
+//
+// A revList is a value, shared by the items and snapshots that copy it, and
+// is never modified where any copy can see it: an append writes only past the
+// tail length every existing copy has (it returns a new header and, on
+// sealing, a new sealedChunks), and dropFront builds a new sealedChunks and,
+// when it cuts into a chunk, copies that chunk's survivors. Only the newest
+// copy may be appended to, which the store guarantees by appending only to the
+// item in its tree, under the write lock. Readers of older copies need no
+// lock.
+//
+// The header is 24 bytes, a slice header's size, so a key's entry in the
+// index is no larger than it was when the versions were a slice.
+type revList struct {
+	// tail points at the tail chunk's first version; tailLen and tailCap
+	// are its length and capacity. Packed, rather than a slice header, to
+	// keep the header at 24 bytes.
+	tail             *version
+	tailLen, tailCap uint32
+	// sealed holds the chunks before the tail; nil while the key has never
+	// filled a chunk. When it is non-nil the tail is not empty.
+	sealed *sealedChunks
+}
+
+// sealedChunks is the immutable list of a revList's full chunks.
+type sealedChunks struct {
+	chunks []sealedChunk
+	// n is the number of versions in chunks.
+	n int
+}
+
+type sealedChunk struct {
+	versions []version
+	// valueBytes is the total value length of versions, so that dropping a
+	// whole chunk can be accounted for without reading it.
+	valueBytes int64
+}
+
+// tailVersions returns the tail chunk as a slice.
+func (l revList) tailVersions() []version {
+	return unsafe.Slice(l.tail, l.tailCap)[:l.tailLen]
+}
+
+func (l revList) setTail(t []version) revList {
+	l.tail, l.tailLen, l.tailCap = unsafe.SliceData(t), uint32(len(t)), uint32(cap(t))
+	return l
+}
+
+// len returns the number of versions.
+func (l revList) len() int {
+	if l.sealed != nil {
+		return l.sealed.n + int(l.tailLen)
+	}
+	return int(l.tailLen)
+}
+
+// at returns the version at position i, 0 <= i < l.len().
+func (l revList) at(i int) *version {
+	if s := l.sealed; s != nil {
+		if i < s.n {
+			c, o := s.locate(i)
+			return &s.chunks[c].versions[o]
+		}
+		i -= s.n
+	}
+	return &l.tailVersions()[i]
+}
+
+// last returns the newest version, nil if the list is empty.
+func (l revList) last() *version {
+	if l.tailLen == 0 {
+		return nil
+	}
+	return &l.tailVersions()[l.tailLen-1]
+}
+
+// search returns the number of versions with main <= rev: the position of
+// the newest one at or below rev, plus one. A read at the current revision
+// costs one comparison; any other costs a binary search.
+func (l revList) search(rev int64) int {
+	n := l.len()
+	if n == 0 || l.last().main <= rev {
+		return n
+	}
+	return sort.Search(n-1, func(i int) bool { return l.at(i).main > rev })
+}
+
+// appended returns the list with v added at the end; l itself, and every
+// other copy, still reads as before. v.main must be above l's last.
+func (l revList) appended(v version) revList {
+	t := l.tailVersions()
+	if len(t) < cap(t) {
+		return l.setTail(append(t, v)) // past every copy's tail length
+	}
+	if 2*cap(t) < chunkSize {
+		// Doubles, rounded up to the allocator's size class.
+		return l.setTail(append(t, v))
+	}
+	if cap(t) < chunkSize {
+		grown := make([]version, len(t), chunkSize)
+		copy(grown, t)
+		return l.setTail(append(grown, v))
+	}
+	// Seal the full tail. The append may write into chunks' spare capacity,
+	// which no copy's length reaches.
+	s := &sealedChunks{n: len(t)}
+	if l.sealed != nil {
+		s.chunks, s.n = l.sealed.chunks, l.sealed.n+len(t)
+	}
+	s.chunks = append(s.chunks, sealedChunk{versions: t, valueBytes: valueBytes(t)})
+	l.sealed = s
+	fresh := make([]version, 1, chunkSize)
+	fresh[0] = v
+	return l.setTail(fresh)
+}
+
+// dropFront returns the list without its first n versions (0 <= n <=
+// l.len()) and the total value length of the versions dropped. Whole
+// chunks are dropped without being read or copied; a chunk cut into has its
+// survivors copied, so that the dropped versions' values can be freed.
+func (l revList) dropFront(n int) (revList, int64) {
+	if n == 0 {
+		return l, 0
+	}
+	var dropped int64
+	if s := l.sealed; s != nil {
+		if n < s.n {
+			c, o := s.locate(n)
+			for _, ch := range s.chunks[:c] {
+				dropped += ch.valueBytes
+			}
+			first := s.chunks[c]
+			if o > 0 {
+				gone := first.versions[:o]
+				first.versions = clone(first.versions[o:])
+				dropped += valueBytes(gone)
+				first.valueBytes -= valueBytes(gone)
+			}
+			kept := make([]sealedChunk, 0, len(s.chunks)-c)
+			kept = append(kept, first)
+			kept = append(kept, s.chunks[c+1:]...)
+			l.sealed = &sealedChunks{chunks: kept, n: s.n - n}
+			return l, dropped
+		}
+		for _, ch := range s.chunks {
+			dropped += ch.valueBytes
+		}
+		n -= s.n
+		l.sealed = nil
+		if n == 0 {
+			return l, dropped // the tail is untouched: share it
+		}
+	}
+	t := l.tailVersions()
+	dropped += valueBytes(t[:n])
+	if n == len(t) {
+		return revList{}, dropped
+	}
+	kept := clone(t[n:])
+	return l.setTail(kept[:len(kept):min(cap(kept), chunkSize)]), dropped
+}
+
+// segments yields the versions at positions [from, to) as contiguous runs,
+// in order; nothing if from >= to. 0 <= from and to <= l.len().
+func (l revList) segments(from, to int) iter.Seq[[]version] {
+	return func(yield func([]version) bool) {
+		if s := l.sealed; s != nil && from < s.n {
+			c, o := s.locate(from)
+			for ; from < min(to, s.n); c, o = c+1, 0 {
+				run := s.chunks[c].versions[o:]
+				run = run[:min(len(run), to-from)]
+				if !yield(run) {
+					return
+				}
+				from += len(run)
+			}
+		}
+		if from < to {
+			offset := l.len() - int(l.tailLen)
+			yield(l.tailVersions()[from-offset : to-offset])
+		}
+	}
+}
+
+// locate returns the chunk and the offset in it of sealed position i.
+func (s *sealedChunks) locate(i int) (chunk, offset int) {
+	first := len(s.chunks[0].versions)
+	if i < first {
+		return 0, i
+	}
+	i -= first
+	return 1 + i/chunkSize, i % chunkSize
+}
+
+// clone copies vs into a fresh array. Its capacity may exceed len(vs) by
+// the allocator's rounding, which later appends use.
+func clone(vs []version) []version {
+	return append([]version(nil), vs...)
+}
+
+func valueBytes(vs []version) int64 {
+	var n int64
+	for i := range vs {
+		n += int64(vs[i].vlen)
+	}
+	return n
+}

@@ -1,0 +1,262 @@
+package mvcc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sort"
+	"testing"
+	"unsafe"
+)
+
+// checkInvariants reports a revList whose layout breaks what at, locate and
+// the bounded-copy guarantee rely on.
+func (l revList) checkInvariants() error {
+	if l.tailLen > l.tailCap || l.tailCap > chunkSize {
+		return fmt.Errorf("tail length %d, capacity %d", l.tailLen, l.tailCap)
+	}
+	s := l.sealed
+	if s == nil {
+		return nil
+	}
+	if l.tailLen == 0 || len(s.chunks) == 0 {
+		return fmt.Errorf("sealed chunks %d with tail length %d", len(s.chunks), l.tailLen)
+	}
+	n := 0
+	for i, ch := range s.chunks {
+		if len(ch.versions) == 0 || len(ch.versions) > chunkSize || (i > 0 && len(ch.versions) != chunkSize) {
+			return fmt.Errorf("sealed chunk %d of %d holds %d versions", i, len(s.chunks), len(ch.versions))
+		}
+		if ch.valueBytes != valueBytes(ch.versions) {
+			return fmt.Errorf("sealed chunk %d: valueBytes %d, holds %d", i, ch.valueBytes, valueBytes(ch.versions))
+		}
+		n += len(ch.versions)
+	}
+	if n != s.n {
+		return fmt.Errorf("sealed count %d, chunks hold %d", s.n, n)
+	}
+	return nil
+}
+
+// revListRun drives a revList and a plain slice (the model) through the
+// same operations and compares them after each one. Copies taken along the
+// way (as snapshots take them) must keep reading as they did.
+type revListRun struct {
+	t     *testing.T
+	list  revList
+	model []version
+	main  int64
+	saved []savedList
+}
+
+type savedList struct {
+	list  revList
+	model []version
+}
+
+// apply runs one operation chosen by kind and arg.
+func (r *revListRun) apply(kind, arg byte) {
+	switch kind % 8 {
+	case 0, 1, 2, 3:
+		r.appendN(int(arg) + 1)
+	case 4:
+		r.appendN(int(arg) * 8) // long histories quickly
+	case 5, 6:
+		n := len(r.model) * int(arg) / 255
+		got, dropped := r.list.dropFront(n)
+		want := valueBytes(r.model[:n])
+		if dropped != want {
+			r.t.Fatalf("dropFront(%d) of %d: dropped %d value bytes, want %d", n, len(r.model), dropped, want)
+		}
+		// Survivors of a cut chunk are copied, so that the dropped versions
+		// (and their values) are not kept alive; whole chunks are shared.
+		if n > 0 && n < len(r.model) {
+			shared := got.at(0) == r.list.at(n)
+			s := r.list.sealed
+			atChunkStart := s != nil && n <= s.n
+			if atChunkStart && n < s.n {
+				_, offset := s.locate(n)
+				atChunkStart = offset == 0
+			}
+			if shared != atChunkStart {
+				r.t.Fatalf("dropFront(%d) of %d: survivors shared %v, cut at a chunk start %v", n, len(r.model), shared, atChunkStart)
+			}
+		}
+		r.list, r.model = got, slices.Clone(r.model[n:])
+	case 7:
+		r.saved = append(r.saved, savedList{r.list, slices.Clone(r.model)})
+		if len(r.saved) > 8 {
+			r.saved = r.saved[1:]
+		}
+	}
+	r.compare(r.list, r.model, int(arg))
+}
+
+func (r *revListRun) appendN(n int) {
+	for range n {
+		r.main += 1 + r.main%3 // gaps, so that searches between revisions matter
+		v := version{main: r.main, sub: int32(r.main % 5), create: r.main, ver: 1}
+		if r.main%7 == 0 {
+			v.ver, v.create = 0, 0 // a tombstone
+		} else {
+			v.setValue(fmt.Appendf(nil, "v%d", r.main%100))
+		}
+		r.list = r.list.appended(v)
+		r.model = append(r.model, v)
+	}
+}
+
+// compare checks l against want: every position, the last version,
+// searches at, between and around every revision, and runs of segments
+// (seeded by pick).
+func (r *revListRun) compare(l revList, want []version, pick int) {
+	r.t.Helper()
+	if err := l.checkInvariants(); err != nil {
+		r.t.Fatal(err)
+	}
+	if l.len() != len(want) {
+		r.t.Fatalf("len %d, want %d", l.len(), len(want))
+	}
+	for i := range want {
+		if *l.at(i) != want[i] {
+			r.t.Fatalf("at(%d) = %+v, want %+v", i, *l.at(i), want[i])
+		}
+	}
+	if len(want) == 0 {
+		if l.last() != nil {
+			r.t.Fatalf("last of an empty list = %+v", *l.last())
+		}
+	} else if *l.last() != want[len(want)-1] {
+		r.t.Fatalf("last = %+v, want %+v", *l.last(), want[len(want)-1])
+	}
+	search := func(rev int64) {
+		wantN := sort.Search(len(want), func(i int) bool { return want[i].main > rev })
+		if got := l.search(rev); got != wantN {
+			r.t.Fatalf("search(%d) = %d, want %d (of %d)", rev, got, wantN, len(want))
+		}
+	}
+	search(0)
+	search(r.main + 1)
+	// Every revision near the chunk boundaries, a sample elsewhere.
+	for i := range want {
+		if o := i % chunkSize; o < 2 || o > chunkSize-3 || i%17 == pick%17 {
+			search(want[i].main - 1)
+			search(want[i].main)
+		}
+	}
+	n := len(want)
+	from, to := pick*7%(n+1), pick*13%(n+1)
+	from, to = min(from, to), max(from, to)
+	for _, span := range [][2]int{{0, n}, {from, to}, {from, n}, {to, to}} {
+		var got []version
+		for run := range l.segments(span[0], span[1]) {
+			got = append(got, run...)
+		}
+		if !slices.Equal(got, want[span[0]:span[1]]) {
+			r.t.Fatalf("segments(%d, %d) of %d: %d versions differ from the model", span[0], span[1], n, len(got))
+		}
+	}
+	for run := range l.segments(0, n) {
+		if len(run) == 0 || !slices.Equal(run, want[:len(run)]) {
+			r.t.Fatalf("first run of segments(0, %d): %d versions", n, len(run))
+		}
+		break // a stopped iteration must not be resumed
+	}
+}
+
+func (r *revListRun) checkSaved() {
+	r.t.Helper()
+	for _, s := range r.saved {
+		r.compare(s.list, s.model, 0)
+	}
+}
+
+// runRevListOps interprets ops as (kind, arg) pairs.
+func runRevListOps(t *testing.T, ops []byte) {
+	r := &revListRun{t: t}
+	for i := 0; i+1 < len(ops); i += 2 {
+		r.apply(ops[i], ops[i+1])
+		if i%64 == 0 {
+			r.checkSaved()
+		}
+	}
+	r.checkSaved()
+}
+
+func TestRevListAgainstSlice(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 5
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 11))
+			ops := make([]byte, 2*150)
+			for i := range ops {
+				ops[i] = byte(rng.UintN(256))
+			}
+			runRevListOps(t, ops)
+		})
+	}
+}
+
+// FuzzRevList runs fuzzer-chosen appends, front drops and copies against the
+// slice model.
+func FuzzRevList(f *testing.F) {
+	f.Add([]byte{4, 200, 5, 100, 7, 0, 0, 3, 4, 255, 6, 254, 1, 1})
+	f.Add([]byte{4, 64, 7, 0, 5, 128, 4, 64, 7, 0, 6, 255})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		runRevListOps(t, ops[:min(len(ops), 400)])
+	})
+}
+
+// TestRevListSmallKeysStaySmall pins the common case: a key with a few
+// versions costs what a slice of them would, and the list header is no
+// larger than the slice header it replaced.
+func TestRevListSmallKeysStaySmall(t *testing.T) {
+	if got, want := unsafe.Sizeof(revList{}), unsafe.Sizeof([]version(nil)); got != want {
+		t.Fatalf("revList header is %d bytes, a slice header %d", got, want)
+	}
+	var l revList
+	for n := 1; n <= chunkSize; n++ {
+		l = l.appended(version{main: int64(n), ver: 1})
+		// Doubling plus the allocator's rounding (under 12.5%).
+		if l.sealed != nil || int(l.tailCap) < n || int(l.tailCap) > max(1, 9*n/4) {
+			t.Fatalf("after %d appends: capacity %d, sealed %v", n, l.tailCap, l.sealed != nil)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		var one revList
+		one = one.appended(version{main: 1, ver: 1})
+		if one.len() != 1 {
+			t.Fatal("lost the version")
+		}
+	})
+	if allocs != 1 {
+		t.Fatalf("a one-version list makes %v allocations, want 1", allocs)
+	}
+}
+
+// TestPutAllocationIsProportional appends 200,000 versions to one key, as
+// puts do, and requires the bytes allocated to stay within 10% of the
+// version records themselves: a list that regrows by copying allocates
+// several times that, and its largest copies are the stalls this structure
+// exists to avoid.
+func TestPutAllocationIsProportional(t *testing.T) {
+	const n = 200_000
+	it := keyItem{key: "hot"}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		it = it.withVersion(version{main: int64(i + 1), create: 1, ver: int64(i + 1)})
+	}
+	runtime.ReadMemStats(&after)
+	records := float64(n) * float64(unsafe.Sizeof(version{}))
+	if got := float64(after.TotalAlloc - before.TotalAlloc); got > 1.1*records {
+		t.Fatalf("appending %d versions allocated %.0f bytes, %.2fx the %.0f bytes of records", n, got, got/records, records)
+	}
+	if it.versions.len() != n || it.latest().ver != n {
+		t.Fatalf("len %d", it.versions.len())
+	}
+}
