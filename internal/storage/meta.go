@@ -62,35 +62,28 @@ func (m dataMeta) check(dir string, cfg Config) error {
 	return nil
 }
 
-// claimDir checks dir's metadata, and that of its separate WAL dir if cfg
-// has one, against cfg, writing them if dir is new. It changes nothing when
-// it fails, except for a new dir's WAL dir identity (which a retry accepts).
-func claimDir(dir string, cfg Config) error {
+// checkDir checks dir's metadata against cfg, reporting whether dir is new
+// (records no identity yet).
+func checkDir(dir string, cfg Config) (newDir bool, err error) {
 	path := filepath.Join(dir, metaFile)
 	data, err := os.ReadFile(path)
-	newDir := errors.Is(err, os.ErrNotExist)
-	switch {
-	case err == nil:
-		var m dataMeta
-		if err := json.Unmarshal(data, &m); err != nil {
-			// A corrupt identity cannot prove the dir is this node's:
-			// refused like a foreign one (Invariant 6: a typed error).
-			return fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
-		}
-		if err := m.check(dir, cfg); err != nil {
-			return err
-		}
-	case !newDir:
-		return fmt.Errorf("kvstore: data dir: %w", err)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
 	}
-	if cfg.WALDir != "" {
-		if err := claimWALDir(cfg, newDir); err != nil {
-			return err
-		}
+	if err != nil {
+		return false, fmt.Errorf("kvstore: data dir: %w", err)
 	}
-	if !newDir {
-		return nil
+	var m dataMeta
+	if err := json.Unmarshal(data, &m); err != nil {
+		// A corrupt identity cannot prove the dir is this node's:
+		// refused like a foreign one (Invariant 6: a typed error).
+		return false, fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
 	}
+	return false, m.check(dir, cfg)
+}
+
+// recordDir writes the metadata of the new data dir dir for cfg.
+func recordDir(dir string, cfg Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("kvstore: data dir: %w", err)
 	}

@@ -126,22 +126,13 @@ const (
 // OpenDir opens (creating if needed) the storage in data dir dir, after
 // locking dir, and cfg.WALDir if set (ErrDataDirLocked if another node has
 // either), and checking that both belong to cfg's node (see meta.go and
-// waldir.go).
+// waldir.go). A refused open leaves at most an empty lock file behind.
 func OpenDir(dir string, cfg Config) (*Storage, error) {
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.WALDir != "" {
-		unlockData := unlock
-		unlockWAL, err := lockDir(cfg.WALDir)
-		if err != nil {
-			unlockData()
-			return nil, fmt.Errorf("%w (as the WAL dir)", err)
-		}
-		unlock = func() error { return errors.Join(unlockWAL(), unlockData()) }
-	}
-	st, err := openDisk(dir, cfg)
+	st, err := openLocked(dir, cfg, &unlock)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -151,12 +142,36 @@ func OpenDir(dir string, cfg Config) (*Storage, error) {
 	return st, nil
 }
 
-// openDisk opens the on-disk storage under dir (and cfg.WALDir), which the
-// caller has locked.
-func openDisk(dir string, cfg Config) (*Storage, error) {
-	if err := claimDir(dir, cfg); err != nil {
+// openLocked opens the storage in the locked data dir dir: it checks and
+// claims dir and cfg.WALDir, which it locks too (adding the release to
+// *unlock), and opens the stores.
+func openLocked(dir string, cfg Config, unlock *func() error) (*Storage, error) {
+	newDir, err := checkDir(dir, cfg)
+	if err != nil {
 		return nil, err
 	}
+	if cfg.WALDir != "" {
+		unlockWAL, err := lockWALDir(cfg.WALDir, newDir)
+		if err != nil {
+			return nil, err
+		}
+		unlockData := *unlock
+		*unlock = func() error { return errors.Join(unlockWAL(), unlockData()) }
+		if err := claimWALDir(cfg, newDir); err != nil {
+			return nil, err
+		}
+	}
+	if newDir {
+		if err := recordDir(dir, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return openDisk(dir, cfg)
+}
+
+// openDisk opens the stores of the data dir dir (and cfg.WALDir), which the
+// caller has locked and claimed.
+func openDisk(dir string, cfg Config) (*Storage, error) {
 	markRemoved := func() error { return markDirRemoved(dir) }
 	logger := cfg.Logger
 	raftDir, walPath, boltPath := filepath.Join(dir, "raft"), filepath.Join(dir, walDir), filepath.Join(dir, boltFile)

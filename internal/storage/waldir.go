@@ -88,6 +88,26 @@ func within(path, dir string) bool {
 	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
 }
 
+// lockWALDir locks the separate WAL dir dir. A WAL dir that a data dir
+// records (newDataDir false) and that does not exist is refused before it
+// is created: its disk is likely not mounted.
+func lockWALDir(dir string, newDataDir bool) (release func() error, err error) {
+	if _, err := os.Stat(dir); !newDataDir && errors.Is(err, os.ErrNotExist) {
+		return nil, missingWALDir(dir)
+	}
+	release, err = lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (as the WAL dir)", err)
+	}
+	return release, nil
+}
+
+// missingWALDir is the error of a recorded WAL dir that holds no log.
+func missingWALDir(dir string) error {
+	return fmt.Errorf("%w: the data dir records its raft log in %q, which holds no kvstore raft log (%s is missing): is its disk mounted? Starting without it would forget this member's log, term and vote",
+		ErrWALDirMismatch, dir, walMetaFile)
+}
+
 // describeWALDir names where a data dir's raft log is for an error message.
 func describeWALDir(walDir string) string {
 	if walDir == "" {
@@ -114,8 +134,7 @@ func claimWALDir(cfg Config, newDataDir bool) error {
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("kvstore: WAL dir: %w", err)
 	case !newDataDir:
-		return fmt.Errorf("%w: the data dir records its raft log in %q, which holds no kvstore raft log (%s is missing): is its disk mounted? Starting without it would forget this member's log, term and vote",
-			ErrWALDirMismatch, dir, walMetaFile)
+		return missingWALDir(dir)
 	}
 	for _, name := range []string{metaFile, "raft", "snapshots", separateWALDir, separateBoltFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
