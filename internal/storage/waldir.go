@@ -27,8 +27,8 @@ import (
 //   - a data dir opened with another WAL dir than it records, or without
 //     one, or one that records none opened with one: ErrWALDirMismatch,
 //     naming both;
-//   - a recorded WAL dir without its identity (wiped, or a disk not
-//     mounted): ErrWALDirMismatch; starting there would forget the
+//   - a recorded WAL dir without its identity or its log (wiped, or a disk
+//     not mounted): ErrWALDirMismatch; starting there would forget the
 //     member's term and vote;
 //   - a WAL dir that records another member, cluster or log store:
 //     ErrClusterMismatch (ErrLogStoreMismatch for the kind);
@@ -168,6 +168,9 @@ func (m walMeta) check(dir string, cfg Config, newDataDir bool) error {
 			ErrClusterMismatch, dir, m.Node, m.Cluster, cfg.Node, cfg.Cluster)
 	case m.LogStore != cfg.LogStore.String():
 		return fmt.Errorf("%w: the WAL dir %s holds a %q raft log, this node is configured for %q (WithLogStore)", ErrLogStoreMismatch, dir, m.LogStore, cfg.LogStore)
+	case !newDataDir && !walLogPresent(dir):
+		return fmt.Errorf("%w: the WAL dir %s records node %q but holds no raft log (%s or %s): it was wiped; starting would forget this member's log, term and vote",
+			ErrWALDirMismatch, dir, m.Node, separateWALDir, separateBoltFile)
 	case newDataDir && walLogPresent(dir):
 		return fmt.Errorf("%w: the WAL dir %s holds node %q's raft log, but its data dir is new (its snapshots and identity are gone): wipe the WAL dir too, or open the data dir it belongs to",
 			ErrClusterMismatch, dir, m.Node)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,6 +34,37 @@ func TestWALDirDiskProbe(t *testing.T) {
 			}
 			if err := guard.Probe(); err == nil {
 				t.Fatal("probe with the WAL dir blocked succeeded: it does not probe the WAL dir")
+			}
+		})
+	}
+}
+
+// TestWALDirWiped: a data dir whose WAL dir lost its log (the identity
+// kept) is refused with ErrWALDirMismatch rather than started on an empty
+// log, which would forget the member's term and vote.
+func TestWALDirWiped(t *testing.T) {
+	for _, kind := range []LogStore{LogStoreWAL, LogStoreBolt} {
+		t.Run(kind.String(), func(t *testing.T) {
+			dataDir, walDir := t.TempDir(), t.TempDir()
+			cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: kind, WALDir: walDir, SnapshotRetain: 1, Logger: hclog.NewNullLogger()}
+			st, err := OpenDir(dataDir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Stable.SetUint64([]byte("CurrentTerm"), 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(walDir, map[LogStore]string{LogStoreWAL: separateWALDir, LogStoreBolt: separateBoltFile}[kind])); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := OpenDir(dataDir, cfg); !errors.Is(err, ErrWALDirMismatch) {
+				t.Fatalf("open with the WAL dir's log gone: %v, want ErrWALDirMismatch", err)
+			}
+			if walLogPresent(walDir) {
+				t.Fatal("a refused open created a new log")
 			}
 		})
 	}
