@@ -65,6 +65,13 @@ var (
 	// kind than WithLogStore asks for; opening it would start an empty
 	// member beside the real log. It matches ErrClusterMismatch too.
 	ErrLogStoreMismatch = storage.ErrLogStoreMismatch
+	// ErrWALDirMismatch reports a data dir opened with another WAL dir than
+	// the one it was created with (WithWALDir), with one when it keeps its
+	// raft log itself or without one when it does not, or whose WAL dir
+	// holds no raft log (a disk not mounted). Opening it would start a
+	// member that forgot its log, term and vote. It matches
+	// ErrClusterMismatch too.
+	ErrWALDirMismatch = storage.ErrWALDirMismatch
 	// ErrDataDirLocked reports a data dir that another open node, in this
 	// process or another, is using. Open returns it at once.
 	ErrDataDirLocked = storage.ErrDataDirLocked

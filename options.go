@@ -27,6 +27,7 @@ type config struct {
 	transport transport.Transport
 	bootstrap []Peer
 	logStore  LogStore
+	walDir    string // WithWALDir (waldir.go): absolute, "" in the data dir
 	memory    *MemoryStorage
 	logger    *slog.Logger
 

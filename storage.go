@@ -47,8 +47,11 @@ func NewMemoryStorage() *MemoryStorage {
 // must call Close once raft has shut down.
 func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage.Storage, error) {
 	scfg := storage.Config{
-		Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore,
+		Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore, WALDir: cfg.walDir,
 		SnapshotRetain: cfg.snapshotRetain, Logger: logger,
+	}
+	if err := checkWALDir(dir, cfg); err != nil {
+		return nil, err
 	}
 	var st *storage.Storage
 	var err error

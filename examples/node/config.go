@@ -47,6 +47,10 @@ type config struct {
 	// or LogStoreBolt. A data dir must be reopened with the store it was
 	// created with (Open refuses the other).
 	logStore kvstore.LogStore
+	// walDir, when set, keeps the raft log apart from the data dir
+	// (kvstore.WithWALDir), e.g. on a faster disk; a data dir must be
+	// reopened with the WAL dir it was created with.
+	walDir   string
 	logLevel slog.Level
 	// enablePprof serves Go's profiles on the client API (diagnostics.go);
 	// slowRequestThreshold is kvstore.WithSlowRequestThreshold's.
@@ -95,6 +99,7 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 	fs.BoolVar(&cfg.peerIdentityCheck, "peer-identity-check", true,
 		"with --tls-*: every member's certificate must name its member ID (--id) as a DNS SAN, checked both ways; false checks the CA only")
 	fs.StringVar(&logStore, "log-store", "wal", "raft log store: wal (raft-wal segment files) or bolt (one raft-boltdb file); keep the one the data dir was created with")
+	fs.StringVar(&cfg.walDir, "wal-dir", "", "directory of the raft log, apart from --data-dir (e.g. on a faster disk; default: inside --data-dir); keep the one the data dir was created with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve Go's runtime profiles on the client API under /debug/pprof/")
 	fs.DurationVar(&cfg.slowRequestThreshold, "slow-request-threshold", kvstore.DefaultSlowRequestThreshold,

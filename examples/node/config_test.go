@@ -73,17 +73,17 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "127.0.0.1:2380" || cfg.clientListen != "127.0.0.1:2379" || cfg.clusterToken != kvstore.DefaultClusterToken ||
-		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner || cfg.identityChecked() || cfg.logStore != kvstore.LogStoreWAL {
+		len(cfg.initialCluster) != 2 || cfg.tls() || cfg.learner || cfg.identityChecked() || cfg.logStore != kvstore.LogStoreWAL || cfg.walDir != "" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	cfg, err = parseFlags("node", with("--listen", "0.0.0.0:2380", "--advertise", "10.0.0.1:2380", "--join", "10.0.0.2:2380, 10.0.0.3:2380",
-		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug", "--log-store", "bolt"), io.Discard)
+		"--learner", "--cluster-token", "prod", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--log-level", "debug", "--log-store", "bolt", "--wal-dir", "/fast/wal"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.advertise != "10.0.0.1:2380" || !reflect.DeepEqual(cfg.join, []string{"10.0.0.2:2380", "10.0.0.3:2380"}) || !cfg.learner ||
 		cfg.clusterToken != "prod" || !cfg.tls() || cfg.logLevel.String() != "DEBUG" || !cfg.identityChecked() ||
-		cfg.logStore != kvstore.LogStoreBolt {
+		cfg.logStore != kvstore.LogStoreBolt || cfg.walDir != "/fast/wal" {
 		t.Fatalf("every flag: %+v", cfg)
 	}
 	// Identity binding is on with TLS unless turned off; turning it off

@@ -124,6 +124,9 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithSlowRequestThreshold(cfg.slowRequestThreshold),
 		kvstore.WithMetrics(registry),
 	}
+	if cfg.walDir != "" {
+		opts = append(opts, kvstore.WithWALDir(cfg.walDir))
+	}
 	if len(cfg.initialCluster) > 0 {
 		opts = append(opts, kvstore.WithBootstrap(cfg.initialCluster...))
 	}
@@ -139,7 +142,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		logger.Info("node closed")
 	}()
 	logger.Info("node open", "id", cfg.id, "data_dir", cfg.dataDir, "peer", cfg.advertise,
-		"log_store", cfg.logStore,
+		"log_store", cfg.logStore, "wal_dir", cfg.walDir,
 		"initial_cluster", len(cfg.initialCluster), "join", cfg.join, "tls", cfg.tls(),
 		"peer_identity_check", cfg.identityChecked(), "pprof", cfg.enablePprof)
 

@@ -21,6 +21,11 @@ var (
 	// ErrLogStoreMismatch reports a data dir holding the other kind of log
 	// store. It matches ErrClusterMismatch too.
 	ErrLogStoreMismatch = fmt.Errorf("%w: log store mismatch", ErrClusterMismatch)
+	// ErrWALDirMismatch reports a data dir opened with another WAL dir than
+	// the one its raft log is in (or with one when it keeps its log itself,
+	// or without one when it does not), or whose WAL dir holds no log. It
+	// matches ErrClusterMismatch too.
+	ErrWALDirMismatch = fmt.Errorf("%w: WAL dir mismatch", ErrClusterMismatch)
 	// ErrDataDirLocked reports a data dir that another open node uses.
 	ErrDataDirLocked = errors.New("kvstore: data dir in use by another open node")
 	// ErrNoSpace reports an append refused for lack of disk space.

@@ -11,7 +11,7 @@ import (
 // A data dir records whose state it holds, so that a node is never started
 // on another cluster's or another member's files.
 //
-//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID, "log_store": kind, "removed": bool}
+//	kvstore.meta   JSON: {"format": 1, "cluster": token, "node": ID, "log_store": kind, "wal_dir": path, "removed": bool}
 //
 // It is written when a node first opens an empty dir, and again only to
 // record the node's removal from its cluster; it is checked on every Open.
@@ -29,6 +29,9 @@ type dataMeta struct {
 	// "bolt"). Dirs written before it was recorded lack it; their kind is
 	// read off the files (logStoreOf).
 	LogStore string `json:"log_store,omitempty"`
+	// WALDir is the absolute path of the separate WAL dir that holds the
+	// raft log (waldir.go), "" when the log is in the data dir.
+	WALDir string `json:"wal_dir,omitempty"`
 	// Removed records that the node was removed from its cluster
 	// (Storage.MarkRemoved); such a dir is never opened again.
 	Removed bool `json:"removed,omitempty"`
@@ -49,6 +52,8 @@ func (m dataMeta) check(dir string, cfg Config) error {
 		return fmt.Errorf("%w: the data belongs to cluster %q, not %q", ErrClusterMismatch, m.Cluster, cfg.Cluster)
 	case m.Node != cfg.Node:
 		return fmt.Errorf("%w: the data belongs to node %q, not %q", ErrClusterMismatch, m.Node, cfg.Node)
+	case m.WALDir != cfg.WALDir:
+		return fmt.Errorf("%w: the data dir's raft log is in %s, this node is configured with %s (WithWALDir)", ErrWALDirMismatch, describeWALDir(m.WALDir), describeWALDir(cfg.WALDir))
 	case kind != "" && kind != cfg.LogStore.String():
 		return fmt.Errorf("%w: the data dir holds a %q raft log, this node is configured for %q (WithLogStore)", ErrLogStoreMismatch, kind, cfg.LogStore)
 	case m.Removed:
@@ -57,26 +62,32 @@ func (m dataMeta) check(dir string, cfg Config) error {
 	return nil
 }
 
-// claimDir checks dir's metadata against cfg, writing it if dir is new.
-func claimDir(dir string, cfg Config) error {
+// checkDir checks dir's metadata against cfg, reporting whether dir is new
+// (records no identity yet).
+func checkDir(dir string, cfg Config) (newDir bool, err error) {
 	path := filepath.Join(dir, metaFile)
 	data, err := os.ReadFile(path)
-	if err == nil {
-		var m dataMeta
-		if err := json.Unmarshal(data, &m); err != nil {
-			// A corrupt identity cannot prove the dir is this node's:
-			// refused like a foreign one (Invariant 6: a typed error).
-			return fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
-		}
-		return m.check(dir, cfg)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("kvstore: data dir: %w", err)
+	if err != nil {
+		return false, fmt.Errorf("kvstore: data dir: %w", err)
 	}
+	var m dataMeta
+	if err := json.Unmarshal(data, &m); err != nil {
+		// A corrupt identity cannot prove the dir is this node's:
+		// refused like a foreign one (Invariant 6: a typed error).
+		return false, fmt.Errorf("%w: %s is corrupt: %v", ErrClusterMismatch, path, err)
+	}
+	return false, m.check(dir, cfg)
+}
+
+// recordDir writes the metadata of the new data dir dir for cfg.
+func recordDir(dir string, cfg Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("kvstore: data dir: %w", err)
 	}
-	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.Cluster, Node: cfg.Node, LogStore: cfg.LogStore.String()})
+	return writeMeta(dir, dataMeta{Format: metaVersion, Cluster: cfg.Cluster, Node: cfg.Node, LogStore: cfg.LogStore.String(), WALDir: cfg.WALDir})
 }
 
 // logStoreOf names the kind of raft log store found in dir, "" if none.

@@ -19,6 +19,7 @@ func FuzzMeta(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1"`))
 	f.Add([]byte{})
+	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1","log_store":"wal","wal_dir":"/elsewhere"}`))
 	f.Add([]byte(`{"format":1,"cluster":"kvstore","node":"n1","removed":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
@@ -26,13 +27,13 @@ func FuzzMeta(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err := claimDir(dir, Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL})
+		_, err := checkDir(dir, Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL})
 		var removed *RemovedError
 		if err != nil && !errors.Is(err, ErrClusterMismatch) && !errors.As(err, &removed) {
 			t.Fatalf("error %v is neither ErrClusterMismatch nor a RemovedError", err)
 		}
 		if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
-			t.Fatal("claimDir rewrote an existing kvstore.meta")
+			t.Fatal("checkDir rewrote an existing kvstore.meta")
 		}
 	})
 }

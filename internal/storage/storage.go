@@ -5,6 +5,7 @@
 // raft-boltdb), raft's file snapshot store, an identity record that makes a
 // node refuse another cluster's or another member's files (meta.go), and a
 // lock file that keeps a second node out while one has the dir open. The
+// raft log may live apart, in a separate WAL dir (waldir.go). The
 // in-memory kind, [Memory], outlives the node that uses it, so tests can
 // restart a node without touching the disk.
 //
@@ -64,6 +65,11 @@ type Config struct {
 	Node    string
 	// LogStore is the log store of a data dir (ignored by Memory).
 	LogStore LogStore
+	// WALDir, if set, is the absolute, clean path of a separate folder for
+	// the raft log and stable state (waldir.go); the data dir then keeps
+	// only snapshots and metadata. The caller checks its placement
+	// (CheckWALDirPlacement). Ignored by Memory.
+	WALDir string
 	// SnapshotRetain is how many snapshots are kept.
 	SnapshotRetain int
 	// Logger receives the stores' logs; it must not be nil.
@@ -108,6 +114,9 @@ func (s *Storage) MarkRemoved() error { return s.markRemoved() }
 //	snapshots/       raft's FileSnapshotStore
 //	kvstore.meta     whose data this is (meta.go)
 //	kvstore.lock     held (flock) while a node has the dir open (lockdir_unix.go)
+//
+// With a separate WAL dir (Config.WALDir) there is no raft folder: the log
+// store is in the WAL dir (waldir.go).
 const (
 	walDir      = "raft/wal"
 	boltFile    = "raft/raft.db"
@@ -115,14 +124,15 @@ const (
 )
 
 // OpenDir opens (creating if needed) the storage in data dir dir, after
-// locking dir (ErrDataDirLocked if another node has it) and checking that
-// it belongs to cfg's node (see meta.go).
+// locking dir, and cfg.WALDir if set (ErrDataDirLocked if another node has
+// either), and checking that both belong to cfg's node (see meta.go and
+// waldir.go). A refused open leaves at most an empty lock file behind.
 func OpenDir(dir string, cfg Config) (*Storage, error) {
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openDisk(dir, cfg)
+	st, err := openLocked(dir, cfg, &unlock)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -132,16 +142,44 @@ func OpenDir(dir string, cfg Config) (*Storage, error) {
 	return st, nil
 }
 
-// openDisk opens the on-disk storage under dir, which the caller has
-// locked.
-func openDisk(dir string, cfg Config) (*Storage, error) {
-	if err := claimDir(dir, cfg); err != nil {
+// openLocked opens the storage in the locked data dir dir: it checks and
+// claims dir and cfg.WALDir, which it locks too (adding the release to
+// *unlock), and opens the stores.
+func openLocked(dir string, cfg Config, unlock *func() error) (*Storage, error) {
+	newDir, err := checkDir(dir, cfg)
+	if err != nil {
 		return nil, err
 	}
+	if cfg.WALDir != "" {
+		unlockWAL, err := lockWALDir(cfg.WALDir, newDir)
+		if err != nil {
+			return nil, err
+		}
+		unlockData := *unlock
+		*unlock = func() error { return errors.Join(unlockWAL(), unlockData()) }
+		if err := claimWALDir(cfg, newDir); err != nil {
+			return nil, err
+		}
+	}
+	if newDir {
+		if err := recordDir(dir, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return openDisk(dir, cfg)
+}
+
+// openDisk opens the stores of the data dir dir (and cfg.WALDir), which the
+// caller has locked and claimed.
+func openDisk(dir string, cfg Config) (*Storage, error) {
 	markRemoved := func() error { return markDirRemoved(dir) }
 	logger := cfg.Logger
-	if err := os.MkdirAll(filepath.Join(dir, "raft"), 0o700); err != nil {
-		return nil, fmt.Errorf("kvstore: data dir: %w", err)
+	raftDir, walPath, boltPath := filepath.Join(dir, "raft"), filepath.Join(dir, walDir), filepath.Join(dir, boltFile)
+	if cfg.WALDir != "" {
+		raftDir, walPath, boltPath = cfg.WALDir, filepath.Join(cfg.WALDir, separateWALDir), filepath.Join(cfg.WALDir, separateBoltFile)
+	}
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("kvstore: raft log dir: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dir, snapshotDir), cfg.SnapshotRetain, logger.Named("snapshots"))
 	if err != nil {
@@ -149,34 +187,33 @@ func openDisk(dir string, cfg Config) (*Storage, error) {
 	}
 	switch cfg.LogStore {
 	case LogStoreWAL:
-		path := filepath.Join(dir, walDir)
-		if err := os.MkdirAll(path, 0o700); err != nil { // raft-wal needs it to exist
+		if err := os.MkdirAll(walPath, 0o700); err != nil { // raft-wal needs it to exist
 			return nil, fmt.Errorf("kvstore: wal dir: %w", err)
 		}
 		// We own the meta store: the repair below uses it before the WAL
 		// opens, and v0.4.0's Close left it open and locked (v0.4.2 closes
 		// it; closing it again is a no-op).
 		meta := &metadb.BoltMetaDB{}
-		if _, err := repairUnindexedSegments(path, meta, logger.Named("wal")); err != nil {
+		if _, err := repairUnindexedSegments(walPath, meta, logger.Named("wal")); err != nil {
 			meta.Close()
 			return nil, err
 		}
 		rotation := &walRotation{}
 		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
-		wal, err := raftwal.Open(path, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta))
+		wal, err := raftwal.Open(walPath, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta))
 		if err != nil {
 			meta.Close()
 			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
 		}
 		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
 		return &Storage{Logs: cached(wal), Stable: wal, Snaps: snaps, close: closeAll, markRemoved: markRemoved,
-			raftDir: filepath.Join(dir, "raft"), rotation: rotation}, nil
+			raftDir: raftDir, rotation: rotation}, nil
 	case LogStoreBolt:
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: opening raft-boltdb: %w", err)
 		}
-		return &Storage{Logs: cached(bolt), Stable: bolt, Snaps: snaps, close: bolt.Close, markRemoved: markRemoved, raftDir: filepath.Join(dir, "raft")}, nil
+		return &Storage{Logs: cached(bolt), Stable: bolt, Snaps: snaps, close: bolt.Close, markRemoved: markRemoved, raftDir: raftDir}, nil
 	}
 	return nil, fmt.Errorf("kvstore: unknown log store %v", cfg.LogStore)
 }
