@@ -53,6 +53,7 @@ type config struct {
 
 	metrics              prometheus.Registerer // WithMetrics (metrics.go)
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
+	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -97,6 +98,7 @@ func defaultConfig() config {
 		leaseCheckpointInterval: DefaultLeaseCheckpointInterval,
 		watchProgressInterval:   DefaultWatchProgressInterval,
 		slowRequestThreshold:    DefaultSlowRequestThreshold,
+		autoCompaction:          autoCompaction{mode: DefaultAutoCompactionMode, retention: DefaultAutoCompactionRetention},
 	}
 }
 
