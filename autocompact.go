@@ -208,6 +208,9 @@ func (n *Node) runAutoCompaction() {
 		if info, _ := n.lead.get(); !info.IsLeader || now.Sub(lastCompaction) < ac.compactInterval() {
 			continue
 		}
+		if n.disk.Full() {
+			continue // its log cannot grow; tried again at the next tick
+		}
 		var target int64
 		switch ac.mode {
 		case AutoCompactionPeriodic:
