@@ -27,8 +27,9 @@ import (
 // Goroutines: besides raft's, a Node runs one that follows leadership
 // changes, one that batches read-index rounds, one with which the leader
 // lets followers learn of new commits at once, one that expires and
-// checkpoints leases while this node leads, one that notices when a full
-// disk takes writes again, one that tells the log limiter of peers
+// checkpoints leases while this node leads, one that samples revisions
+// and auto-compacts while it leads (unless AutoCompactionOff), one that
+// notices when a full disk takes writes again, one that tells the log limiter of peers
 // reachable again (only with a logger), on a member restarted at a new
 // address one that has the new address recorded, one per channel returned
 // by ObserveLeader and KeepAlive (until its context ends), and short-lived
@@ -177,6 +178,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
 	n.goAsync(n.runDiskWatch)
+	if cfg.autoCompaction.mode != AutoCompactionOff {
+		n.goAsync(n.runAutoCompaction)
+	}
 	if existing {
 		n.goAsync(n.runReadvertise)
 	}

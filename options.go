@@ -54,6 +54,7 @@ type config struct {
 
 	metrics              prometheus.Registerer // WithMetrics (metrics.go)
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
+	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -98,6 +99,7 @@ func defaultConfig() config {
 		leaseCheckpointInterval: DefaultLeaseCheckpointInterval,
 		watchProgressInterval:   DefaultWatchProgressInterval,
 		slowRequestThreshold:    DefaultSlowRequestThreshold,
+		autoCompaction:          autoCompaction{mode: DefaultAutoCompactionMode, retention: DefaultAutoCompactionRetention},
 	}
 }
 

@@ -53,6 +53,14 @@ func TestBuildConfig(t *testing.T) {
 		{append(base, WithLogStore(LogStore(9))), "WithLogStore"},
 		{append(base, WithLogStore(LogStoreBolt+1)), "WithLogStore"},
 		{append(base, WithMemoryStorage(nil)), "WithMemoryStorage"},
+		{append(base, WithAutoCompaction(AutoCompactionMode(7), time.Hour)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionOff-1, time.Hour)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionPeriodic, -time.Hour)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionRevision, -5)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionOff, -1)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionPeriodic, 0)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionPeriodic, time.Millisecond)), "WithAutoCompaction"},
+		{append(base, WithAutoCompaction(AutoCompactionRevision, 0)), "WithAutoCompaction"},
 		{append(base, nil), "Open"},
 	}
 	for _, tc := range cases {

@@ -59,6 +59,8 @@ type config struct {
 	// limits bound the client API's connections, streams, timeouts and
 	// sizes (limits.go).
 	limits limits
+	// autoCompaction is kvstore.WithAutoCompaction's (autocompact.go).
+	autoCompaction autoCompaction
 }
 
 func usageError(format string, args ...any) error {
@@ -119,6 +121,9 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 		"size of a request's line and headers, the key in the URL included")
 	fs.IntVar(&lim.maxRequestBytes, "max-request-bytes", lim.maxRequestBytes,
 		"encoded size of one write (etcd's flag); a request body may be twice this; over either is a 413")
+	acMode, acRetention := "periodic", kvstore.DefaultAutoCompactionRetention.String()
+	fs.StringVar(&acMode, "auto-compaction-mode", acMode, "periodic (keep --auto-compaction-retention of history), revision (keep that many revisions) or off")
+	fs.StringVar(&acRetention, "auto-compaction-retention", acRetention, "history to keep: a duration (5m, 1h) in periodic mode, a count of revisions in revision mode")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(fs, output)
@@ -134,6 +139,9 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 	}
 	var err error
 	if cfg.logStore, err = parseLogStore(logStore); err != nil {
+		return config{}, err
+	}
+	if cfg.autoCompaction, err = parseAutoCompaction(acMode, acRetention); err != nil {
 		return config{}, err
 	}
 	if initialCluster != "" {

@@ -111,6 +111,21 @@ func TestParseFlags(t *testing.T) {
 	if o := cfg.limits.applyTo(apiOptions{}).withDefaults(); o.maxStreams != noLimit || o.bodyTimeout != noLimit || o.maxBodyBytes != 4096 {
 		t.Fatalf("API options from the limits: streams %d, body timeout %v, body bytes %d", o.maxStreams, o.bodyTimeout, o.maxBodyBytes)
 	}
+	// Auto-compaction: periodic 5m by default, as the library; revision
+	// mode counts revisions; off.
+	for _, tc := range []struct {
+		args []string
+		want autoCompaction
+	}{
+		{nil, autoCompaction{kvstore.AutoCompactionPeriodic, kvstore.DefaultAutoCompactionRetention}},
+		{[]string{"--auto-compaction-retention", "1h"}, autoCompaction{kvstore.AutoCompactionPeriodic, time.Hour}},
+		{[]string{"--auto-compaction-mode", "revision", "--auto-compaction-retention", "10000"}, autoCompaction{kvstore.AutoCompactionRevision, 10000}},
+		{[]string{"--auto-compaction-mode", "off"}, autoCompaction{mode: kvstore.AutoCompactionOff}},
+	} {
+		if cfg, err := parseFlags("node", with(tc.args...), io.Discard); err != nil || cfg.autoCompaction != tc.want {
+			t.Fatalf("%q: %+v %v, want %+v", tc.args, cfg.autoCompaction, err, tc.want)
+		}
+	}
 	// Neither --initial-cluster nor --join: a restart from the data dir.
 	if _, err := parseFlags("node", base, io.Discard); err != nil {
 		t.Fatalf("restart flags: %v", err)
@@ -159,6 +174,11 @@ func TestParseFlags(t *testing.T) {
 		{with("--max-request-bytes", "1.5MiB"), "invalid value"},
 		{with("--log-store", "memory"), `--log-store "memory": want wal or bolt`},
 		{with("--log-store", ""), `--log-store "": want wal or bolt`},
+		{with("--auto-compaction-mode", "hourly"), `--auto-compaction-mode "hourly": want periodic, revision or off`},
+		{with("--auto-compaction-retention", "1"), "periodic mode wants a duration"}, // etcd's hours: ambiguous
+		{with("--auto-compaction-retention", "10ms"), "periodic mode wants a duration"},
+		{with("--auto-compaction-mode", "revision"), "revision mode wants a positive count"}, // 5m is no count
+		{with("--auto-compaction-mode", "revision", "--auto-compaction-retention", "-3"), "revision mode wants a positive count"},
 		{with("--bogus"), "flag provided but not defined"},
 		{with("extra"), `unexpected argument "extra"`},
 	}

@@ -65,7 +65,9 @@ func replayOnNode(t *testing.T, path string, nodes int, restart bool, pick func(
 		var stores []*nodeStore
 		fresh := func() (conformance.Store, error) {
 			opts := []kvtest.Option{kvtest.WithNodeOptions(
-				kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond))}
+				kvstore.WithRaftTiming(time.Second, time.Second, 500*time.Millisecond, 50*time.Millisecond),
+				// etcd recorded the scripts without auto-compaction, its default.
+				kvstore.WithAutoCompaction(kvstore.AutoCompactionOff, 0))}
 			if restart {
 				opts = append(opts, kvtest.WithDisk(kvstore.LogStoreWAL)) // restart from a data dir
 			}

@@ -107,6 +107,8 @@ func execute(t *testing.T, sched schedule) *runResult {
 		kvstore.WithTrailingLogs(16),
 		kvstore.WithWatchProgressInterval(250*time.Millisecond),
 		kvstore.WithLogger(slog.New(events)),
+		// The model knows only the clients' compactions.
+		kvstore.WithAutoCompaction(kvstore.AutoCompactionOff, 0),
 	))
 	c.WaitLeader()
 	reg := &registry{nodes: make([]*kvstore.Node, sched.Nodes), inc: make([]int, sched.Nodes)}
