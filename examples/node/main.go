@@ -75,9 +75,18 @@ type wiring struct {
 	nodeOptions []kvstore.Option
 	// api configures the HTTP API; its zero value gives the defaults.
 	api apiOptions
+	// stdout is where the snapshot subcommands print (os.Stdout if nil).
+	stdout io.Writer
 	// ready, if set, receives the client API's address once it serves; it
 	// must have room for one value, or run blocks until it is read.
 	ready chan<- net.Addr
+}
+
+func (w wiring) output() io.Writer {
+	if w.stdout == nil {
+		return os.Stdout
+	}
+	return w.stdout
 }
 
 // run is the whole program: it parses args, opens the node, serves the API
@@ -87,6 +96,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, w wiring) int {
 	program := w.program
 	if program == "" {
 		program = "node"
+	}
+	if len(args) > 0 && args[0] == "snapshot" {
+		return runSnapshot(ctx, program, args[1:], w.output(), stderr)
 	}
 	cfg, err := parseFlags(program, args, stderr)
 	switch {
