@@ -15,6 +15,13 @@
 //	curl -X PUT --data-binary v1 localhost:2379/v1/kv/greeting
 //	curl localhost:3379/v1/kv/greeting
 //
+// Back a running cluster up, and restore a backup into the data dirs of a
+// new one, with the snapshot subcommands (snapshotcmd.go):
+//
+//	node snapshot save FILE --endpoint http://127.0.0.1:2379
+//	node snapshot status FILE
+//	node snapshot restore FILE --id n1 --data-dir /tmp/r1 --initial-cluster ... --cluster-token NEW
+//
 // README.md lists the flags and the API. A restarted member needs only
 // --id, --data-dir and --listen: its data dir remembers its cluster.
 //

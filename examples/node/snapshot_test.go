@@ -41,7 +41,7 @@ func TestSnapshotSaveStatusRestore(t *testing.T) {
 		if err := saveSnapshot(ctx, s.client, "http://node", file, &out, &out); err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf("hash %08x, 20 keys", hash.Hash); !strings.Contains(out.String(), want) {
+		if want := fmt.Sprintf("hash %d, 20 keys", hash.Hash); !strings.Contains(out.String(), want) {
 			t.Fatalf("save printed %q, want %q in it", out.String(), want)
 		}
 		command := func(args ...string) (int, string) {
@@ -49,7 +49,7 @@ func TestSnapshotSaveStatusRestore(t *testing.T) {
 			code := run(ctx, append([]string{"snapshot"}, args...), &stderr, wiring{stdout: &stdout})
 			return code, stdout.String() + stderr.String()
 		}
-		if code, msg := command("status", file); code != 0 || !strings.Contains(msg, fmt.Sprintf("hash %08x", hash.Hash)) {
+		if code, msg := command("status", file); code != 0 || !strings.Contains(msg, fmt.Sprintf("hash %d,", hash.Hash)) {
 			t.Fatalf("status: %d %s", code, msg)
 		}
 		p.cancel() // the member is lost

@@ -190,7 +190,7 @@ func printStatus(w io.Writer, s *kvstore.BackupStatus) {
 	for _, p := range s.Members {
 		members = append(members, p.ID+"="+p.Address)
 	}
-	fmt.Fprintf(w, "revision %d, compact revision %d, hash %08x, %d keys, %d leases, %d bytes, format %d\n",
+	fmt.Fprintf(w, "revision %d, compact revision %d, hash %d, %d keys, %d leases, %d bytes, format %d\n",
 		s.Revision, s.CompactRevision, s.Hash, s.Keys, s.Leases, s.TotalSize, s.FormatVersion)
 	fmt.Fprintf(w, "taken %s from member %s of cluster %q (%s) at raft index %d\n",
 		s.Created.UTC().Format(time.RFC3339), s.Member, s.ClusterToken, strings.Join(members, ","), s.Index)
@@ -213,7 +213,7 @@ func restoreSnapshot(file, dataDir, id, token string, kind kvstore.LogStore, pee
 			listen = p.Address
 		}
 	}
-	fmt.Fprintf(stdout, "restored revision %d (hash %08x, %d keys) into %s; start it with:\n  node --id %s --data-dir %s --listen %s --cluster-token %s --client-listen ...\n",
+	fmt.Fprintf(stdout, "restored revision %d (hash %d, %d keys) into %s; start it with:\n  node --id %s --data-dir %s --listen %s --cluster-token %s --client-listen ...\n",
 		status.Revision, status.Hash, status.Keys, dataDir, id, dataDir, listen, token)
 	return nil
 }
