@@ -55,8 +55,13 @@ func restoreCluster(t *testing.T, backup []byte, token string) []*kvstore.Node {
 	}
 	var nodes []*kvstore.Node
 	root := t.TempDir()
-	for _, p := range peers {
+	for i, p := range peers {
 		dir := filepath.Join(root, p.ID)
+		if i == 0 { // an existing, empty dir is filled; an absent one created
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := kvstore.Restore(bytes.NewReader(backup), dir, kvstore.RestoreMember(p.ID),
 			kvstore.RestoreCluster(peers...), kvstore.RestoreClusterToken(token)); err != nil {
 			t.Fatalf("Restore %s: %v", p.ID, err)
@@ -233,6 +238,12 @@ func TestBackupCorrupt(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
 			t.Errorf("%s: Restore left %v behind", name, entries)
+		}
+		empty := t.TempDir()
+		_, err = kvstore.Restore(bytes.NewReader(data), empty, kvstore.RestoreMember("a"),
+			kvstore.RestoreCluster(kvstore.Peer{ID: "a", Address: "a"}), kvstore.RestoreClusterToken("t"))
+		if entries, _ := os.ReadDir(empty); !errors.Is(err, kvstore.ErrCorruptBackup) || len(entries) != 0 {
+			t.Errorf("%s: Restore into an empty dir: %v, left %v", name, err, entries)
 		}
 	}
 }

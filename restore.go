@@ -158,33 +158,58 @@ func checkEmptyDir(dir string) error {
 	return nil
 }
 
-// write lays the data dir out in a fresh sibling of dir and renames it into
-// place, so that a failure leaves dir as it was.
+// write lays the data dir out in a temp dir and moves it into place, so
+// that a failure leaves dir as it was: an absent dir is the temp dir
+// (made beside it) renamed; an existing, empty one (perhaps a mount point,
+// which must stay) gets the temp dir's entries, the temp dir made inside
+// it so that the renames stay on its file system.
 func (c *restoreConfig) write(b *decodedBackup, dir string) (err error) {
+	_, statErr := os.Stat(dir)
+	exists := statErr == nil
 	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o700); err != nil {
+	where := parent
+	if exists {
+		where = dir
+	} else if err := os.MkdirAll(parent, 0o700); err != nil {
 		return fmt.Errorf("kvstore: restore: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".restoring-")
+	tmp, err := os.MkdirTemp(where, ".restoring-")
 	if err != nil {
 		return fmt.Errorf("kvstore: restore: %w", err)
 	}
+	var moved []string
 	defer func() {
 		if err != nil {
+			for _, path := range moved {
+				os.RemoveAll(path)
+			}
 			os.RemoveAll(tmp)
 		}
 	}()
 	if err := c.writeStorage(b, tmp); err != nil {
 		return err
 	}
-	// An empty dir is replaced; the check before decoding found it so.
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: %w", ErrDataDirNotEmpty, err)
+	if !exists {
+		if err := os.Rename(tmp, dir); err != nil {
+			return fmt.Errorf("kvstore: restore: %w", err)
+		}
+		return syncPath(parent)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
 		return fmt.Errorf("kvstore: restore: %w", err)
 	}
-	return syncPath(parent)
+	for _, e := range entries {
+		to := filepath.Join(dir, e.Name())
+		if err := os.Rename(filepath.Join(tmp, e.Name()), to); err != nil {
+			return fmt.Errorf("kvstore: restore: %w", err)
+		}
+		moved = append(moved, to)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("kvstore: restore: %w", err)
+	}
+	return syncPath(dir)
 }
 
 // writeStorage creates the member's storage in dir holding one raft
