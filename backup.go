@@ -98,6 +98,15 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 			info.Members = append(info.Members, Peer{ID: string(s.ID), Address: string(s.Address)})
 		}
 	}
+	if err := writeBackup(ctx, w, info, fs); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// writeBackup writes the backup of fs described by info to w, and sets
+// info.Size.
+func writeBackup(ctx context.Context, w io.Writer, info *BackupInfo, fs *fsmSnapshot) error {
 	out := &backupWriter{ctx: ctx, w: w}
 	out.write(encodeBackupHeader(info))
 	body := &frameWriter{w: out}
@@ -108,9 +117,9 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 	out.write(binary.LittleEndian.AppendUint32(nil, out.crc))
 	info.Size = out.n
 	if out.err != nil {
-		return nil, fmt.Errorf("kvstore: backup: %w", out.err)
+		return fmt.Errorf("kvstore: backup: %w", out.err)
 	}
-	return info, nil
+	return nil
 }
 
 func encodeBackupHeader(info *BackupInfo) []byte {
