@@ -55,7 +55,8 @@ type BackupInfo struct {
 	ClusterToken string
 	Member       string
 	Members      []Peer
-	Created      time.Time
+	// Created is when the backup's point was taken, by the member's clock.
+	Created time.Time
 }
 
 // Backup writes a consistent backup of the node's whole state to w: every
@@ -216,7 +217,9 @@ type BackupStatus struct {
 
 // ReadBackupStatus reads a whole backup from r, checks it (checksums and
 // the consistency of every record) and describes it. A backup that is not
-// intact is ErrCorruptBackup; an error reading r is returned as is.
+// intact is ErrCorruptBackup; an error reading r is returned wrapped. It
+// holds the backed-up state in memory while it runs (the hash and the key
+// count are computed from it), and is safe for concurrent use.
 func ReadBackupStatus(r io.Reader) (*BackupStatus, error) {
 	b, err := decodeBackup(r)
 	if err != nil {
