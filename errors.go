@@ -102,6 +102,14 @@ var (
 	// names the check and its cause.
 	ErrNotReady = errors.New("kvstore: not ready")
 
+	// ErrCorruptBackup reports a backup that cannot be read: bad magic, an
+	// unknown format version, a checksum mismatch, a truncated stream or an
+	// inconsistent record (backup.go). Restore writes nothing on it.
+	ErrCorruptBackup = errors.New("kvstore: corrupt backup")
+	// ErrDataDirNotEmpty reports a Restore into a dir that already holds
+	// files; it is left as it was.
+	ErrDataDirNotEmpty = errors.New("kvstore: data dir not empty")
+
 	ErrCompacted         = mvcc.ErrCompacted
 	ErrFutureRevision    = mvcc.ErrFutureRevision
 	ErrEmptyKey          = mvcc.ErrEmptyKey

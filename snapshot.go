@@ -33,12 +33,17 @@ var errBadSnapshot = errors.New("kvstore: bad snapshot")
 // Snapshot implements raft.FSM. It runs on the FSM goroutine, so it takes
 // the O(1) mvcc view and serializes the (small) lease table now; Persist
 // then streams them while applies continue.
+//
+// Node.Backup also calls it, from another goroutine, concurrently with
+// apply: holding leaseMu, which apply holds for writing around each
+// command, keeps the parts consistent with each other (no command half
+// in). The applied index may then lag the state by the command being
+// marked applied; a backup does not rely on it.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	var leases bytes.Buffer
 	f.leaseMu.RLock()
-	_, err := f.leases.WriteTo(&leases)
-	f.leaseMu.RUnlock()
-	if err != nil {
+	defer f.leaseMu.RUnlock()
+	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
 	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), metrics: f.observe.metrics}, nil

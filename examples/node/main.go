@@ -15,6 +15,13 @@
 //	curl -X PUT --data-binary v1 localhost:2379/v1/kv/greeting
 //	curl localhost:3379/v1/kv/greeting
 //
+// Back a running cluster up, and restore a backup into the data dirs of a
+// new one, with the snapshot subcommands (snapshotcmd.go):
+//
+//	node snapshot save FILE --endpoint http://127.0.0.1:2379
+//	node snapshot status FILE
+//	node snapshot restore FILE --id n1 --data-dir /tmp/r1 --initial-cluster ... --cluster-token NEW
+//
 // README.md lists the flags and the API. A restarted member needs only
 // --id, --data-dir and --listen: its data dir remembers its cluster.
 //
@@ -75,9 +82,18 @@ type wiring struct {
 	nodeOptions []kvstore.Option
 	// api configures the HTTP API; its zero value gives the defaults.
 	api apiOptions
+	// stdout is where the snapshot subcommands print (os.Stdout if nil).
+	stdout io.Writer
 	// ready, if set, receives the client API's address once it serves; it
 	// must have room for one value, or run blocks until it is read.
 	ready chan<- net.Addr
+}
+
+func (w wiring) output() io.Writer {
+	if w.stdout == nil {
+		return os.Stdout
+	}
+	return w.stdout
 }
 
 // run is the whole program: it parses args, opens the node, serves the API
@@ -87,6 +103,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, w wiring) int {
 	program := w.program
 	if program == "" {
 		program = "node"
+	}
+	if len(args) > 0 && args[0] == "snapshot" {
+		return runSnapshot(ctx, program, args[1:], w.output(), stderr)
 	}
 	cfg, err := parseFlags(program, args, stderr)
 	switch {

@@ -50,6 +50,13 @@ type program struct {
 
 func startProgram(t *testing.T, network *transport.Network, args []string, join func(context.Context, *kvstore.Node, config) error) *program {
 	t.Helper()
+	return startProgramWith(t, network, args, join, kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()))
+}
+
+// startProgramWith is startProgram with the storage option given (none:
+// the data dir).
+func startProgramWith(t *testing.T, network *transport.Network, args []string, join func(context.Context, *kvstore.Node, config) error, storage ...kvstore.Option) *program {
+	t.Helper()
 	p := &program{t: t, ln: newMemListener(), exit: make(chan int, 1), ready: make(chan net.Addr, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -59,7 +66,7 @@ func startProgram(t *testing.T, network *transport.Network, args []string, join 
 		},
 		join:        join,
 		listen:      func(string, string) (net.Listener, error) { return p.ln, nil },
-		nodeOptions: []kvstore.Option{kvstore.WithMemoryStorage(kvstore.NewMemoryStorage()), kvstore.WithRaftTiming(50*time.Millisecond, 50*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond)},
+		nodeOptions: append(storage, kvstore.WithRaftTiming(50*time.Millisecond, 50*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond)),
 		ready:       p.ready,
 	}
 	go func() { p.exit <- run(ctx, args, &p.stderr, w) }()
