@@ -276,8 +276,8 @@ func (m *nodeMetrics) proposalEnded(err error) {
 // refused before proposing (too large, invalid) was never proposed: those
 // are not failures of the proposal.
 func proposalFailed(err error) bool {
-	if err == nil {
-		return false
+	if err == nil || errors.Is(err, ErrDatabaseSpaceExceeded) {
+		return false // refused by the quota, or by apply under an alarm
 	}
 	for _, target := range []error{ErrNoLeader, ErrNotLeader, ErrLeaderUnreachable, ErrOutcomeUnknown, ErrClosed, ErrNoSpace,
 		context.Canceled, context.DeadlineExceeded} {
