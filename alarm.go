@@ -84,7 +84,8 @@ func (n *Node) Alarms(ctx context.Context) ([]Alarm, error) {
 // proposed.
 //
 // Clearing a NOSPACE alarm while this node's store is still over its quota
-// raises a new one at once, in this node's name, and returns
+// (judged once the latest compaction has been freed on this node) raises a
+// new one at once, in this node's name, and returns
 // ErrDatabaseSpaceExceeded: compact (and delete) first, then disarm.
 func (n *Node) DisarmAlarm(ctx context.Context, member string, kind AlarmKind) error {
 	if member == "" {
@@ -96,10 +97,18 @@ func (n *Node) DisarmAlarm(ctx context.Context, member string, kind AlarmKind) e
 	if _, err := n.propose(ctx, alarmCommand(wire.AlarmDeactivate, member, kind)); err != nil {
 		return err
 	}
-	if kind == AlarmNoSpace {
-		if size, quota := n.fsm.size(), n.cfg.quota(); quota > 0 && size > quota {
-			return n.raiseNoSpace(ctx, size, 0)
-		}
+	if kind != AlarmNoSpace || n.cfg.quota() < 0 {
+		return nil
+	}
+	// Judge the size once the latest compaction has been freed here:
+	// physical compaction runs behind apply.
+	select {
+	case <-n.fsm.compactionDone(n.fsm.compactRevision()):
+	case <-ctx.Done():
+		return fmt.Errorf("kvstore: alarm disarmed; waiting for the compaction to be freed before checking the quota: %w", ctx.Err())
+	}
+	if size := n.fsm.size(); size > n.cfg.quota() {
+		return n.raiseNoSpace(ctx, size, 0)
 	}
 	return nil
 }

@@ -99,12 +99,17 @@ func (n *Node) checkQuota(ctx context.Context, c *wire.Command, cost int) error 
 }
 
 // raiseNoSpace raises a NOSPACE alarm in this member's name for a store of
-// size bytes (a write of cost bytes did not fit) and returns the write's
-// error: ErrDatabaseSpaceExceeded, joined with the raise's own failure if
-// the alarm could not be proposed.
+// size bytes (a write of cost bytes did not fit, or none for a disarm that
+// found the store over quota) and returns the caller's error:
+// ErrDatabaseSpaceExceeded, with the raise's own failure if the alarm
+// could not be proposed.
 func (n *Node) raiseNoSpace(ctx context.Context, size int64, cost int) error {
-	err := fmt.Errorf("%w: store %d bytes, write %d bytes, quota %d bytes (member %s raised a NOSPACE alarm)",
-		ErrDatabaseSpaceExceeded, size, cost, n.cfg.quota(), n.cfg.id)
+	what := fmt.Sprintf("a write of %d bytes does not fit", cost)
+	if cost == 0 {
+		what = "still over quota after the disarm"
+	}
+	err := fmt.Errorf("%w: store %d bytes, quota %d bytes, %s (member %s raised a NOSPACE alarm)",
+		ErrDatabaseSpaceExceeded, size, n.cfg.quota(), what, n.cfg.id)
 	if _, raiseErr := n.propose(ctx, alarmCommand(wire.AlarmActivate, n.cfg.id, AlarmNoSpace)); raiseErr != nil {
 		return fmt.Errorf("%w; raising the alarm failed: %v", err, raiseErr)
 	}
