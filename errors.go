@@ -129,7 +129,7 @@ var (
 // disk is not full), matching ErrNoSpace.
 type databaseSpaceExceeded struct{}
 
-func (databaseSpaceExceeded) Error() string        { return "kvstore: mvcc: database space exceeded" }
+func (databaseSpaceExceeded) Error() string        { return "kvstore: database space exceeded" }
 func (databaseSpaceExceeded) Is(target error) bool { return target == ErrNoSpace }
 
 // NotLeaderError is returned for ErrNotLeader; it names the leader when

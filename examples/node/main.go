@@ -122,6 +122,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithLogger(logger), // kvstore names its parts in a component attribute
 		kvstore.WithMaxRequestBytes(cfg.limits.maxRequestBytes),
 		kvstore.WithSlowRequestThreshold(cfg.slowRequestThreshold),
+		kvstore.WithQuotaBytes(cfg.quotaBytes),
 		kvstore.WithMetrics(registry),
 	}
 	if len(cfg.initialCluster) > 0 {
