@@ -17,8 +17,9 @@ func alarmCmd(action wire.AlarmAction, member string, kind AlarmKind) *wire.Comm
 }
 
 // TestFSMRefusesWritesUnderNoSpace pins what apply does under a NOSPACE
-// alarm: writes that add data are refused as a value (the store does not
-// change), everything else applies.
+// alarm (rule 23): writes that add data, a put nested in a txn's untaken
+// branch included, are refused as a value (the store does not change);
+// everything else applies.
 func TestFSMRefusesWritesUnderNoSpace(t *testing.T) {
 	a := newApplier(t)
 	a.apply(&wire.Command{Kind: wire.CmdLeaseGrant, LeaseID: 1, TTL: 60})

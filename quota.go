@@ -17,7 +17,8 @@ import (
 // The member that serves a write checks it, as etcd's does: a write that
 // adds data (Put, a Txn with a put in either branch, Grant) whose cost —
 // the size of its log entry, an estimate of what it adds — would take the
-// store past the quota is refused with ErrDatabaseSpaceExceeded, and the
+// store to the quota or past it (etcd admits a write only while size plus
+// cost stays below) is refused with ErrDatabaseSpaceExceeded, and the
 // member raises a NOSPACE alarm in its own name through raft. From the
 // alarm's log entry on, every member refuses such writes in apply (the
 // alarm is in the log, so all of them agree where it starts), while
@@ -92,7 +93,7 @@ func (n *Node) checkQuota(ctx context.Context, c *wire.Command, cost int) error 
 		return errSpaceExceeded // apply would refuse it: spare the round trip
 	}
 	quota := n.cfg.quota()
-	if size := n.fsm.size(); quota > 0 && size+int64(cost) > quota {
+	if size := n.fsm.size(); quota > 0 && size+int64(cost) >= quota {
 		return n.raiseNoSpace(ctx, size, cost)
 	}
 	return nil
