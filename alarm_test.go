@@ -264,3 +264,27 @@ func TestAlarmSurvivesRestartAndSnapshot(t *testing.T) {
 		checkWritesRefused(t, []*kvstore.Node{c.Node(lagging), c.Node(restarted)})
 	})
 }
+
+// On disk, an alarm outlives a restart of the whole cluster: it is in the
+// log and in the snapshot the nodes restart from.
+func TestAlarmSurvivesClusterRestartOnDisk(t *testing.T) {
+	c := kvtest.NewCluster(t, 3, kvtest.WithDisk(kvstore.LogStoreWAL), kvtest.WithNodeOptions(kvstore.WithQuotaBytes(testQuota)))
+	leader := c.WaitLeader()
+	if err := fillToQuota(t, leader); !errors.Is(err, kvstore.ErrDatabaseSpaceExceeded) {
+		t.Fatalf("filling: %v", err)
+	}
+	raised := []kvstore.Alarm{{MemberID: leader.ID(), Kind: kvstore.AlarmNoSpace}}
+	c.WaitApplied()
+	for i := range 3 {
+		if err := c.Snapshot(i); err != nil {
+			t.Fatal(err)
+		}
+		c.Stop(i)
+	}
+	for i := range 3 {
+		c.Restart(i)
+	}
+	c.WaitLeader()
+	checkAlarms(t, c.Nodes(), raised)
+	checkWritesRefused(t, c.Nodes())
+}
