@@ -79,17 +79,17 @@ func (n *Node) Alarms(ctx context.Context) ([]Alarm, error) {
 
 // DisarmAlarm clears the alarm of kind that member raised, through raft,
 // and returns once that is applied on this node; clearing an alarm that is
-// not active does nothing. An empty member or a kind other than
-// AlarmNoSpace and AlarmCorrupt is ErrInvalidAlarm, and nothing is
-// proposed.
+// not active does nothing. An empty member (or one over 64 KiB), or a kind
+// other than AlarmNoSpace and AlarmCorrupt, is ErrInvalidAlarm, and
+// nothing is proposed.
 //
 // Clearing a NOSPACE alarm while this node's store is still over its quota
 // (judged once the latest compaction has been freed on this node) raises a
 // new one at once, in this node's name, and returns
 // ErrDatabaseSpaceExceeded: compact (and delete) first, then disarm.
 func (n *Node) DisarmAlarm(ctx context.Context, member string, kind AlarmKind) error {
-	if member == "" {
-		return fmt.Errorf("%w: no member", ErrInvalidAlarm)
+	if member == "" || len(member) > wire.MaxAlarmMember {
+		return fmt.Errorf("%w: member ID of %d bytes", ErrInvalidAlarm, len(member))
 	}
 	if kind != AlarmNoSpace && kind != AlarmCorrupt {
 		return fmt.Errorf("%w: unknown kind %d", ErrInvalidAlarm, uint8(kind))

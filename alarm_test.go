@@ -163,9 +163,9 @@ func TestDisarmAlarmBadInput(t *testing.T) {
 		for _, tc := range []struct {
 			member string
 			kind   kvstore.AlarmKind
-		}{{"", kvstore.AlarmNoSpace}, {"n1", 0}, {"n1", 9}} {
+		}{{"", kvstore.AlarmNoSpace}, {strings.Repeat("n", 1<<16), kvstore.AlarmNoSpace}, {"n1", 0}, {"n1", 9}} {
 			if err := n.DisarmAlarm(ctx, tc.member, tc.kind); !errors.Is(err, kvstore.ErrInvalidAlarm) {
-				t.Fatalf("DisarmAlarm(%q, %d): %v, want ErrInvalidAlarm", tc.member, tc.kind, err)
+				t.Fatalf("DisarmAlarm(%.10q, %d): %v, want ErrInvalidAlarm", tc.member, tc.kind, err)
 			}
 		}
 		if got := n.Status().AppliedIndex; got != applied {

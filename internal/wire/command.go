@@ -164,6 +164,10 @@ const (
 	AlarmDeactivate                        // clear Kind for Member
 )
 
+// MaxAlarmMember is the longest member ID an Alarm may carry: snapshots
+// store its length in 2 bytes.
+const MaxAlarmMember = 1<<16 - 1
+
 // Alarm raises or clears one alarm: the alarm kind (kvstore.AlarmKind's
 // numbers) that member Member raised.
 type Alarm struct {
@@ -243,7 +247,7 @@ func (c *Command) check() error {
 		ok = true
 	case CmdAlarm:
 		ok = c.Alarm != nil && (c.Alarm.Action == AlarmActivate || c.Alarm.Action == AlarmDeactivate) &&
-			c.Alarm.Member != "" && c.Alarm.Kind != 0
+			c.Alarm.Member != "" && len(c.Alarm.Member) <= MaxAlarmMember && c.Alarm.Kind != 0
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s command without a valid body", ErrBadCommand, c.Kind)

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kvstore/kvstore/mvcc"
@@ -70,6 +71,7 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 	alarmNoAction, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Member: "n1", Kind: 1}})
 	alarmNoMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Kind: 1}})
 	alarmNoKind, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1"}})
+	alarmLongMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: strings.Repeat("n", MaxAlarmMember+1), Kind: 1}})
 	cases := map[string][]byte{
 		"empty":           nil,
 		"unknown version": append([]byte{9}, good[1:]...),
@@ -82,6 +84,7 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		"alarm no action": alarmNoAction,
 		"alarm no member": alarmNoMember,
 		"alarm no kind":   alarmNoKind,
+		"alarm long ID":   alarmLongMember,
 	}
 	for name, data := range cases {
 		if _, err := DecodeCommand(data); !errors.Is(err, ErrBadCommand) {
