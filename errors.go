@@ -50,7 +50,9 @@ var (
 	// was made through a member that cannot. It certainly did not happen
 	// and may be retried, through another member while that one's disk is
 	// full. Such a member stops campaigning until its disk takes writes
-	// again.
+	// again. ErrDatabaseSpaceExceeded, the store's quota, matches it too
+	// (as etcd's one ErrNoSpace covers its quota): test for that first when
+	// the two call for different handling.
 	ErrNoSpace = storage.ErrNoSpace
 	// ErrDatabaseSpaceExceeded reports a write that adds data (Put, a Txn
 	// with a put, Grant) refused because the store reached its quota
