@@ -37,7 +37,9 @@ const DefaultQuotaBytes int64 = 2 << 30
 // WithQuotaBytes sets the store's quota in bytes, as etcd's
 // --quota-backend-bytes: zero means DefaultQuotaBytes, a negative value
 // turns the quota off (no NOSPACE alarm is raised by this member; one
-// raised by another member is still obeyed).
+// raised by another member is still obeyed). Give every member the same
+// quota, as etcd's operators do: the alarm of the member with the smallest
+// one stops writes on all of them.
 func WithQuotaBytes(n int64) Option {
 	return func(c *config) error {
 		c.quotaBytes = n
