@@ -64,7 +64,11 @@
 //     names on the host's registry (METRICS.md in the repository lists
 //     them); [Node.Ready], [Node.ReadyChecks] and [Node.LiveChecks] back a
 //     host's readiness and liveness probes; requests slower than
-//     [WithSlowRequestThreshold] are logged.
+//     [WithSlowRequestThreshold] are logged. [WithQuotaBytes] bounds the
+//     store's size (2 GiB by default, as etcd's): past it a NOSPACE alarm
+//     makes every member refuse writes that add data with
+//     [ErrDatabaseSpaceExceeded] until an operator compacts and calls
+//     [Node.DisarmAlarm]; [Node.Alarms] lists the active alarms.
 //
 // Responses carry a [Header] with the store revision, the raft term and
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by

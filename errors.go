@@ -50,8 +50,20 @@ var (
 	// was made through a member that cannot. It certainly did not happen
 	// and may be retried, through another member while that one's disk is
 	// full. Such a member stops campaigning until its disk takes writes
-	// again.
+	// again. ErrDatabaseSpaceExceeded, the store's quota, matches it too
+	// (as etcd's one ErrNoSpace covers its quota): test for that first when
+	// the two call for different handling.
 	ErrNoSpace = storage.ErrNoSpace
+	// ErrDatabaseSpaceExceeded reports a write that adds data (Put, a Txn
+	// with a put, Grant) refused because the store reached its quota
+	// (WithQuotaBytes) or a NOSPACE alarm is active: etcd's "mvcc:
+	// database space exceeded". It matches ErrNoSpace too. The write
+	// certainly did not happen; retrying does not help, on any member,
+	// until the store is compacted and the alarm disarmed (DisarmAlarm).
+	ErrDatabaseSpaceExceeded error = databaseSpaceExceeded{}
+	// ErrInvalidAlarm reports a DisarmAlarm naming no member or an unknown
+	// alarm kind.
+	ErrInvalidAlarm = errors.New("kvstore: invalid alarm")
 	// ErrCorruptSnapshot reports a data dir none of whose snapshots can
 	// rebuild the member's state: each is damaged, or older than the log
 	// it would need (the log was compacted up to a newer, damaged one). The
@@ -129,6 +141,13 @@ var (
 	ErrNegativeWatchRevision = watch.ErrNegativeRevision
 	ErrWatchClosed           = watch.ErrClosed
 )
+
+// databaseSpaceExceeded is ErrDatabaseSpaceExceeded: its own text (the
+// disk is not full), matching ErrNoSpace.
+type databaseSpaceExceeded struct{}
+
+func (databaseSpaceExceeded) Error() string        { return "kvstore: database space exceeded" }
+func (databaseSpaceExceeded) Is(target error) bool { return target == ErrNoSpace }
 
 // NotLeaderError is returned for ErrNotLeader; it names the leader when
 // this node knows it.

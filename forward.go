@@ -50,6 +50,9 @@ func (n *Node) proposeCommand(ctx context.Context, c *wire.Command) (*applyResul
 	if len(data) > n.cfg.maxRequestBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(data), n.cfg.maxRequestBytes)
 	}
+	if err := n.checkQuota(ctx, c, len(data)); err != nil {
+		return nil, err
+	}
 	var index uint64 // to wait for when the leader was another node
 	res, err := onLeader(n, ctx, &wire.Request{Kind: wire.RPCPropose, Command: data},
 		func() (*applyResult, error) {

@@ -46,6 +46,9 @@ type fsm struct {
 	compactedRev  int64
 	compactedFree <-chan struct{}
 
+	// alarms are the active alarms (alarm.go).
+	alarms alarmSet
+
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
 	watches *watch.Hub
@@ -147,6 +150,9 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	if err != nil {
 		return &applyResult{Revision: f.kv.Revision(), Err: err}
 	}
+	if err := f.alarms.refuse(c); err != nil {
+		return &applyResult{Revision: f.kv.Revision(), Err: err}
+	}
 	f.leaseMu.Lock()
 	defer f.leaseMu.Unlock()
 	res := &applyResult{}
@@ -181,6 +187,8 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 			}
 			_, res.Events, res.Err = f.kv.DeleteKeys(raw)
 		}
+	case wire.CmdAlarm:
+		f.alarms.apply(c.Alarm)
 	case wire.CmdLeaseCheckpoint:
 		for _, cp := range c.Checkpoints {
 			// A checkpoint of a lease revoked meanwhile is moot.

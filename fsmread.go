@@ -44,6 +44,9 @@ func (f *fsm) status() storeStatus {
 	return storeStatus{Revision: f.kv.Revision(), CompactRevision: f.kv.CompactRevision(), Keys: f.kv.LiveKeys(), Size: f.kv.Size()}
 }
 
+// size returns the store's accounted size (mvcc.Store.Size).
+func (f *fsm) size() int64 { return f.kv.Size() }
+
 // hash hashes the store at rev (see mvcc.Store.Hash).
 func (f *fsm) hash(rev int64) (uint32, error) { return f.kv.Hash(rev) }
 

@@ -38,6 +38,7 @@ func snapshotBytes(t testing.TB) []byte {
 	apply(&wire.Command{Kind: wire.CmdDelete, Delete: &wire.Delete{Key: []byte("b")}})
 	apply(&wire.Command{Kind: wire.CmdCompact, Revision: 3})
 	apply(&wire.Command{Kind: wire.CmdLeaseCheckpoint, Checkpoints: []wire.Checkpoint{{ID: 1, Remaining: 30}}})
+	apply(alarmCommand(wire.AlarmActivate, "n1", AlarmNoSpace))
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,7 @@ type nodeMetrics struct {
 
 	hasLeader, isLeader, committedIndex, appliedIndex *prometheus.Desc
 	dbSize, dbInUse, keys, revision, compact          *prometheus.Desc
+	quota                                             *prometheus.Desc
 	watchers, slowWatchers, events                    *prometheus.Desc
 	serverID, version, goVersion                      *prometheus.Desc
 	versionLabel                                      string
@@ -124,6 +125,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		appliedIndex:   desc("etcd_server_proposals_applied_total", "The raft index of the last entry this member's state machine applied."),
 		dbSize:         desc("etcd_mvcc_db_total_size_in_bytes", "Bytes the in-memory store holds, history included."),
 		dbInUse:        desc("etcd_mvcc_db_total_size_in_use_in_bytes", "Bytes the in-memory store holds, history included (the same as the total: the store has no free pages)."),
+		quota:          desc("etcd_server_quota_backend_bytes", "This member's quota of the store's size in bytes (WithQuotaBytes); -1 when off."),
 		keys:           desc("etcd_debugging_mvcc_keys_total", "Total number of keys."),
 		revision:       desc("etcd_debugging_mvcc_current_revision", "The current revision of store."),
 		compact:        desc("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store."),
@@ -189,7 +191,7 @@ func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.own() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.keys,
+	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.quota, m.keys,
 		m.revision, m.compact, m.watchers, m.slowWatchers, m.events, m.serverID, m.version, m.goVersion} {
 		ch <- d
 	}
@@ -217,6 +219,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.appliedIndex, float64(n.fsm.appliedIndex()))
 	gauge(m.dbSize, float64(store.Size))
 	gauge(m.dbInUse, float64(store.Size))
+	gauge(m.quota, float64(n.cfg.quota()))
 	gauge(m.keys, float64(store.Keys))
 	gauge(m.revision, float64(store.Revision))
 	gauge(m.compact, float64(store.CompactRevision))
@@ -276,8 +279,8 @@ func (m *nodeMetrics) proposalEnded(err error) {
 // refused before proposing (too large, invalid) was never proposed: those
 // are not failures of the proposal.
 func proposalFailed(err error) bool {
-	if err == nil {
-		return false
+	if err == nil || errors.Is(err, ErrDatabaseSpaceExceeded) {
+		return false // refused by the quota, or by apply under an alarm
 	}
 	for _, target := range []error{ErrNoLeader, ErrNotLeader, ErrLeaderUnreachable, ErrOutcomeUnknown, ErrClosed, ErrNoSpace,
 		context.Canceled, context.DeadlineExceeded} {

@@ -95,6 +95,7 @@ func TestMetricsFollowOperations(t *testing.T) {
 			"etcd_debugging_server_lease_expired_total":       dto.MetricType_COUNTER,
 			"etcd_mvcc_db_total_size_in_bytes":                dto.MetricType_GAUGE,
 			"etcd_mvcc_db_total_size_in_use_in_bytes":         dto.MetricType_GAUGE,
+			"etcd_server_quota_backend_bytes":                 dto.MetricType_GAUGE,
 			"etcd_debugging_mvcc_keys_total":                  dto.MetricType_GAUGE,
 			"etcd_mvcc_put_total":                             dto.MetricType_COUNTER,
 			"etcd_mvcc_delete_total":                          dto.MetricType_COUNTER,

@@ -55,6 +55,7 @@ type config struct {
 	metrics              prometheus.Registerer // WithMetrics (metrics.go)
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
 	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
+	quotaBytes           int64                 // WithQuotaBytes (quota.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are

@@ -19,12 +19,15 @@ import (
 //	magic "KVSFSM", format version byte
 //	the raft index of the last entry applied, 8 bytes big-endian
 //	the lease table (lease.Table.WriteTo: versioned, CRC-32C checked)
+//	the active alarms (appendAlarms: CRC-32C checked), from format 2
 //	the mvcc store (mvcc.Snapshot.WriteTo: versioned, CRC-32C checked)
 //
-// Each part carries its own checksum and knows its own length.
+// Each part carries its own checksum and knows its own length. Format 1,
+// still read, had no alarms: it restores with none.
 const (
-	fsmSnapshotMagic   = "KVSFSM"
-	fsmSnapshotVersion = 1
+	fsmSnapshotMagic     = "KVSFSM"
+	fsmSnapshotVersion   = 2
+	fsmSnapshotVersionV1 = 1
 )
 
 // errBadSnapshot reports a raft snapshot that cannot be restored.
@@ -46,7 +49,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), metrics: f.observe.metrics}, nil
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), metrics: f.observe.metrics}, nil
 }
 
 type fsmSnapshot struct {
@@ -56,6 +59,7 @@ type fsmSnapshot struct {
 	applied uint64
 	leases  []byte
 	kv      *mvcc.Snapshot
+	alarms  []Alarm
 	metrics *nodeMetrics // times Persist
 }
 
@@ -80,6 +84,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	if _, err := w.Write(s.leases); err != nil {
 		return err
 	}
+	if _, err := w.Write(appendAlarms(nil, s.alarms)); err != nil {
+		return err
+	}
 	_, err := s.kv.WriteTo(w)
 	return err
 }
@@ -99,8 +106,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if string(head[:len(fsmSnapshotMagic)]) != fsmSnapshotMagic {
 		return fmt.Errorf("%w: bad magic", errBadSnapshot)
 	}
-	if v := head[len(fsmSnapshotMagic)]; v != fsmSnapshotVersion {
-		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, v)
+	version := head[len(fsmSnapshotMagic)]
+	if version != fsmSnapshotVersion && version != fsmSnapshotVersionV1 {
+		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, version)
 	}
 	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
 	if applied <= f.applied.get() {
@@ -117,11 +125,19 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if _, err := leases.ReadFrom(rc); err != nil {
 		return fmt.Errorf("%w: leases: %w", errBadSnapshot, err)
 	}
+	var alarms []Alarm // none in format 1
+	if version >= fsmSnapshotVersion {
+		var err error
+		if alarms, err = readAlarms(rc); err != nil {
+			return fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+	}
 	f.leaseMu.Lock()
 	defer f.leaseMu.Unlock()
 	if err := f.kv.Restore(rc); err != nil {
 		return fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
+	f.alarms.replace(alarms)
 	f.leases = leases
 	f.watches.Restored()
 	f.applied.reset(applied)

@@ -27,9 +27,16 @@ type Status struct {
 	// deleted key is not counted, even while its history is held until a
 	// compaction (etcd's etcd_mvcc_keys_total counts the same way).
 	// StoreSize is the store's approximate size in bytes, history
-	// included.
+	// included: the figure the quota bounds (quota.go says how it is
+	// counted). It is also the size in use (etcd's DbSizeInUse): the
+	// store is in memory, so what compaction frees is not kept as free
+	// pages.
 	Keys      int
 	StoreSize int64
+	// QuotaBytes is this member's quota (WithQuotaBytes), -1 when off.
+	QuotaBytes int64
+	// Alarms are the active alarms this member has applied.
+	Alarms []Alarm
 }
 
 // Status reports this node's state without asking other members.
@@ -48,6 +55,8 @@ func (n *Node) Status() Status {
 		CompactRevision: store.CompactRevision,
 		Keys:            store.Keys,
 		StoreSize:       store.Size,
+		QuotaBytes:      n.cfg.quota(),
+		Alarms:          n.fsm.alarms.list(),
 	}
 }
 

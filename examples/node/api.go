@@ -126,6 +126,8 @@ func newAPI(node *kvstore.Node, opts apiOptions) *api {
 	a.mux.Handle("GET /v1/status", a.handler(a.status))
 	a.mux.Handle("GET /v1/hash", a.handler(a.hash))
 	a.mux.HandleFunc("GET /v1/snapshot", a.snapshot)
+	a.mux.Handle("GET /v1/alarms", a.handler(a.alarms))
+	a.mux.Handle("POST /v1/alarms/disarm", a.handler(a.disarm))
 	a.mux.Handle("GET /v1/members", a.handler(a.members))
 	a.mux.Handle("DELETE /v1/members/{id}", a.handler(a.removeMember))
 	a.mux.HandleFunc("GET /healthz", a.healthz)

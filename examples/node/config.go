@@ -53,6 +53,8 @@ type config struct {
 	walDir   string
 	logLevel slog.Level
 	// enablePprof serves Go's profiles on the client API (diagnostics.go);
+	// quotaBytes is kvstore.WithQuotaBytes'.
+	quotaBytes int64
 	// slowRequestThreshold is kvstore.WithSlowRequestThreshold's.
 	enablePprof          bool
 	slowRequestThreshold time.Duration
@@ -104,6 +106,8 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 	fs.StringVar(&cfg.walDir, "wal-dir", "", "directory of the raft log, apart from --data-dir (e.g. on a faster disk; default: inside --data-dir); keep the one the data dir was created with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve Go's runtime profiles on the client API under /debug/pprof/")
+	fs.Int64Var(&cfg.quotaBytes, "quota-backend-bytes", 0,
+		"the store's quota in bytes; past it a NOSPACE alarm refuses writes that add data (0: 2 GiB, negative: no quota)")
 	fs.DurationVar(&cfg.slowRequestThreshold, "slow-request-threshold", kvstore.DefaultSlowRequestThreshold,
 		"log requests and applies that take longer at warn level (0: never)")
 	lim := &cfg.limits

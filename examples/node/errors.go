@@ -120,6 +120,13 @@ func errorStatus(err error) (status int, code string) {
 		return http.StatusConflict, "lease_exists"
 	case errors.Is(err, kvstore.ErrMemberExists):
 		return http.StatusConflict, "member_exists"
+	case errors.Is(err, kvstore.ErrDatabaseSpaceExceeded):
+		// The store reached its quota (a NOSPACE alarm): no member takes
+		// the write until it is compacted and the alarm disarmed. etcd
+		// says "mvcc: database space exceeded".
+		return http.StatusInsufficientStorage, "database_space_exceeded"
+	case errors.Is(err, kvstore.ErrInvalidAlarm):
+		return http.StatusBadRequest, "invalid_argument"
 	case errors.Is(err, kvstore.ErrNoSpace):
 		// The member's disk is full: nothing was written; another member
 		// may take the write.

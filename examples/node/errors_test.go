@@ -49,6 +49,8 @@ func TestErrorStatus(t *testing.T) {
 		{kvstore.ErrLeaseExists, 409, "lease_exists"},
 		{kvstore.ErrMemberExists, 409, "member_exists"},
 		{fmt.Errorf("%w: member n1 cannot append to its raft log", kvstore.ErrNoSpace), 507, "no_space"},
+		{fmt.Errorf("%w: store 20000 bytes", kvstore.ErrDatabaseSpaceExceeded), 507, "database_space_exceeded"},
+		{kvstore.ErrInvalidAlarm, 400, "invalid_argument"},
 		{kvstore.ErrOutcomeUnknown, 503, "outcome_unknown"},
 		{fmt.Errorf("%w: %w", kvstore.ErrOutcomeUnknown, context.DeadlineExceeded), 503, "outcome_unknown"},
 		{kvstore.ErrNoLeader, 503, "no_leader"},

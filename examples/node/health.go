@@ -26,6 +26,10 @@ type statusResponse struct {
 	CompactRevision int64  `json:"compact_revision"`
 	Keys            int    `json:"keys"`
 	StoreSize       int64  `json:"store_size"`
+	// QuotaBytes is this member's quota, -1 when off; Alarms the active
+	// alarms it has applied.
+	QuotaBytes int64       `json:"quota_bytes"`
+	Alarms     []jsonAlarm `json:"alarms"`
 }
 
 func (a *api) status(r *http.Request, q *query) (any, error) {
@@ -37,6 +41,7 @@ func (a *api) status(r *http.Request, q *query) (any, error) {
 		ID: s.ID, LeaderID: s.LeaderID, IsLeader: s.IsLeader, RaftState: s.RaftState, RaftTerm: s.RaftTerm,
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, Revision: s.Revision,
 		CompactRevision: s.CompactRevision, Keys: s.Keys, StoreSize: s.StoreSize,
+		QuotaBytes: s.QuotaBytes, Alarms: alarmsJSON(s.Alarms),
 	}, nil
 }
 

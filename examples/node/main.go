@@ -142,6 +142,7 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithMaxRequestBytes(cfg.limits.maxRequestBytes),
 		kvstore.WithSlowRequestThreshold(cfg.slowRequestThreshold),
 		kvstore.WithAutoCompaction(cfg.autoCompaction.mode, cfg.autoCompaction.retention),
+		kvstore.WithQuotaBytes(cfg.quotaBytes),
 		kvstore.WithMetrics(registry),
 	}
 	if cfg.walDir != "" {

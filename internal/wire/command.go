@@ -67,10 +67,11 @@ const (
 	CmdLeaseGrant                             // LeaseID, TTL
 	CmdLeaseRevoke                            // LeaseID
 	CmdLeaseCheckpoint                        // Checkpoints
+	CmdAlarm                                  // Alarm
 )
 
 func (k CommandKind) String() string {
-	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint"}
+	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -87,6 +88,7 @@ type Command struct {
 	LeaseID     int64        `codec:"l,omitempty"`   // lease grant, revoke
 	TTL         int64        `codec:"ttl,omitempty"` // lease grant
 	Checkpoints []Checkpoint `codec:"c,omitempty"`
+	Alarm       *Alarm       `codec:"a,omitempty"`
 }
 
 // Put is an mvcc.PutRequest on the wire.
@@ -151,6 +153,27 @@ type Txn struct {
 type Checkpoint struct {
 	ID        int64 `codec:"i"`
 	Remaining int64 `codec:"r"`
+}
+
+// AlarmAction says whether an Alarm command raises or clears its alarm.
+// The numbers are on disk: never reuse one.
+type AlarmAction uint8
+
+const (
+	AlarmActivate   AlarmAction = iota + 1 // raise Kind for Member
+	AlarmDeactivate                        // clear Kind for Member
+)
+
+// MaxAlarmMember is the longest member ID an Alarm may carry: snapshots
+// store its length in 2 bytes.
+const MaxAlarmMember = 1<<16 - 1
+
+// Alarm raises or clears one alarm: the alarm kind (kvstore.AlarmKind's
+// numbers) that member Member raised.
+type Alarm struct {
+	Action AlarmAction `codec:"a"`
+	Member string      `codec:"m"`
+	Kind   uint8       `codec:"k"`
 }
 
 // maxTxnDepth bounds the nesting of a decoded txn: the public API refuses
@@ -222,6 +245,9 @@ func (c *Command) check() error {
 		ok = c.Txn != nil && c.Txn.depth() <= maxTxnDepth
 	case CmdCompact, CmdLeaseGrant, CmdLeaseRevoke, CmdLeaseCheckpoint:
 		ok = true
+	case CmdAlarm:
+		ok = c.Alarm != nil && (c.Alarm.Action == AlarmActivate || c.Alarm.Action == AlarmDeactivate) &&
+			c.Alarm.Member != "" && len(c.Alarm.Member) <= MaxAlarmMember && c.Alarm.Kind != 0
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s command without a valid body", ErrBadCommand, c.Kind)

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kvstore/kvstore/mvcc"
@@ -29,6 +30,8 @@ func sampleCommands() []*Command {
 		{Kind: CmdLeaseGrant, LeaseID: 7, TTL: 60},
 		{Kind: CmdLeaseRevoke, LeaseID: 7},
 		{Kind: CmdLeaseCheckpoint, Checkpoints: []Checkpoint{{ID: 1, Remaining: 30}, {ID: 2, Remaining: 5}}},
+		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1", Kind: 1}},
+		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmDeactivate, Member: "n2", Kind: 2}},
 	}
 }
 
@@ -64,6 +67,11 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		deep = &mvcc.TxnRequest{Then: []mvcc.Op{{Txn: deep}}}
 	}
 	tooDeep, _ := EncodeCommand(&Command{Kind: CmdTxn, Txn: TxnOf(deep)})
+	alarmNoBody, _ := EncodeCommand(&Command{Kind: CmdAlarm})
+	alarmNoAction, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Member: "n1", Kind: 1}})
+	alarmNoMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Kind: 1}})
+	alarmNoKind, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1"}})
+	alarmLongMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: strings.Repeat("n", MaxAlarmMember+1), Kind: 1}})
 	cases := map[string][]byte{
 		"empty":           nil,
 		"unknown version": append([]byte{9}, good[1:]...),
@@ -72,6 +80,11 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		"no body":         noBody,
 		"unknown kind":    unknownKind,
 		"too deep":        tooDeep,
+		"alarm no body":   alarmNoBody,
+		"alarm no action": alarmNoAction,
+		"alarm no member": alarmNoMember,
+		"alarm no kind":   alarmNoKind,
+		"alarm long ID":   alarmLongMember,
 	}
 	for name, data := range cases {
 		if _, err := DecodeCommand(data); !errors.Is(err, ErrBadCommand) {
