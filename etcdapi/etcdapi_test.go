@@ -1,0 +1,80 @@
+package etcdapi_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/kvstore/kvstore/etcdapi"
+	"github.com/kvstore/kvstore/kvtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// testCluster is a kvtest cluster whose every member serves etcd's API on
+// a loopback TCP listener.
+type testCluster struct {
+	*kvtest.Cluster
+	endpoints []string
+}
+
+// newCluster starts n members, serves the API from each and waits for a
+// leader. Its cleanup stops the gRPC servers and the etcdapi servers
+// before kvtest closes the nodes.
+func newCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{Cluster: kvtest.NewCluster(t, n)}
+	for i := range n {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := etcdapi.NewServer(c.Node(i), etcdapi.WithAdvertiseClientURLs("http://"+lis.Addr().String()))
+		gs := grpc.NewServer()
+		srv.Register(gs)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			gs.Serve(lis)
+		}()
+		t.Cleanup(func() {
+			gs.Stop()
+			<-served
+			if err := srv.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		c.endpoints = append(c.endpoints, lis.Addr().String())
+	}
+	c.WaitLeader()
+	return c
+}
+
+// client returns a clientv3 client of the given members (all if none),
+// closed by the test's cleanup.
+func (c *testCluster) client(t *testing.T, members ...int) *clientv3.Client {
+	t.Helper()
+	eps := c.endpoints
+	if len(members) > 0 {
+		eps = nil
+		for _, i := range members {
+			eps = append(eps, c.endpoints[i])
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// testContext is bounded by the test's deadline, or by a minute.
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
