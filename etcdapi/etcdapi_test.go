@@ -23,9 +23,9 @@ type testCluster struct {
 // newCluster starts n members, serves the API from each and waits for a
 // leader. Its cleanup stops the gRPC servers and the etcdapi servers
 // before kvtest closes the nodes.
-func newCluster(t *testing.T, n int) *testCluster {
+func newCluster(t *testing.T, n int, opts ...kvtest.Option) *testCluster {
 	t.Helper()
-	c := &testCluster{Cluster: kvtest.NewCluster(t, n)}
+	c := &testCluster{Cluster: kvtest.NewCluster(t, n, opts...)}
 	for i := range n {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -77,4 +77,12 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// testContextCancel is testContext with its cancel.
+func testContextCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx, cancel
 }
