@@ -1,9 +1,14 @@
 package etcdapi_test
 
 import (
+	"net"
 	"testing"
 
 	"github.com/kvstore/kvstore/etcdapi"
+	"github.com/kvstore/kvstore/kvtest"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestMemberListAndStatus(t *testing.T) {
@@ -54,4 +59,56 @@ func TestIDs(t *testing.T) {
 	if etcdapi.MemberID("n1") == etcdapi.MemberID("n2") || etcdapi.MemberID("n1") != etcdapi.MemberID("n1") || etcdapi.MemberID("") == 0 {
 		t.Error("member IDs are not distinct, stable and non-zero")
 	}
+}
+
+// TestCloseEndsStreams closes a Server whose gRPC server keeps serving:
+// its watch and keep-alive streams end, Close returns, and no handler is
+// left blocked.
+func TestCloseEndsStreams(t *testing.T) {
+	c := kvtest.NewCluster(t, 1)
+	c.WaitLeader()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := etcdapi.NewServer(c.Node(0))
+	gs := grpc.NewServer()
+	srv.Register(gs)
+	go gs.Serve(lis)
+	defer gs.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := testContext(t)
+	watch, err := pb.NewWatchClient(conn).Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte("k")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := watch.Recv(); err != nil || !resp.Created {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	keepAlive, err := pb.NewLeaseClient(conn).LeaseKeepAlive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keepAlive.Send(&pb.LeaseKeepAliveRequest{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := keepAlive.Recv(); err != nil || resp.TTL != 0 {
+		t.Fatalf("keep alive of an unknown lease: %+v %v, want TTL 0", resp, err)
+	}
+
+	srv.Close()
+	if _, err := watch.Recv(); err == nil {
+		t.Error("watch stream still open after Close")
+	}
+	if _, err := keepAlive.Recv(); err == nil {
+		t.Error("keep-alive stream still open after Close")
+	}
+	srv.Close() // twice is fine
 }

@@ -47,13 +47,11 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 
 	// Recv blocks until the client sends or the stream ends; it runs on
 	// its own goroutine so that Server.Close ends the handler at once.
-	// Returning from the handler ends the stream, and so this goroutine.
+	// That goroutine is not waited for: Recv returns only once the
+	// handler has returned and gRPC has ended the stream.
 	reqs := make(chan *pb.LeaseKeepAliveRequest)
 	recvErr := make(chan error, 1)
-	done := make(chan struct{})
-	defer func() { cancel(); <-done }()
 	go func() {
-		defer close(done)
 		for {
 			req, err := stream.Recv()
 			if err != nil {

@@ -66,9 +66,11 @@ func (s *Server) Register(gs *grpc.Server) {
 	pb.RegisterMaintenanceServer(gs, &maintenanceService{s: s})
 }
 
-// Close ends every open Watch and LeaseKeepAlive stream and waits for
-// their goroutines to finish. Unary calls still running finish on their
-// own. Close is safe to call twice; the Server must not serve afterwards.
+// Close ends every open Watch and LeaseKeepAlive stream (their clients
+// see the stream end, and clientv3 opens another, to any endpoint) and
+// waits for their handlers and every watch's goroutine to return. Each
+// stream's reader goroutine returns as soon as gRPC has ended the stream.
+// Unary calls still running finish on their own. Close is safe to call twice; the Server must not serve afterwards.
 func (s *Server) Close() error {
 	s.cancel()
 	s.streams.Wait()
