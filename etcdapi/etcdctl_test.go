@@ -68,8 +68,9 @@ func TestEtcdctl(t *testing.T) {
 		}
 	}
 
-	// A watch in its own process, from the start.
-	watch := exec.Command(etcdctl, endpoints, "watch", "--prefix", "app/")
+	// A watch in its own process, from the first revision, so that it
+	// sees every change however late it starts.
+	watch := exec.Command(etcdctl, endpoints, "watch", "--prefix", "--rev=1", "app/")
 	stdout, err := watch.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

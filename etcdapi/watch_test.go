@@ -50,11 +50,13 @@ func TestWatch(t *testing.T) {
 	// follower while another writes through the leader.
 	follower := c.client(t, c.Index(c.Followers()[0]))
 
-	first, err := cli.Put(ctx, "w/a", "1")
+	// Written through the follower, so that it has applied them before
+	// the live watch starts there.
+	first, err := follower.Put(ctx, "w/a", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx, "w/b", "1"); err != nil {
+	if _, err := follower.Put(ctx, "w/b", "1"); err != nil {
 		t.Fatal(err)
 	}
 
