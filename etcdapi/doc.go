@@ -18,11 +18,13 @@
 // nested txns, Compact), Watch (many watches per stream, start revisions,
 // filters, prev-kv, progress notifications and RequestProgress,
 // fragmentation), Lease (Grant, Revoke, the KeepAlive stream, TimeToLive,
-// Leases), Cluster (MemberList) and Maintenance (Status). Each answers
-// with etcd's semantics, which the node already implements, and fails with
-// the gRPC status codes and messages of etcd's rpctypes, so that clientv3
+// Leases), Cluster (MemberList, MemberRemove, MemberPromote) and
+// Maintenance (Status, HashKV, MoveLeader, Defragment). Each answers with
+// etcd's semantics, which the node already implements, and fails with the
+// gRPC status codes and messages of etcd's rpctypes, so that clientv3
 // returns its own typed errors (rpctypes.ErrCompacted and the others).
-// The remaining methods of Cluster and Maintenance and the Auth service
+// The remaining methods of Cluster and Maintenance (MemberAdd,
+// MemberUpdate, Alarm, Hash, Snapshot, Downgrade) and the Auth service
 // answer codes.Unimplemented.
 //
 // # IDs

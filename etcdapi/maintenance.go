@@ -2,8 +2,10 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/api/v3/version"
 )
 
@@ -43,4 +45,42 @@ func (m *maintenanceService) Status(ctx context.Context, _ *pb.StatusRequest) (*
 		}
 	}
 	return out, nil
+}
+
+// HashKV hashes this member's store at the revision asked for (0 for the
+// current one); members that applied the same log agree.
+func (m *maintenanceService) HashKV(_ context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	res, err := m.s.node.HashKV(r.Revision)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	rev := r.Revision
+	if rev == 0 {
+		rev = res.Header.Revision
+	}
+	return &pb.HashKVResponse{Header: m.s.header(res.Header), Hash: res.Hash, CompactRevision: res.CompactRevision, HashRevision: rev}, nil
+}
+
+// MoveLeader hands leadership to the voter named, through whichever
+// member receives it (etcd needs the leader; etcdctl finds it first). A
+// target that is not a voter of the cluster is ErrGRPCBadLeaderTransferee.
+func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	target, err := m.s.member(ctx, r.TargetID)
+	if errors.Is(err, rpctypes.ErrGRPCMemberNotFound) || err == nil && target.Learner {
+		return nil, rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.s.node.TransferLeadership(ctx, target.ID); err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.MoveLeaderResponse{Header: m.s.currentHeader()}, nil
+}
+
+// Defragment succeeds and does nothing: the store lives in memory, where
+// compaction already frees what it discards, and there is no backend file
+// to rewrite.
+func (m *maintenanceService) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	return &pb.DefragmentResponse{Header: m.s.currentHeader()}, nil
 }
