@@ -3,6 +3,7 @@ package etcdapi_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvstore/kvstore/etcdapi"
 )
 
 // buildEtcdctl builds etcdctl, at the version of the etcd API module this
@@ -144,6 +147,19 @@ func TestEtcdctl(t *testing.T) {
 	status := ctl("", "endpoint", "status", "-w", "table")
 	if strings.Count(status, "127.0.0.1") != 3 || strings.Count(status, "true") != 1 {
 		t.Errorf("endpoint status: %s", status)
+	}
+	if out := ctl("", "endpoint", "hashkv", "-w", "table"); strings.Count(out, "127.0.0.1") != 3 {
+		t.Errorf("endpoint hashkv: %s", out)
+	}
+	if out := ctl("", "defrag"); strings.Count(out, "Finished defragmenting") != 3 {
+		t.Errorf("defrag: %q", out)
+	}
+	target := c.Followers()[0].ID()
+	if out := ctl("", "move-leader", fmt.Sprintf("%x", etcdapi.MemberID(target))); !strings.Contains(out, "Leadership transferred") {
+		t.Errorf("move-leader: %q", out)
+	}
+	if id := c.WaitLeader().ID(); id != target {
+		t.Errorf("leader %s after move-leader, want %s", id, target)
 	}
 	if out := ctl("", "compaction", "3"); !strings.Contains(out, "compacted revision 3") {
 		t.Errorf("compaction: %q", out)
