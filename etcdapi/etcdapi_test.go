@@ -17,7 +17,9 @@ import (
 // a loopback TCP listener.
 type testCluster struct {
 	*kvtest.Cluster
+	t         *testing.T
 	endpoints []string
+	stops     []func() // stops serving member i; nil while it does not
 }
 
 // newCluster starts n members, serves the API from each and waits for a
@@ -25,31 +27,62 @@ type testCluster struct {
 // before kvtest closes the nodes.
 func newCluster(t *testing.T, n int, opts ...kvtest.Option) *testCluster {
 	t.Helper()
-	c := &testCluster{Cluster: kvtest.NewCluster(t, n, opts...)}
+	c := &testCluster{Cluster: kvtest.NewCluster(t, n, opts...), t: t, endpoints: make([]string, n), stops: make([]func(), n)}
 	for i := range n {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := etcdapi.NewServer(c.Node(i), etcdapi.WithAdvertiseClientURLs("http://"+lis.Addr().String()))
-		gs := grpc.NewServer()
-		srv.Register(gs)
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			gs.Serve(lis)
-		}()
-		t.Cleanup(func() {
-			gs.Stop()
-			<-served
-			if err := srv.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		c.endpoints = append(c.endpoints, lis.Addr().String())
+		c.serve(i, "127.0.0.1:0")
 	}
+	t.Cleanup(func() {
+		for i := range c.stops {
+			c.stopServing(i)
+		}
+	})
 	c.WaitLeader()
 	return c
+}
+
+// serve serves member i's node on addr.
+func (c *testCluster) serve(i int, addr string) {
+	c.t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	srv := etcdapi.NewServer(c.Node(i), etcdapi.WithAdvertiseClientURLs("http://"+lis.Addr().String()))
+	gs := grpc.NewServer()
+	srv.Register(gs)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		gs.Serve(lis)
+	}()
+	c.endpoints[i] = lis.Addr().String()
+	c.stops[i] = func() {
+		gs.Stop()
+		<-served
+		if err := srv.Close(); err != nil {
+			c.t.Errorf("Close: %v", err)
+		}
+	}
+}
+
+func (c *testCluster) stopServing(i int) {
+	if c.stops[i] != nil {
+		c.stops[i]()
+		c.stops[i] = nil
+	}
+}
+
+// stop stops serving member i and stops its node.
+func (c *testCluster) stop(i int) {
+	c.stopServing(i)
+	c.Stop(i)
+}
+
+// restart restarts member i's node and serves it on its old endpoint.
+func (c *testCluster) restart(i int) {
+	c.t.Helper()
+	c.Restart(i)
+	c.serve(i, c.endpoints[i])
 }
 
 // client returns a clientv3 client of the given members (all if none),
