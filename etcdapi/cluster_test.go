@@ -9,6 +9,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 func TestMemberListAndStatus(t *testing.T) {
@@ -62,8 +63,8 @@ func TestIDs(t *testing.T) {
 }
 
 // TestCloseEndsStreams closes a Server whose gRPC server keeps serving:
-// its watch and keep-alive streams end, Close returns, and no handler is
-// left blocked.
+// its watch and keep-alive streams end, Close returns, no handler is left
+// blocked, and the health service turns NOT_SERVING.
 func TestCloseEndsStreams(t *testing.T) {
 	c := kvtest.NewCluster(t, 1)
 	c.WaitLeader()
@@ -103,7 +104,15 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatalf("keep alive of an unknown lease: %+v %v, want TTL 0", resp, err)
 	}
 
+	healthClient := healthpb.NewHealthClient(conn)
+	if h, err := healthClient.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health before Close: %v %v, want SERVING", h, err)
+	}
+
 	srv.Close()
+	if h, err := healthClient.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || h.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health after Close: %v %v, want NOT_SERVING", h, err)
+	}
 	if _, err := watch.Recv(); err == nil {
 		t.Error("watch stream still open after Close")
 	}

@@ -25,7 +25,8 @@
 // returns its own typed errors (rpctypes.ErrCompacted and the others).
 // The remaining methods of Cluster and Maintenance (MemberAdd,
 // MemberUpdate, Alarm, Hash, Snapshot, Downgrade) and the Auth service
-// answer codes.Unimplemented.
+// answer codes.Unimplemented. gRPC's health service reports SERVING until
+// [Server.Close].
 //
 // # IDs
 //

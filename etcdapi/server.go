@@ -7,6 +7,8 @@ import (
 	"github.com/kvstore/kvstore"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Server serves etcd's v3 gRPC API from one kvstore node. It is safe for
@@ -24,6 +26,9 @@ type Server struct {
 	// streams counts the goroutines stream handlers start; Close waits
 	// for them.
 	streams sync.WaitGroup
+	// health answers gRPC's health service: SERVING from Register on,
+	// NOT_SERVING from Close on.
+	health *health.Server
 }
 
 // Option configures a Server.
@@ -53,12 +58,15 @@ func NewServer(node *kvstore.Node, opts ...Option) *Server {
 		opt(s)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.health = health.NewServer()
 	return s
 }
 
 // Register registers the KV, Watch, Lease, Cluster and Maintenance services
-// on gs. Call it before gs serves.
+// on gs, and gRPC's health service (grpc.health.v1.Health), which reports
+// SERVING, as etcd's does, until Close. Call it before gs serves.
 func (s *Server) Register(gs *grpc.Server) {
+	healthpb.RegisterHealthServer(gs, s.health)
 	pb.RegisterKVServer(gs, &kvService{s: s})
 	pb.RegisterWatchServer(gs, &watchService{s: s})
 	pb.RegisterLeaseServer(gs, &leaseService{s: s})
@@ -72,6 +80,7 @@ func (s *Server) Register(gs *grpc.Server) {
 // stream's reader goroutine returns as soon as gRPC has ended the stream.
 // Unary calls still running finish on their own. Close is safe to call twice; the Server must not serve afterwards.
 func (s *Server) Close() error {
+	s.health.Shutdown()
 	s.cancel()
 	s.streams.Wait()
 	return nil
