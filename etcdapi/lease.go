@@ -42,7 +42,9 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	defer cancel()
 	stop := context.AfterFunc(l.s.ctx, cancel)
 	defer stop()
-	l.s.streams.Add(1)
+	if err := l.s.startStream(); err != nil {
+		return err
+	}
 	defer l.s.streams.Done()
 
 	// Recv blocks until the client sends or the stream ends; it runs on
@@ -68,7 +70,7 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return l.s.streamEnded(ctx)
 		case err := <-recvErr:
 			return err
 		case req := <-reqs:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kvstore/kvstore"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -23,8 +24,12 @@ type Server struct {
 	// LeaseKeepAlive) also ends then.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// streams counts the goroutines stream handlers start; Close waits
-	// for them.
+	// mu guards closed, so that no stream handler starts (streams.Add)
+	// once Close waits on streams.
+	mu     sync.Mutex
+	closed bool
+	// streams counts the stream handlers and the goroutines they start;
+	// Close waits for them.
 	streams sync.WaitGroup
 	// health answers gRPC's health service: SERVING from Register on,
 	// NOT_SERVING from Close on.
@@ -81,6 +86,9 @@ func (s *Server) Register(gs *grpc.Server) {
 // Unary calls still running finish on their own. Close is safe to call twice; the Server must not serve afterwards.
 func (s *Server) Close() error {
 	s.health.Shutdown()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.streams.Wait()
 	return nil
@@ -106,4 +114,27 @@ func (s *Server) currentHeader() *pb.ResponseHeader {
 		Revision:  st.Revision,
 		RaftTerm:  st.RaftTerm,
 	}
+}
+
+// startStream counts a stream handler in, or returns ErrGRPCStopped (which
+// clientv3 retries on another endpoint) once Close was called. A handler
+// that started calls s.streams.Done when it returns.
+func (s *Server) startStream() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return rpctypes.ErrGRPCStopped
+	}
+	s.streams.Add(1)
+	return nil
+}
+
+// streamEnded is the error a stream handler returns when its context
+// ended: ErrGRPCStopped if the Server closed, else the client's own
+// cancellation.
+func (s *Server) streamEnded(ctx context.Context) error {
+	if s.ctx.Err() != nil {
+		return rpctypes.ErrGRPCStopped
+	}
+	return ctx.Err()
 }

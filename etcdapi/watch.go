@@ -63,7 +63,9 @@ func (w *watchService) Watch(stream pb.Watch_WatchServer) error {
 	stop := context.AfterFunc(w.s.ctx, cancel)
 	defer stop()
 	ws := &watchStream{s: w.s, stream: stream, ctx: ctx, watches: map[int64]*streamWatch{}}
-	w.s.streams.Add(1)
+	if err := w.s.startStream(); err != nil {
+		return err
+	}
 	defer w.s.streams.Done()
 	defer ws.wg.Wait() // after cancel, which ends every watch
 	defer cancel()
@@ -91,7 +93,7 @@ func (w *watchService) Watch(stream pb.Watch_WatchServer) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return w.s.streamEnded(ctx)
 		case err := <-recvErr:
 			return err
 		case req := <-reqs:
