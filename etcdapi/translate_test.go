@@ -101,3 +101,74 @@ func TestRangeMatchesNode(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchMatchesNode watches the same range with prev-kv through
+// clientv3 and through the node's own Watch, under random puts, deletes
+// and txns, and compares the two event streams in full.
+func TestWatchMatchesNode(t *testing.T) {
+	c := newCluster(t, 1)
+	ctx := testContext(t)
+	cli := c.client(t)
+	node := c.Node(0)
+	remote := cli.Watch(ctx, "k", clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(1))
+	local, err := node.Watch(ctx, []byte("k"), kvstore.WithPrefix(), kvstore.WithPrevKV(), kvstore.WithRev(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(17, 2))
+	key := func() string { return fmt.Sprintf("k%d", rng.IntN(10)) }
+	for range 100 {
+		var err error
+		switch rng.IntN(4) {
+		case 0:
+			_, err = cli.Delete(ctx, key(), clientv3.WithRange(key()))
+		case 1:
+			_, err = cli.Txn(ctx).Then(clientv3.OpPut(key()+"a", "t"), clientv3.OpDelete(key()+"b")).Commit()
+		default:
+			_, err = cli.Put(ctx, key(), fmt.Sprint(rng.IntN(100)))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := cli.Put(ctx, "k-last", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(typ string, kv, prev []any) string { return fmt.Sprint(typ, kv, prev) }
+	var want []string
+	for len(want) == 0 || want[len(want)-1] != render("PUT", []any{"k-last", "", last.Header.Revision, last.Header.Revision, int64(1), int64(0)}, nil) {
+		var resp kvstore.WatchResponse
+		select {
+		case resp = <-local:
+		case <-ctx.Done():
+			t.Fatal("the node's watch stalled")
+		}
+		for _, ev := range resp.Events {
+			var prev []any
+			if ev.PrevKV != nil {
+				prev = []any{string(ev.PrevKV.Key), string(ev.PrevKV.Value), ev.PrevKV.CreateRevision, ev.PrevKV.ModRevision, ev.PrevKV.Version, ev.PrevKV.Lease}
+			}
+			want = append(want, render(ev.Type.String(), []any{string(ev.KV.Key), string(ev.KV.Value), ev.KV.CreateRevision, ev.KV.ModRevision, ev.KV.Version, ev.KV.Lease}, prev))
+		}
+	}
+	var got []string
+	for len(got) < len(want) {
+		resp := next(t, remote)
+		for _, ev := range resp.Events {
+			var prev []any
+			if ev.PrevKv != nil {
+				prev = []any{string(ev.PrevKv.Key), string(ev.PrevKv.Value), ev.PrevKv.CreateRevision, ev.PrevKv.ModRevision, ev.PrevKv.Version, ev.PrevKv.Lease}
+			}
+			got = append(got, render(ev.Type.String(), []any{string(ev.Kv.Key), string(ev.Kv.Value), ev.Kv.CreateRevision, ev.Kv.ModRevision, ev.Kv.Version, ev.Kv.Lease}, prev))
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("event %d of %d: over gRPC %s, from the node %s", i, len(want), got[i], want[i])
+			}
+		}
+		t.Fatalf("over gRPC %d events, from the node %d", len(got), len(want))
+	}
+}
