@@ -1,0 +1,173 @@
+package etcdapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvstore/kvstore/etcdapi"
+)
+
+// buildEtcdctl builds etcdctl, at the version of the etcd API module this
+// module requires, from the module proxy into a temporary dir, and
+// returns its path.
+func buildEtcdctl(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds etcdctl from the module proxy")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := exec.Command(goTool, "list", "-m", "-f", "{{.Version}}", "go.etcd.io/etcd/api/v3").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module etcdctlbuild\n\ngo 1.25.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(goTool, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("get", "go.etcd.io/etcd/etcdctl/v3@"+strings.TrimSpace(string(version)))
+	bin := filepath.Join(dir, "etcdctl")
+	run("build", "-o", bin, "go.etcd.io/etcd/etcdctl/v3")
+	return bin
+}
+
+func TestEtcdctl(t *testing.T) {
+	etcdctl := buildEtcdctl(t)
+	c := newCluster(t, 3)
+	endpoints := "--endpoints=" + strings.Join(c.endpoints, ",")
+	ctl := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(etcdctl, append([]string{endpoints, "--command-timeout=30s"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	expect := func(got, want string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+
+	// A watch in its own process, from the first revision, so that it
+	// sees every change however late it starts.
+	watch := exec.Command(etcdctl, endpoints, "watch", "--prefix", "--rev=1", "app/")
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+
+	expect(ctl("", "put", "app/a", "1"), "OK\n")
+	expect(ctl("", "put", "app/b", "2"), "OK\n")
+	expect(ctl("", "put", "other", "3"), "OK\n")
+	expect(ctl("", "get", "--prefix", "app/"), "app/a\n1\napp/b\n2\n")
+	expect(ctl("", "get", "--prefix", "--keys-only", "app/"), "app/a\n\napp/b\n\n")
+	expect(ctl("", "get", "--rev=2", "app/a"), "app/a\n1\n")
+	expect(ctl("", "get", "--prefix", "--sort-by=KEY", "--order=DESCEND", "--limit=1", "app/"), "app/b\n2\n")
+	if out := ctl("", "get", "--from-key", "--count-only", "--write-out=fields", "a"); !strings.Contains(out, `"Count" : 3`) {
+		t.Errorf("count only: %q", out)
+	}
+	expect(ctl("", "del", "--prev-kv", "app/b"), "1\napp/b\n2\n")
+	expect(ctl("value(\"app/a\") = \"1\"\n\nput app/a 10\n\nput app/a 20\n\n", "txn"), "SUCCESS\n\nOK\n")
+	expect(ctl("", "get", "app/a", "--print-value-only"), "10\n")
+
+	// The watch saw every change of its prefix, in order.
+	var seen []string
+	deadline := time.After(30 * time.Second)
+	for len(seen) < 12 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("watch ended; saw %q", seen)
+			}
+			seen = append(seen, l)
+		case <-deadline:
+			t.Fatalf("watch saw only %q", seen)
+		}
+	}
+	expect(strings.Join(seen, " "), "PUT app/a 1 PUT app/b 2 DELETE app/b  PUT app/a 10")
+
+	grant := ctl("", "lease", "grant", "60")
+	m := regexp.MustCompile(`lease ([0-9a-f]+) granted with TTL\(60s\)`).FindStringSubmatch(grant)
+	if m == nil {
+		t.Fatalf("lease grant: %q", grant)
+	}
+	expect(ctl("", "put", "--lease="+m[1], "leased", "v"), "OK\n")
+	if out := ctl("", "lease", "timetolive", "--keys", m[1]); !strings.Contains(out, "granted with TTL(60s)") || !strings.Contains(out, "attached keys([leased])") {
+		t.Errorf("lease timetolive: %q", out)
+	}
+	if out := ctl("", "lease", "keep-alive", "--once", m[1]); !strings.Contains(out, "keepalived with TTL(60)") {
+		t.Errorf("lease keep-alive: %q", out)
+	}
+	if out := ctl("", "lease", "list"); !strings.Contains(out, m[1]) {
+		t.Errorf("lease list: %q", out)
+	}
+	if out := ctl("", "lease", "revoke", m[1]); !strings.Contains(out, "revoked") {
+		t.Errorf("lease revoke: %q", out)
+	}
+	expect(ctl("", "get", "leased"), "")
+
+	if out := ctl("", "member", "list"); strings.Count(out, "started") != 3 || !strings.Contains(out, "n1") || !strings.Contains(out, "n3") {
+		t.Errorf("member list: %q", out)
+	}
+	status := ctl("", "endpoint", "status", "-w", "table")
+	if strings.Count(status, "127.0.0.1") != 3 || strings.Count(status, "true") != 1 {
+		t.Errorf("endpoint status: %s", status)
+	}
+	if out := ctl("", "endpoint", "hashkv", "-w", "table"); strings.Count(out, "127.0.0.1") != 3 {
+		t.Errorf("endpoint hashkv: %s", out)
+	}
+	if out := ctl("", "defrag"); strings.Count(out, "Finished defragmenting") != 3 {
+		t.Errorf("defrag: %q", out)
+	}
+	target := c.Followers()[0].ID()
+	if out := ctl("", "move-leader", fmt.Sprintf("%x", etcdapi.MemberID(target))); !strings.Contains(out, "Leadership transferred") {
+		t.Errorf("move-leader: %q", out)
+	}
+	if id := c.WaitLeader().ID(); id != target {
+		t.Errorf("leader %s after move-leader, want %s", id, target)
+	}
+	if out := ctl("", "compaction", "3"); !strings.Contains(out, "compacted revision 3") {
+		t.Errorf("compaction: %q", out)
+	}
+	cmd := exec.Command(etcdctl, endpoints, "get", "--rev=2", "app/a")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "required revision has been compacted") {
+		t.Errorf("get below the compaction: %v %q", err, stderr.String())
+	}
+}

@@ -1,0 +1,140 @@
+package etcdapi
+
+import (
+	"context"
+	"sync"
+
+	"github.com/kvstore/kvstore"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Server serves etcd's v3 gRPC API from one kvstore node. It is safe for
+// concurrent use. It does not own the node or the gRPC server: the caller
+// stops the gRPC server, then closes the Server, then the node.
+type Server struct {
+	node       *kvstore.Node
+	clusterID  uint64
+	clientURLs []string
+
+	// ctx ends when Close is called; every stream handler (Watch,
+	// LeaseKeepAlive) also ends then.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// mu guards closed, so that no stream handler starts (streams.Add)
+	// once Close waits on streams.
+	mu     sync.Mutex
+	closed bool
+	// streams counts the stream handlers and the goroutines they start;
+	// Close waits for them.
+	streams sync.WaitGroup
+	// health answers gRPC's health service: SERVING from Register on,
+	// NOT_SERVING from Close on.
+	health *health.Server
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClusterToken gives the cluster token the node was opened with
+// (kvstore.WithClusterToken), from which the cluster ID in every response
+// header is derived ([ClusterID]). The default is
+// kvstore.DefaultClusterToken, the token of a node opened without one.
+func WithClusterToken(token string) Option {
+	return func(s *Server) { s.clusterID = ClusterID(token) }
+}
+
+// WithAdvertiseClientURLs gives the URLs clients reach this member at,
+// like etcd's --advertise-client-urls: MemberList reports them for this
+// member (clientv3's endpoint sync uses them). A member for which none is
+// given is listed with none.
+func WithAdvertiseClientURLs(urls ...string) Option {
+	return func(s *Server) { s.clientURLs = append([]string(nil), urls...) }
+}
+
+// NewServer returns a Server for node. Register it on a gRPC server to
+// serve.
+func NewServer(node *kvstore.Node, opts ...Option) *Server {
+	s := &Server{node: node, clusterID: ClusterID(kvstore.DefaultClusterToken)}
+	for _, opt := range opts {
+		opt(s)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.health = health.NewServer()
+	return s
+}
+
+// Register registers the KV, Watch, Lease, Cluster and Maintenance services
+// on gs, and gRPC's health service (grpc.health.v1.Health), which reports
+// SERVING, as etcd's does, until Close. Call it before gs serves.
+func (s *Server) Register(gs *grpc.Server) {
+	healthpb.RegisterHealthServer(gs, s.health)
+	pb.RegisterKVServer(gs, &kvService{s: s})
+	pb.RegisterWatchServer(gs, &watchService{s: s})
+	pb.RegisterLeaseServer(gs, &leaseService{s: s})
+	pb.RegisterClusterServer(gs, &clusterService{s: s})
+	pb.RegisterMaintenanceServer(gs, &maintenanceService{s: s})
+}
+
+// Close ends every open Watch and LeaseKeepAlive stream (their clients
+// see the stream end, and clientv3 opens another, to any endpoint) and
+// waits for their handlers and every watch's goroutine to return. Each
+// stream's reader goroutine returns as soon as gRPC has ended the stream.
+// Unary calls still running finish on their own. Close is safe to call twice; the Server must not serve afterwards.
+func (s *Server) Close() error {
+	s.health.Shutdown()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.streams.Wait()
+	return nil
+}
+
+// header converts a kvstore header.
+func (s *Server) header(h kvstore.Header) *pb.ResponseHeader {
+	return &pb.ResponseHeader{
+		ClusterId: s.clusterID,
+		MemberId:  MemberID(h.MemberID),
+		Revision:  h.Revision,
+		RaftTerm:  h.RaftTerm,
+	}
+}
+
+// currentHeader is the header of a response that has no kvstore header of
+// its own: this node's current revision and term.
+func (s *Server) currentHeader() *pb.ResponseHeader {
+	st := s.node.Status()
+	return &pb.ResponseHeader{
+		ClusterId: s.clusterID,
+		MemberId:  MemberID(st.ID),
+		Revision:  st.Revision,
+		RaftTerm:  st.RaftTerm,
+	}
+}
+
+// startStream counts a stream handler in, or returns ErrGRPCStopped (which
+// clientv3 retries on another endpoint) once Close was called. A handler
+// that started calls s.streams.Done when it returns.
+func (s *Server) startStream() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return rpctypes.ErrGRPCStopped
+	}
+	s.streams.Add(1)
+	return nil
+}
+
+// streamEnded is the error a stream handler returns when its context
+// ended: ErrGRPCStopped if the Server closed, else the client's own
+// cancellation.
+func (s *Server) streamEnded(ctx context.Context) error {
+	if s.ctx.Err() != nil {
+		return rpctypes.ErrGRPCStopped
+	}
+	return ctx.Err()
+}
