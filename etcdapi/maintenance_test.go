@@ -89,6 +89,14 @@ func TestMemberPromoteAndRemove(t *testing.T) {
 	if len(removed.Members) != 3 {
 		t.Errorf("after MemberRemove: %+v", removed.Members)
 	}
+	// The removed member stops serving once it hears of its removal; it
+	// is no longer part of the cluster whose agreement cleanup checks.
+	select {
+	case <-c.Node(learner).Removed():
+	case <-ctx.Done():
+		t.Fatalf("the removed member never learned it was removed: %v", ctx.Err())
+	}
+	c.Stop(learner)
 	if _, err := cli.MemberRemove(ctx, 42); !errors.Is(err, rpctypes.ErrMemberNotFound) {
 		t.Errorf("remove an unknown member: %v, want ErrMemberNotFound", err)
 	}
