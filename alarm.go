@@ -74,7 +74,7 @@ func (n *Node) Alarms(ctx context.Context) ([]Alarm, error) {
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
-	return n.fsm.alarms.list(), nil
+	return n.fsm.activeAlarms(), nil
 }
 
 // DisarmAlarm clears the alarm of kind that member raised, through raft,

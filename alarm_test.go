@@ -103,6 +103,14 @@ func TestQuotaRaisesNoSpaceAlarm(t *testing.T) {
 		raised := []kvstore.Alarm{{MemberID: f.ID(), Kind: kvstore.AlarmNoSpace}}
 		checkAlarms(t, nodes, raised)
 		checkWritesRefused(t, nodes)
+		// Every member reports itself not ready while the alarm stands,
+		// naming the member that raised it.
+		for _, n := range nodes {
+			err := n.Ready(ctx)
+			if !errors.Is(err, kvstore.ErrNotReady) || !strings.Contains(err.Error(), "no_space") || !strings.Contains(err.Error(), f.ID()) {
+				t.Fatalf("%s ready under a NOSPACE alarm: %v", n.ID(), err)
+			}
+		}
 
 		// What does not add data goes on, through every member.
 		for _, n := range nodes {
@@ -141,6 +149,11 @@ func TestQuotaRaisesNoSpaceAlarm(t *testing.T) {
 			t.Fatalf("disarm: %v", err)
 		}
 		checkAlarms(t, c.Nodes(), nil)
+		for _, n := range c.Nodes() {
+			if err := n.Ready(ctx); err != nil {
+				t.Fatalf("%s not ready after the disarm: %v", n.ID(), err)
+			}
+		}
 		for i, n := range c.Nodes() {
 			if _, err := n.Put(ctx, []byte(fmt.Sprint("after/", i)), []byte("x")); err != nil {
 				t.Fatalf("put through %s after the disarm: %v", n.ID(), err)

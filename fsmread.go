@@ -103,3 +103,9 @@ func (f *fsm) promoteLeases(now time.Time, grace time.Duration) {
 // step with grants and revokes; the leader's lease loop reads them to
 // renew, report, expire and checkpoint leases.
 func (f *fsm) deadlines() *lease.Expirer { return f.expirer }
+
+// activeAlarms lists the alarms in force, ordered by member then kind.
+func (f *fsm) activeAlarms() []Alarm { return f.alarms.list() }
+
+// alarmed reports whether an alarm of kind is in force, on any member.
+func (f *fsm) alarmed(kind AlarmKind) bool { return f.alarms.has(kind) }

@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // A node's health checks, for a host's probes: etcd 3.6 serves them as
@@ -43,13 +44,21 @@ func (n *Node) LiveChecks() []HealthCheck {
 //     member receiving a snapshot) its serializable reads are behind;
 //   - "serializable_read": its own state can be read;
 //   - "linearizable_read": a read-index round with the leader succeeds, so
-//     the leader holds a quorum and this node has applied up to it.
+//     the leader holds a quorum and this node has applied up to it;
+//   - "data_corruption": no CORRUPT alarm is in force (etcd's check of the
+//     same name);
+//   - "no_space": no NOSPACE alarm is in force: the cluster refuses writes
+//     that add data until an operator compacts and disarms it. etcd's
+//     /readyz has no such check (its /health fails on it); a host that
+//     wants read traffic during a NOSPACE alarm excludes it (examples/node:
+//     /readyz?exclude=no_space).
 //
-// When kvstore raises alarms (a corrupt member, a full disk, as etcd's
-// data_corruption check reads them), they belong in this list.
+// The alarm checks read this member's applied state.
 func (n *Node) ReadyChecks() []HealthCheck {
 	return []HealthCheck{
 		{Name: "leader", Check: n.checkLeader},
+		{Name: "data_corruption", Check: n.checkNoAlarm(AlarmCorrupt)},
+		{Name: "no_space", Check: n.checkNoAlarm(AlarmNoSpace)},
 		{Name: "caught_up", Check: n.checkCaughtUp},
 		{Name: "serializable_read", Check: n.checkSerializableRead},
 		{Name: "linearizable_read", Check: n.checkLinearizableRead},
@@ -66,6 +75,23 @@ func (n *Node) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkNoAlarm returns a check that fails while an alarm of kind is in
+// force, naming the members that raised it.
+func (n *Node) checkNoAlarm(kind AlarmKind) func(context.Context) error {
+	return func(context.Context) error {
+		if !n.fsm.alarmed(kind) {
+			return nil
+		}
+		var members []string
+		for _, a := range n.fsm.activeAlarms() {
+			if a.Kind == kind {
+				members = append(members, a.MemberID)
+			}
+		}
+		return fmt.Errorf("alarm %s raised by %s", kind, strings.Join(members, ", "))
+	}
 }
 
 func (n *Node) checkLeader(ctx context.Context) error {

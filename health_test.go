@@ -42,7 +42,7 @@ func TestReadyAndLive(t *testing.T) {
 			for _, h := range n.ReadyChecks() {
 				names = append(names, h.Name)
 			}
-			if got := strings.Join(names, ","); got != "leader,caught_up,serializable_read,linearizable_read" {
+			if got := strings.Join(names, ","); got != "leader,data_corruption,no_space,caught_up,serializable_read,linearizable_read" {
 				t.Fatalf("ready checks %s", got)
 			}
 			if err := check(t, n.LiveChecks(), "serializable_read", time.Second); err != nil {

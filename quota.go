@@ -91,7 +91,7 @@ func (n *Node) checkQuota(ctx context.Context, c *wire.Command, cost int) error 
 	if !addsData(c) {
 		return nil
 	}
-	if n.fsm.alarms.has(AlarmNoSpace) {
+	if n.fsm.alarmed(AlarmNoSpace) {
 		return errSpaceExceeded // apply would refuse it: spare the round trip
 	}
 	quota := n.cfg.quota()

@@ -56,7 +56,7 @@ func (n *Node) Status() Status {
 		Keys:            store.Keys,
 		StoreSize:       store.Size,
 		QuotaBytes:      n.cfg.quota(),
-		Alarms:          n.fsm.alarms.list(),
+		Alarms:          n.fsm.activeAlarms(),
 	}
 }
 

@@ -269,11 +269,11 @@ func TestProbes(t *testing.T) {
 			"/livez":                    "ok\n",
 			"/livez?verbose":            "[+]serializable_read ok\nok\n",
 			"/readyz":                   "ok\n",
-			"/readyz?verbose":           "[+]leader ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
+			"/readyz?verbose":           "[+]leader ok\n[+]data_corruption ok\n[+]no_space ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
 			"/readyz/leader":            "ok\n",
 			"/readyz/caught_up?verbose": "[+]caught_up ok\nok\n",
-			"/readyz?verbose&exclude=linearizable_read&exclude=leader": "[+]caught_up ok\n[+]serializable_read ok\nok\n",
-			"/readyz?verbose&exclude=no_such_check":                    "[+]leader ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
+			"/readyz?verbose&exclude=linearizable_read&exclude=leader": "[+]data_corruption ok\n[+]no_space ok\n[+]caught_up ok\n[+]serializable_read ok\nok\n",
+			"/readyz?verbose&exclude=no_such_check":                    "[+]leader ok\n[+]data_corruption ok\n[+]no_space ok\n[+]caught_up ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n",
 		} {
 			status, body := s.do("GET", path, "")
 			if status != http.StatusOK || string(body) != want {
@@ -310,11 +310,12 @@ func TestProbesWithoutLeader(t *testing.T) {
 		}
 		status, body := s.do("GET", "/readyz", "")
 		lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
-		if status != http.StatusServiceUnavailable || len(lines) != 4 ||
+		if status != http.StatusServiceUnavailable || len(lines) != 6 ||
 			!strings.HasPrefix(lines[0], "[-]leader failed: no leader") ||
-			!strings.HasPrefix(lines[1], "[-]caught_up failed: still applying the log") ||
-			lines[2] != "[+]serializable_read ok" ||
-			!strings.HasPrefix(lines[3], "[-]linearizable_read failed: ") {
+			lines[1] != "[+]data_corruption ok" || lines[2] != "[+]no_space ok" ||
+			!strings.HasPrefix(lines[3], "[-]caught_up failed: still applying the log") ||
+			lines[4] != "[+]serializable_read ok" ||
+			!strings.HasPrefix(lines[5], "[-]linearizable_read failed: ") {
 			t.Fatalf("/readyz without a leader: %d\n%s", status, body)
 		}
 		for _, l := range lines {
