@@ -30,6 +30,10 @@ var errorMap = []struct {
 	{kvstore.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
 	{kvstore.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{kvstore.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
+	// The quota's refusal, and a member's full disk: etcd answers both
+	// with its one NOSPACE error, which clientv3 reports as
+	// rpctypes.ErrNoSpace.
+	{kvstore.ErrDatabaseSpaceExceeded, rpctypes.ErrGRPCNoSpace},
 	{kvstore.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{kvstore.ErrMemberExists, rpctypes.ErrGRPCMemberExist},
 	{kvstore.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
@@ -56,6 +60,7 @@ var invalidArgument = []error{
 	kvstore.ErrInvalidWatchRange,
 	kvstore.ErrNegativeWatchRevision,
 	kvstore.ErrInvalidMember,
+	kvstore.ErrInvalidAlarm,
 }
 
 // toGRPC converts an error of the node into the gRPC status error etcd

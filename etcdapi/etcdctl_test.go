@@ -151,6 +151,10 @@ func TestEtcdctl(t *testing.T) {
 	if out := ctl("", "endpoint", "hashkv", "-w", "table"); strings.Count(out, "127.0.0.1") != 3 {
 		t.Errorf("endpoint hashkv: %s", out)
 	}
+	if out := ctl("", "endpoint", "health"); strings.Count(out, "is healthy") != 3 {
+		t.Errorf("endpoint health: %q", out)
+	}
+	expect(ctl("", "alarm", "list"), "")
 	if out := ctl("", "defrag"); strings.Count(out, "Finished defragmenting") != 3 {
 		t.Errorf("defrag: %q", out)
 	}
