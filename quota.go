@@ -92,7 +92,16 @@ func (n *Node) checkQuota(ctx context.Context, c *wire.Command, cost int) error 
 		return nil
 	}
 	if n.fsm.alarmed(AlarmNoSpace) {
-		return errSpaceExceeded // apply would refuse it: spare the round trip
+		// Apply would refuse it, unless this member has not yet applied
+		// a disarm another member served: catch up first (one read-index
+		// round, only while alarmed), so a write right after a disarm is
+		// not refused on stale state.
+		if err := n.readIndex(ctx); err != nil {
+			return err
+		}
+		if n.fsm.alarmed(AlarmNoSpace) {
+			return errSpaceExceeded // spare the proposal
+		}
 	}
 	quota := n.cfg.quota()
 	if size := n.fsm.size(); quota > 0 && size+int64(cost) >= quota {
