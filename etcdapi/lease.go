@@ -47,26 +47,7 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	}
 	defer l.s.streams.Done()
 
-	// Recv blocks until the client sends or the stream ends; it runs on
-	// its own goroutine so that Server.Close ends the handler at once.
-	// That goroutine is not waited for: Recv returns only once the
-	// handler has returned and gRPC has ended the stream.
-	reqs := make(chan *pb.LeaseKeepAliveRequest)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	reqs, recvErr := receive(ctx, stream.Recv)
 	for {
 		select {
 		case <-ctx.Done():
