@@ -52,6 +52,9 @@ type fsm struct {
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
 	watches *watch.Hub
+	// notify gathers the current ApplyBatch's changes for watches (apply
+	// goroutine only).
+	notify watch.Batch
 
 	// hooks are the node's test seams: the lease clock (read for the
 	// leader's deadlines only, never for what apply writes) and a hook run
@@ -118,8 +121,10 @@ func (f *fsm) checkLease(id int64) error {
 // log, nil for entries that are not commands (configuration, barriers).
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	applied := f.applied.get()
+	last := applied
 	for i, l := range logs {
-		if l.Index <= f.applied.get() {
+		if l.Index <= applied {
 			continue // already applied: see Restore, after an older snapshot
 		}
 		start := f.observe.start()
@@ -135,8 +140,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			out[i] = res
 		}
-		f.applied.set(l.Index)
+		last = l.Index
 	}
+	// The watches hear of the whole batch at once (one response per watch,
+	// not one per revision: see watch.Batch), before the applied index that
+	// readers wait on moves past it and before raft acknowledges any of it.
+	f.watches.NotifyBatch(&f.notify)
+	f.notify.Reset()
+	f.applied.set(last)
 	return out
 }
 
@@ -166,7 +177,7 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	case wire.CmdCompact:
 		var free <-chan struct{}
 		if free, res.Err = f.kv.Compact(c.Revision); res.Err == nil {
-			f.watches.Compacted(c.Revision)
+			f.notify.Compacted(c.Revision)
 			f.compactMu.Lock()
 			f.compactedRev, f.compactedFree = c.Revision, free
 			f.compactMu.Unlock()
@@ -197,7 +208,7 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	}
 	f.trackLeases(res.Events)
 	res.Revision = f.kv.Revision()
-	f.watches.Notify(res.Revision, res.Events)
+	f.notify.Add(res.Revision, res.Events)
 	return res
 }
 

@@ -55,14 +55,18 @@
 //
 // # Threading contract
 //
-//   - Notify, Compacted and Restored are called by the state machine, from
-//     one goroutine at a time, in apply order, after the store call they
-//     report has returned and before the store is changed again: Notify
-//     after each write that changed something (with the revision and events
-//     the store returned), Compacted after each compaction that succeeded,
-//     Restored after each Restore of the store. The state machine must call
-//     Notify before it acknowledges the write, so that a watch started
-//     after the acknowledgement with start revision 0 does not include it.
+//   - Notify, NotifyBatch, Compacted and Restored are called by the state
+//     machine, from one goroutine at a time, in apply order: Notify after
+//     each write that changed something (with the revision and events the
+//     store returned), Compacted after each compaction that succeeded, or
+//     both gathered in a [Batch] over several applied entries and reported
+//     with NotifyBatch, which delivers a run of revisions to each watch in
+//     one response; Restored after each Restore of the store, with any
+//     batch reported first. The state machine must report a write before it
+//     acknowledges it. A watch with start revision 0 starts after the
+//     store's revision when it is created, even while a batch is applied
+//     but not yet reported, so it never includes a write that was visible
+//     before it.
 //     None of them ever waits for a consumer. Each takes the hub's lock,
 //     which other holders keep only for bounded bookkeeping (registering or
 //     ending a watch, a catch-up handoff, a chunk of at most 256 progress

@@ -32,6 +32,17 @@ type env struct {
 	// compactions are the revisions compacted at, in order.
 	compactions []int64
 	lagging     bool
+	// batch, when set, gathers notifications as a batching state machine
+	// does (Hub.NotifyBatch); flush reports them.
+	batch *watch.Batch
+}
+
+// flush reports the batched notifications, if batching.
+func (e *env) flush() {
+	if e.batch != nil {
+		e.h.NotifyBatch(e.batch)
+		e.batch.Reset()
+	}
 }
 
 func newEnv(t testing.TB, cfg watch.Config) *env {
@@ -75,6 +86,10 @@ func (e *env) write(op func(s *mvcc.Store) (int64, []mvcc.Event, error)) int64 {
 			e.t.Fatalf("follower diverged: revision %d vs %d, %v", frev, rev, err)
 		}
 		evs = fevs
+	}
+	if e.batch != nil {
+		e.batch.Add(rev, evs)
+		return rev
 	}
 	e.h.Notify(rev, evs)
 	return rev
@@ -127,6 +142,10 @@ func (e *env) compact(rev int64) {
 			e.t.Fatalf("follower compact %d: %v", rev, err)
 		}
 	}
+	if e.batch != nil {
+		e.batch.Compacted(rev)
+		return
+	}
 	e.h.Compacted(rev)
 }
 
@@ -134,6 +153,7 @@ func (e *env) compact(rev int64) {
 // leader's, as raft does for a follower too far behind, and tells the hub.
 func (e *env) installSnapshot() {
 	e.t.Helper()
+	e.flush() // a state machine reports its applied batch before a restore
 	var buf bytes.Buffer
 	if _, err := e.s.Snapshot().WriteTo(&buf); err != nil {
 		e.t.Fatal(err)

@@ -12,7 +12,8 @@ import (
 
 // Store is what a Hub reads from the key-value store; *mvcc.Store
 // implements it. History is read by catch-up goroutines concurrently with
-// the writer; Revision and CompactRevision only by NewHub and Restored.
+// the writer; Revision and CompactRevision by NewHub, Restored and Watch,
+// under the hub's lock, concurrently with the writer too.
 type Store interface {
 	History(mvcc.HistoryRequest) (mvcc.HistoryResult, error)
 	Revision() int64
@@ -146,6 +147,17 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 	if h.closed {
 		return
 	}
+	if h.advance(rev) {
+		h.deliver(rev, rev, events)
+	}
+}
+
+// advance checks that rev follows the last notified revision and makes it
+// the hub's revision. It reports whether rev is the next revision, whose
+// events the caller delivers; a revision that skips ahead is recovered
+// here, like a restore: every synced watch catches up from history. Caller
+// holds h.mu.
+func (h *Hub) advance(rev int64) bool {
 	switch {
 	case rev <= h.rev:
 		panic(fmt.Sprintf("watch: Notify at revision %d after revision %d", rev, h.rev))
@@ -153,9 +165,17 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 		old := h.rev
 		h.rev = rev
 		h.recheck(old)
-		return
+		return false
 	}
 	h.rev = rev
+	return true
+}
+
+// deliver hands the events of the consecutive revisions first..last, in
+// revision order, to the synced watches they match: one response per
+// watch, however many revisions it covers. h.rev is already last. Caller
+// holds h.mu.
+func (h *Hub) deliver(first, last int64, events []mvcc.Event) {
 	if len(h.all) == 0 {
 		return
 	}
@@ -168,10 +188,10 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 	}
 	if len(events) > 1 {
 		// Group by watcher; stable, so each watcher's events keep the
-		// transaction's op order.
+		// revision and op order.
 		slices.SortStableFunc(m, func(a, b match) int { return cmp.Compare(a.w.id, b.w.id) })
 	}
-	n := notification{rev: rev, events: events}
+	n := notification{first: first, rev: last, events: events}
 	for i := 0; i < len(m); {
 		j := i + 1
 		for j < len(m) && m[j].w == m[i].w {
@@ -187,12 +207,13 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 	h.matches = m[:0]
 }
 
-// notification is one Notify's events, with a PrevKV-less copy made on
-// first need and shared by every watcher that did not ask for prev kvs.
+// notification is the events of the revisions first..rev being delivered,
+// with a PrevKV-less copy made on first need and shared by every watcher
+// that did not ask for prev kvs.
 type notification struct {
-	rev    int64
-	events []mvcc.Event
-	noPrev []mvcc.Event
+	first, rev int64
+	events     []mvcc.Event
+	noPrev     []mvcc.Event
 }
 
 func (n *notification) withoutPrev() []mvcc.Event {
@@ -234,7 +255,20 @@ func (n *notification) eventsFor(w *watcher, ms []match) []mvcc.Event {
 // to catching up if its channel is full. Caller holds h.mu.
 func (h *Hub) notifyOne(w *watcher, ms []match, n *notification) {
 	if w.state != stateSynced || w.next > n.rev {
-		return // catching up (its goroutine reads this revision), or starts later
+		return // catching up (its goroutine reads these revisions), or starts later
+	}
+	if w.next > n.first {
+		// It was created within the notification's revisions: skip the
+		// ones before its start.
+		k := 0
+		for k < len(ms) && n.events[ms[k].ev].KV.ModRevision < w.next {
+			k++
+		}
+		ms = ms[k:]
+	}
+	if len(ms) == 0 {
+		w.next = n.rev + 1
+		return
 	}
 	evs := n.eventsFor(w, ms)
 	if len(evs) == 0 {
@@ -247,7 +281,7 @@ func (h *Hub) notifyOne(w *watcher, ms []match, n *notification) {
 		w.next = n.rev + 1
 		w.sentSinceTick = true
 	default:
-		w.next = n.rev
+		w.next = max(w.next, n.first)
 		h.startCatchUp(w)
 	}
 }

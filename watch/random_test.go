@@ -25,7 +25,19 @@ import (
 func TestRandomized(t *testing.T) {
 	for seed := range 4 {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { randomRun(t, uint64(seed)) })
+			synctest.Test(t, func(t *testing.T) { randomRun(t, uint64(seed), false) })
+		})
+	}
+}
+
+// TestRandomizedBatched is TestRandomized with the hub fed as a batching
+// state machine feeds it: writes and compactions gathered in a Batch that
+// is reported (NotifyBatch) at random points, so watches start, resume and
+// catch up while the store is ahead of what the hub has delivered.
+func TestRandomizedBatched(t *testing.T) {
+	for seed := range 4 {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { randomRun(t, uint64(100+seed), true) })
 		})
 	}
 }
@@ -56,7 +68,7 @@ type randomWatch struct {
 	rs     []watch.Response
 }
 
-func randomRun(t *testing.T, seed uint64) {
+func randomRun(t *testing.T, seed uint64, batched bool) {
 	rng := rand.New(rand.NewPCG(seed, 77))
 	cfg := watch.Config{
 		BufferSize:       []int{2, 4, 16}[rng.IntN(3)],
@@ -64,6 +76,9 @@ func randomRun(t *testing.T, seed uint64) {
 		ProgressInterval: 3 * time.Millisecond,
 	}
 	e := newFollowerEnv(t, cfg)
+	if batched {
+		e.batch = &watch.Batch{}
+	}
 	keys := []string{"a", "a/1", "a/2", "a/3", "b", "b/1", "b/2", "c", "c/x", "d"}
 	key := func() string { return keys[rng.IntN(len(keys))] }
 	randomRange := func() (string, string) {
@@ -200,6 +215,9 @@ func randomRun(t *testing.T, seed uint64) {
 		default:
 			synctest.Wait()
 		}
+		if batched && rng.IntN(4) == 0 {
+			e.flush()
+		}
 		if step == lagUntil {
 			e.installSnapshot()
 		}
@@ -207,6 +225,7 @@ func randomRun(t *testing.T, seed uint64) {
 			b.advance()
 		}
 	}
+	e.flush()
 	if e.lagging {
 		e.installSnapshot()
 	}

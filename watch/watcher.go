@@ -204,17 +204,24 @@ func (h *Hub) Watch(ctx context.Context, r Request) (<-chan Response, error) {
 	if h.closed {
 		return nil, ErrClosed
 	}
+	// The store may be ahead of the hub: a state machine that batches its
+	// notifications (NotifyBatch) applies writes before it reports them.
+	// "Now" is the store's, so that a watch from now never includes a
+	// write that was visible before it started, and a compaction already
+	// applied bounds the start even if not yet reported.
+	now := max(h.rev, h.store.Revision())
+	compactRev := max(h.compactRev, h.store.CompactRevision())
 	if r.CreatedNotify {
-		w.ch <- Response{Revision: h.rev, Created: true}
+		w.ch <- Response{Revision: now, Created: true}
 	}
 	start := r.StartRevision
 	if start == 0 {
-		start = h.rev + 1
+		start = now + 1
 	}
-	if start < h.compactRev {
+	if start < compactRev {
 		// Rule 19: created, then cancelled with the compact revision.
 		w.state = stateDone
-		finish(w, &Response{Revision: start - 1, Canceled: true, CompactRevision: h.compactRev, Err: mvcc.ErrCompacted})
+		finish(w, &Response{Revision: start - 1, Canceled: true, CompactRevision: compactRev, Err: mvcc.ErrCompacted})
 		return w.ch, nil
 	}
 	h.nextID++
