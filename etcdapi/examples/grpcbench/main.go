@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ var (
 	flagServe     = flag.Bool("serve", false, "only start the cluster, print endpoints, and serve until SIGINT/SIGTERM (for external tools such as etcd's tools/benchmark)")
 	flagQuiet     = flag.Duration("wait-quiet", 2*time.Minute, "before each repetition wait up to this long for other processes to use <0.15 cores (0 = don't wait)")
 	flagOnly      = flag.String("only", "", "comma-separated workload name prefixes to run (default all)")
+	flagCPUProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (servers and clients) to this file")
 )
 
 // ---------- stats ----------
@@ -674,6 +676,17 @@ func main() {
 			os.Exit(1)
 		}
 		*flagDir = d
+	}
+	if *flagCPUProf != "" {
+		f, err := os.Create(*flagCPUProf)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "FAILED:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("grpcbench: kvstore through etcdapi over loopback gRPC, %s, GOMAXPROCS=%d, NumCPU=%d, members=%d, val=%dB, conc=%d, conns=%d\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), *flagMembers, *flagVal, *flagConc, *flagConns)
