@@ -59,6 +59,7 @@ type config struct {
 	valueSize   int
 	keySize     int
 	keys        int
+	preloadAll  bool
 	duration    time.Duration
 	ops         int
 	concurrency int
@@ -104,6 +105,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.IntVar(&c.valueSize, "value-size", 256, "bytes per value")
 	fs.IntVar(&c.keySize, "key-size", 19, "bytes per key")
 	fs.IntVar(&c.keys, "keys", 10_000, "keyspace size (preloaded for the read workloads)")
+	fs.BoolVar(&c.preloadAll, "preload-writes", false, "preload the keyspace before the write workloads too (for how writes scale with the store's size)")
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "timed length of each run (unless -ops)")
 	fs.IntVar(&c.ops, "ops", 0, "ops per run, shared by the workers, instead of -duration")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "workers of the concurrent workloads (and of the preload)")

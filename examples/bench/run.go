@@ -52,7 +52,7 @@ func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root str
 		return figs, "", nil, err
 	}
 	defer func() { err = errors.Join(err, c.close()) }()
-	if w.preload {
+	if w.preload || cfg.preloadAll {
 		pctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 		err := preload(pctx, c, d, cfg.concurrency)
 		cancel()

@@ -125,9 +125,15 @@ func opGet(opts []kvstore.OpOption) func(context.Context, *kvstore.Node, *datase
 	}
 }
 
-// preload writes every key of d through the leader with the given number of
-// writers, then waits until every node has applied the last write, so that
-// reads on any node find the whole keyspace.
+// preloadBatch is the number of puts per preload transaction: under
+// etcd's (and kvstore's) default limit of 128 ops per txn, and enough that a
+// keyspace of millions loads in seconds.
+const preloadBatch = 100
+
+// preload writes every key of d through the leader in transactions of
+// preloadBatch puts, with the given number of writers, then waits until
+// every node has applied the last write, so that reads on any node find the
+// whole keyspace.
 func preload(ctx context.Context, c *cluster, d *dataset, writers int) error {
 	leader, _ := c.leader()
 	if leader == nil {
@@ -138,8 +144,17 @@ func preload(ctx context.Context, c *cluster, d *dataset, writers int) error {
 	errs := make(chan error, writers)
 	for range writers {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(d.keys)); i = next.Add(1) - 1 {
-				resp, err := leader.Put(ctx, d.keys[i], d.value)
+			ops := make([]kvstore.Op, 0, preloadBatch)
+			for {
+				lo := next.Add(preloadBatch) - preloadBatch
+				if lo >= int64(len(d.keys)) {
+					return
+				}
+				ops = ops[:0]
+				for _, k := range d.keys[lo:min(lo+preloadBatch, int64(len(d.keys)))] {
+					ops = append(ops, kvstore.OpPut(k, d.value))
+				}
+				resp, err := leader.Txn(ctx).Then(ops...).Commit()
 				if err != nil {
 					errs <- fmt.Errorf("preload: %w", err)
 					return
