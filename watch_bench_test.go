@@ -19,8 +19,15 @@ import (
 // counts as 0: the hub is notified before the write is acknowledged.
 //
 //	go test -run XXX -bench WatchDelivery -benchtime 3000x .
+//
+// The watcher counts (1, 100, 1,000 and 10,000 with one writer and with 64)
+// are the scaling curve of BENCHMARKS.md: which cost grows with the
+// number of watches.
 func BenchmarkWatchDelivery(b *testing.B) {
-	for _, tc := range []struct{ watchers, writers int }{{1, 1}, {1000, 1}, {1, 64}, {1000, 64}} {
+	for _, tc := range []struct{ watchers, writers int }{
+		{1, 1}, {100, 1}, {1000, 1}, {10000, 1},
+		{1, 64}, {100, 64}, {1000, 64}, {10000, 64},
+	} {
 		b.Run(fmt.Sprintf("watchers=%d/writers=%d", tc.watchers, tc.writers), func(b *testing.B) {
 			benchmarkWatchDelivery(b, tc.watchers, tc.writers)
 		})
