@@ -89,6 +89,7 @@ type nodeMetrics struct {
 	watchers, slowWatchers, events                    *prometheus.Desc
 	serverID, version, goVersion                      *prometheus.Desc
 	versionLabel                                      string
+	peer                                              peerMetrics
 }
 
 // newNodeMetrics returns the metrics of a node with cfg, or nil without
@@ -136,6 +137,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		version:        desc("etcd_server_version", "Which kvstore module version is running. 1 for 'server_version' label with current version.", "server_version"),
 		goVersion:      desc("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.", "server_go_version"),
 		versionLabel:   moduleVersion(),
+		peer:           newPeerMetrics(),
 	}
 }
 
@@ -195,6 +197,7 @@ func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 		m.revision, m.compact, m.watchers, m.slowWatchers, m.events, m.serverID, m.version, m.goVersion} {
 		ch <- d
 	}
+	m.peer.describe(ch)
 }
 
 // Collect implements prometheus.Collector: the counters as they stand, and
@@ -229,6 +232,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.serverID, 1, n.cfg.id)
 	gauge(m.version, 1, m.versionLabel)
 	gauge(m.goVersion, 1, runtime.Version())
+	m.peer.collect(ch, n.cfg.transport)
 }
 
 func boolValue(b bool) float64 {

@@ -21,6 +21,7 @@ type restoreConfig struct {
 	members      []Peer
 	clusterToken string
 	logStore     LogStore
+	walDir       string // RestoreWALDir (restore_waldir.go): absolute, "" in the data dir
 }
 
 // RestoreMember names the member whose data dir Restore prepares (the ID
@@ -92,7 +93,8 @@ func RestoreLogStore(kind LogStore) RestoreOption {
 // backup's raft index, whose configuration is the new members; the log of
 // the old cluster and its membership are not carried over.
 //
-// dir must be absent or empty (ErrDataDirNotEmpty). The whole backup is
+// dir must be absent or empty (ErrDataDirNotEmpty); so must the WAL dir
+// of RestoreWALDir. The whole backup is
 // read and checked before anything is written: one that is not intact is
 // ErrCorruptBackup, and on any error dir is left as it was. Restore holds
 // the backed-up state in memory while it runs.
@@ -107,6 +109,9 @@ func Restore(backup io.Reader, dir string, opts ...RestoreOption) (*BackupStatus
 		return nil, err
 	}
 	if err := checkEmptyDir(dir); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkWALDir(dir); err != nil {
 		return nil, err
 	}
 	b, err := decodeBackup(backup)
@@ -167,6 +172,16 @@ func (c *restoreConfig) write(b *decodedBackup, dir string) (err error) {
 	_, statErr := os.Stat(dir)
 	exists := statErr == nil
 	parent := filepath.Dir(dir)
+	undoWAL := c.claimWALDir()
+	if !exists && c.walDirInside(dir) {
+		// The WAL dir's files will be in dir before the rest is: make dir
+		// now and fill it as an existing one.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("kvstore: restore: %w", err)
+		}
+		exists = true
+		undoWAL = func() { os.RemoveAll(dir) }
+	}
 	where := parent
 	if exists {
 		where = dir
@@ -175,6 +190,7 @@ func (c *restoreConfig) write(b *decodedBackup, dir string) (err error) {
 	}
 	tmp, err := os.MkdirTemp(where, ".restoring-")
 	if err != nil {
+		undoWAL()
 		return fmt.Errorf("kvstore: restore: %w", err)
 	}
 	var moved []string
@@ -184,6 +200,7 @@ func (c *restoreConfig) write(b *decodedBackup, dir string) (err error) {
 				os.RemoveAll(path)
 			}
 			os.RemoveAll(tmp)
+			undoWAL()
 		}
 	}()
 	if err := c.writeStorage(b, tmp); err != nil {
@@ -215,7 +232,8 @@ func (c *restoreConfig) write(b *decodedBackup, dir string) (err error) {
 // writeStorage creates the member's storage in dir holding one raft
 // snapshot: the backed-up state, at its index, with the new members.
 func (c *restoreConfig) writeStorage(b *decodedBackup, dir string) error {
-	st, err := storage.OpenDir(dir, storage.Config{Cluster: c.clusterToken, Node: c.member, LogStore: c.logStore, SnapshotRetain: 1, Logger: hclog.NewNullLogger()})
+	st, err := storage.OpenDir(dir, storage.Config{Cluster: c.clusterToken, Node: c.member, LogStore: c.logStore, WALDir: c.walDir,
+		SnapshotRetain: 1, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		return err
 	}

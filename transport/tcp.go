@@ -51,6 +51,7 @@ type TCPTransport struct {
 	handler atomic.Pointer[Handler]
 	calls   callPool
 	limits  connLimits
+	peers   peerTable // traffic per peer (peerstats.go)
 
 	// ctx is cancelled by Close; it parents every connection, dial and handler context.
 	ctx    context.Context
@@ -159,6 +160,13 @@ const raftPoolSize = 3
 // LocalAddr returns the address peers dial to reach this transport (see [WithAdvertiseAddr]).
 func (t *TCPTransport) LocalAddr() raft.ServerAddress { return t.advertise }
 
+// PeerStats returns the traffic counted per peer since t was created (see
+// [PeerStatsReporter]): the bytes of raft's RPCs and of Calls on every connection to and from
+// the peer, and the round trips of raft's AppendEntries RPCs without entries.
+func (t *TCPTransport) PeerStats() []PeerStat { return t.peers.stats() }
+
+var _ PeerStatsReporter = (*TCPTransport)(nil)
+
 // ListenAddr returns the address the transport listens on, which differs from LocalAddr when
 // an advertise address was given.
 func (t *TCPTransport) ListenAddr() net.Addr { return t.ln.Addr() }
@@ -218,6 +226,10 @@ type trackedConn struct {
 	// onClose, if set, runs once when the connection is closed (raft's inbound connections
 	// release their count on t.wg).
 	onClose func()
+	// peer counts the bytes read and written through Read and Write (nil: not counted). It is
+	// set once, by the goroutine that ran the handshake, before anyone else uses the
+	// connection; the handshake itself reads and writes Conn and raw directly.
+	peer *peerCounters
 }
 
 // track registers a new TCP connection (inbound: one accepted, already counted in t.limits
@@ -273,9 +285,17 @@ func (c *trackedConn) Close() error {
 // raft's connection handlers end quietly instead of logging a "closed connection" error.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.peer.countReceived(n)
 	if err != nil && c.t.ctx.Err() != nil {
 		err = io.EOF
 	}
+	return n, err
+}
+
+// Write writes to the stream and counts what was written to the peer.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.peer.countSent(n)
 	return n, err
 }
 
@@ -408,6 +428,7 @@ func (t *TCPTransport) serverHandshake(c *trackedConn) (kind byte, peer raft.Ser
 		return 0, "", fmt.Errorf("answering preamble: %w", err)
 	}
 	_ = c.raw.SetDeadline(time.Time{})
+	c.peer = t.peers.accepted(raft.ServerID(stated), c.raw.RemoteAddr())
 	return kind, peer, nil
 }
 
@@ -432,6 +453,8 @@ func (t *TCPTransport) dial(id raft.ServerID, addr raft.ServerAddress, kind byte
 	if c == nil {
 		return nil, fmt.Errorf("%w: dialling %s", ErrClosed, addr)
 	}
+	peer := t.peers.dialled(id, addr)
+	peer.noteDial()
 	if err := t.clientHandshake(c, id, addr, kind); err != nil {
 		_ = c.Close()
 		if t.ctx.Err() != nil {
@@ -439,6 +462,7 @@ func (t *TCPTransport) dial(id raft.ServerID, addr raft.ServerAddress, kind byte
 		}
 		return nil, err
 	}
+	c.peer = peer
 	return c, nil
 }
 

@@ -98,9 +98,25 @@ func (t *TCPTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) 
 	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
-// AppendEntries sends an AppendEntries RPC to target and waits for its response.
+// AppendEntries sends an AppendEntries RPC to target and waits for its response. One without
+// entries (a heartbeat, a probe of the follower's log) that succeeds is a round trip measured
+// for [TCPTransport.PeerStats], unless the transport dialled the peer meanwhile (the time would
+// be the dial's and the handshake's).
 func (t *TCPTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	return t.rpcError("AppendEntries", target, t.net.AppendEntries(id, dialTarget(id, target), args, resp))
+	if len(args.Entries) != 0 {
+		return t.rpcError("AppendEntries", target, t.net.AppendEntries(id, dialTarget(id, target), args, resp))
+	}
+	peer := t.peers.byID(id) // nil before the first dial: that round trip includes it
+	var dials uint64
+	if peer != nil {
+		dials = peer.dials.Load()
+	}
+	start := time.Now()
+	err := t.net.AppendEntries(id, dialTarget(id, target), args, resp)
+	if err == nil && peer != nil && peer.dials.Load() == dials {
+		peer.observeRTT(time.Since(start))
+	}
+	return t.rpcError("AppendEntries", target, err)
 }
 
 // RequestVote sends a RequestVote RPC to target and waits for its response.

@@ -11,6 +11,9 @@
 //   - [MemTransport], an in-memory implementation whose nodes live in one process and are
 //     joined by a [Network] that can inject faults (partitions, isolation, one-way link cuts).
 //
+// A TCPTransport also counts its traffic per peer, bytes each way and the round trips of raft's
+// heartbeats, for metrics ([PeerStatsReporter], optional for other transports).
+//
 // Both implement [AddressValidator], with which a node checks every peer address it is given
 // before it records or dials it: over TCP an address is "host:port" with a dialable host and a
 // port from 1 to 65535, on a Network any non-empty name. A malformed address is an error

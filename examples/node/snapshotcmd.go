@@ -20,7 +20,7 @@ import (
 //
 //	node snapshot save FILE [--endpoint http://127.0.0.1:2379]
 //	node snapshot status FILE
-//	node snapshot restore FILE --id ID --data-dir DIR --initial-cluster id=host:port,... --cluster-token TOKEN [--log-store wal|bolt]
+//	node snapshot restore FILE --id ID --data-dir DIR --initial-cluster id=host:port,... --cluster-token TOKEN [--log-store wal|bolt] [--wal-dir DIR]
 //
 // save downloads a backup from a running member's GET /v1/snapshot, checks
 // it and only then renames it to FILE; restore prepares one member's data
@@ -28,7 +28,7 @@ import (
 const snapshotUsage = `usage:
   %[1]s snapshot save FILE [--endpoint URL]
   %[1]s snapshot status FILE
-  %[1]s snapshot restore FILE --id ID --data-dir DIR --initial-cluster id=host:port,... --cluster-token TOKEN [--log-store wal|bolt]
+  %[1]s snapshot restore FILE --id ID --data-dir DIR --initial-cluster id=host:port,... --cluster-token TOKEN [--log-store wal|bolt] [--wal-dir DIR]
 `
 
 // runSnapshot runs a snapshot subcommand and returns the exit status: 0,
@@ -56,7 +56,7 @@ func snapshotCommand(ctx context.Context, program string, args []string, stdout,
 	fs := flag.NewFlagSet(program+" snapshot "+sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	var endpoint, id, dataDir, initialCluster, token, logStore string
+	var endpoint, id, dataDir, initialCluster, token, logStore, walDir string
 	switch sub {
 	case "save":
 		fs.StringVar(&endpoint, "endpoint", "http://127.0.0.1:2379", "client API of the member to back up")
@@ -67,6 +67,7 @@ func snapshotCommand(ctx context.Context, program string, args []string, stdout,
 		fs.StringVar(&initialCluster, "initial-cluster", "", "members of the new cluster: id=host:port,...")
 		fs.StringVar(&token, "cluster-token", "", "the new cluster's token (give it a new one)")
 		fs.StringVar(&logStore, "log-store", "wal", "raft log store: wal or bolt")
+		fs.StringVar(&walDir, "wal-dir", "", "directory of the raft log, apart from --data-dir (absent or empty); start the node with the same --wal-dir")
 	default:
 		return usageError("snapshot: unknown subcommand %q: want save, status or restore", sub)
 	}
@@ -115,7 +116,7 @@ func snapshotCommand(ctx context.Context, program string, args []string, stdout,
 	if err != nil {
 		return err
 	}
-	return restoreSnapshot(file, dataDir, id, token, kind, peers, stdout)
+	return restoreSnapshot(file, dataDir, id, token, kind, walDir, peers, stdout)
 }
 
 // saveSnapshot downloads a backup into a temporary file beside file,
@@ -196,14 +197,18 @@ func printStatus(w io.Writer, s *kvstore.BackupStatus) {
 		s.Created.UTC().Format(time.RFC3339), s.Member, s.ClusterToken, strings.Join(members, ","), s.Index)
 }
 
-func restoreSnapshot(file, dataDir, id, token string, kind kvstore.LogStore, peers []kvstore.Peer, stdout io.Writer) error {
+func restoreSnapshot(file, dataDir, id, token string, kind kvstore.LogStore, walDir string, peers []kvstore.Peer, stdout io.Writer) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	status, err := kvstore.Restore(f, dataDir, kvstore.RestoreMember(id), kvstore.RestoreCluster(peers...),
-		kvstore.RestoreClusterToken(token), kvstore.RestoreLogStore(kind))
+	opts := []kvstore.RestoreOption{kvstore.RestoreMember(id), kvstore.RestoreCluster(peers...),
+		kvstore.RestoreClusterToken(token), kvstore.RestoreLogStore(kind)}
+	if walDir != "" {
+		opts = append(opts, kvstore.RestoreWALDir(walDir))
+	}
+	status, err := kvstore.Restore(f, dataDir, opts...)
 	if err != nil {
 		return err
 	}
@@ -213,8 +218,15 @@ func restoreSnapshot(file, dataDir, id, token string, kind kvstore.LogStore, pee
 			listen = p.Address
 		}
 	}
-	fmt.Fprintf(stdout, "restored revision %d (hash %d, %d keys) into %s; start it with:\n  node --id %s --data-dir %s --listen %s --cluster-token %s --client-listen ...\n",
-		status.Revision, status.Hash, status.Keys, dataDir, id, dataDir, listen, token)
+	storage := ""
+	if kind == kvstore.LogStoreBolt {
+		storage += " --log-store bolt"
+	}
+	if walDir != "" {
+		storage += " --wal-dir " + walDir
+	}
+	fmt.Fprintf(stdout, "restored revision %d (hash %d, %d keys) into %s; start it with:\n  node --id %s --data-dir %s%s --listen %s --cluster-token %s --client-listen ...\n",
+		status.Revision, status.Hash, status.Keys, dataDir, id, dataDir, storage, listen, token)
 	return nil
 }
 
