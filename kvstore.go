@@ -177,7 +177,6 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
-	n.goAsync(n.runDiskWatch)
 	if cfg.autoCompaction.mode != AutoCompactionOff {
 		n.goAsync(n.runAutoCompaction)
 	}
@@ -197,6 +196,12 @@ func Open(dir string, opts ...Option) (*Node, error) {
 			return nil, fmt.Errorf("kvstore: bootstrapping: %w", err)
 		}
 	}
+	if err := n.campaignIfSoleVoter(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	// After campaignIfSoleVoter: both reload raft's timeouts.
+	n.goAsync(n.runDiskWatch)
 	if err := n.metrics.register(n); err != nil {
 		n.Close()
 		return nil, err
