@@ -39,6 +39,8 @@ type fsm struct {
 	expirer *lease.Expirer
 
 	applied appliedIndex
+	// sinceSnapshot counts what the next Open would replay (closesnapshot.go).
+	sinceSnapshot replayBytes
 
 	// compacted is the revision and done channel of the latest applied
 	// compaction, for Compact WithCompactPhysical.
@@ -139,6 +141,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 				panic(fmt.Sprintf("kvstore: raft log entry %d is corrupt (%v); wipe this member's data and join it again", l.Index, res.Err))
 			}
 			out[i] = res
+			f.sinceSnapshot.applied(len(l.Data))
 		}
 		last = l.Index
 	}

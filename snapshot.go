@@ -49,7 +49,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), metrics: f.observe.metrics}, nil
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), metrics: f.observe.metrics,
+		since: &f.sinceSnapshot, covered: f.sinceSnapshot.get()}, nil
 }
 
 type fsmSnapshot struct {
@@ -61,6 +62,10 @@ type fsmSnapshot struct {
 	kv      *mvcc.Snapshot
 	alarms  []Alarm
 	metrics *nodeMetrics // times Persist
+	// since is told, once Persist has stored the snapshot, that the
+	// covered bytes need no replay (closesnapshot.go).
+	since   *replayBytes
+	covered int64
 }
 
 // Persist implements raft.FSMSnapshot.
@@ -73,6 +78,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	}
 	err = sink.Close()
 	s.metrics.snapshotSaved(start, err)
+	if err == nil {
+		s.since.persisted(s.covered)
+	}
 	return err
 }
 
@@ -141,5 +149,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.leases = leases
 	f.watches.Restored()
 	f.applied.reset(applied)
+	f.sinceSnapshot.reset()
 	return nil
 }

@@ -223,6 +223,12 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 			it.versions = it.versions.appended(v)
 			st.size += int64(len(v.value())) + versionOverhead
 			if v.main >= st.compactRev {
+				if len(changes) == cap(changes) {
+					// Double: append grows a large slice by a quarter,
+					// copying it four times over on the way to a
+					// million changes.
+					changes = slices.Grow(changes, max(len(changes), 1024))
+				}
 				changes = append(changes, change{v.mod(), key})
 			}
 		}
@@ -253,8 +259,9 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 		if i > 0 && c.mod == changes[i-1].mod {
 			return nil, corrupt("revision %d.%d written twice", c.mod.Main, c.mod.Sub)
 		}
-		it, _ := st.tree.Get(keyItem{key: c.key})
-		st.log.append(logEntry{key: it.key, main: c.mod.Main})
+		// c.key is the string its item holds (no tree lookup needed to
+		// share it).
+		st.log.append(logEntry{key: c.key, main: c.mod.Main})
 	}
 	return st, nil
 }
