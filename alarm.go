@@ -153,6 +153,14 @@ func (s *alarmSet) has(kind AlarmKind) bool {
 	return false
 }
 
+// hasFor reports whether member's alarm of kind is active.
+func (s *alarmSet) hasFor(member string, kind AlarmKind) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.active[Alarm{MemberID: member, Kind: kind}]
+	return ok
+}
+
 // list returns the active alarms ordered by member, then kind.
 func (s *alarmSet) list() []Alarm {
 	s.mu.RLock()
