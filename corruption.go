@@ -48,8 +48,8 @@ import (
 // way the members, hashes and revisions are logged at error level.
 //
 // A member with a CORRUPT alarm in its name refuses reads (Get and
-// read-only Txn, linearizable and serializable), new watches and writes
-// through it (Put, Delete, Txn, Compact, Grant, Revoke) with ErrCorrupt;
+// read-only Txn, linearizable and serializable), new watches, Backup and
+// writes through it (Put, Delete, Txn, Compact, Grant, Revoke) with ErrCorrupt;
 // as leader it refuses the writes other members forward to it (their
 // results would be read from its state) and hands leadership to another
 // member at the next check tick. It still replicates and applies the log,

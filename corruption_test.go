@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -89,6 +90,7 @@ func checkCorruptRefuses(t *testing.T, node *kvstore.Node) {
 		"delete":  func() error { _, err := node.Delete(ctx, []byte("k3")); return err },
 		"compact": func() error { _, err := node.Compact(ctx, 2); return err },
 		"grant":   func() error { _, err := node.Grant(ctx, 60); return err },
+		"backup":  func() error { _, err := node.Backup(ctx, io.Discard); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, kvstore.ErrCorrupt) {

@@ -105,7 +105,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
-	return &nodeMetrics{
+	m := &nodeMetrics{
 		reg:              prometheus.WrapRegistererWith(prometheus.Labels{"member": cfg.id}, cfg.metrics),
 		leaderChanges:    counter("etcd", "server", "leader_changes_seen_total", "The number of leader changes seen."),
 		proposalsPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "server", Name: "proposals_pending", Help: "The current number of writes proposed through this member and not yet answered."}),
@@ -144,6 +144,11 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		goVersion:      desc("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.", "server_go_version"),
 		versionLabel:   moduleVersion(),
 	}
+	for _, check := range []string{"initial", "compact"} {
+		m.corruptChecks.WithLabelValues(check) // exported at 0 from the start
+		m.corruptFound.WithLabelValues(check)
+	}
+	return m
 }
 
 // moduleVersion is the version of the kvstore module linked into this
