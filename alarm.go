@@ -21,9 +21,9 @@ import (
 // and the FSM snapshot carry it) and applies writes against it alike.
 //
 // A NOSPACE alarm (quota.go) makes every member refuse the writes that add
-// data; the CORRUPT kind is reserved for members that find their store
-// diverged from the others' (nothing raises it yet; when something does,
-// it is raised and cleared through the same calls).
+// data; a CORRUPT alarm, raised by the corruption checks (corruption.go)
+// for a member whose store diverged from the others', makes that member
+// refuse reads and writes. Both are cleared through DisarmAlarm.
 
 // AlarmKind is the kind of an alarm. The numbers are in the raft log and
 // snapshots: never reuse one.
@@ -34,8 +34,10 @@ const (
 	// one is active, Put, a Txn with a put and Grant fail with
 	// ErrDatabaseSpaceExceeded on every member.
 	AlarmNoSpace AlarmKind = 1
-	// AlarmCorrupt: a member found its store inconsistent with the
-	// others'. Reserved: kvstore does not raise it yet.
+	// AlarmCorrupt: the corruption checks found this member's store
+	// inconsistent with the others' (corruption.go). While one is active
+	// in a member's name, that member refuses reads, watches and writes
+	// with ErrCorrupt; the others serve.
 	AlarmCorrupt AlarmKind = 2
 )
 
