@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,12 +143,13 @@ type memberHash struct {
 
 // hashAt hashes this member's store at rev, with the compact revision the
 // hash covers. It is ErrCompacted or ErrFutureRevision when rev is out of
-// the store's range.
+// the store's range, errCompactionRace when compactions kept landing while
+// it hashed.
 func (n *Node) hashAt(rev int64) (memberHash, error) {
 	c := &n.hashes
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for {
+	for range 3 {
 		compact := n.fsm.compactRevision()
 		if c.valid && c.revision == rev && c.compact == compact {
 			return memberHash{member: n.cfg.id, hash: c.hash, compact: compact, current: n.fsm.revision()}, nil
@@ -165,7 +167,12 @@ func (n *Node) hashAt(rev int64) (memberHash, error) {
 		}
 		return memberHash{member: n.cfg.id, hash: h, compact: compact, current: current}, nil
 	}
+	return memberHash{}, errCompactionRace
 }
+
+// errCompactionRace is hashAt's answer when the compact revision moved
+// under every attempt; the asker leaves this member out of the round.
+var errCompactionRace = errors.New("kvstore: compactions applied while hashing; ask again")
 
 // serveHashKV answers a member's RPCHashKV.
 func (n *Node) serveHashKV(rev int64, reply *wire.Reply) error {
@@ -282,8 +289,9 @@ const (
 )
 
 // compareHashes is one round of a check: own is this member's hash at rev,
-// answers and failed the other members'. It raises CORRUPT alarms on a
-// mismatch it can judge.
+// answers and failed the other members' (answers at another compact
+// revision are moved into failed). It raises CORRUPT alarms on a mismatch
+// it can judge.
 func (n *Node) compareHashes(ctx context.Context, check string, rev int64, own memberHash, answers []memberHash, failed map[string]error, members int) roundOutcome {
 	compared := []memberHash{own}
 	for _, a := range answers {
