@@ -458,6 +458,15 @@ func (n *Node) refuseIfCorrupt() error {
 	return nil
 }
 
+// checkNotCorrupt is the "data_corruption" readiness check (health.go):
+// it fails while a CORRUPT alarm is in force in this member's name.
+func (n *Node) checkNotCorrupt(context.Context) error {
+	if n.corruptHere() {
+		return fmt.Errorf("alarm %s raised for %s", AlarmCorrupt, n.cfg.id)
+	}
+	return nil
+}
+
 // refuseCommandIfCorrupt is refuseIfCorrupt for a command about to be
 // proposed through this member: alarm commands pass, so that the alarm can
 // be disarmed through any member.

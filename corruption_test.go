@@ -102,10 +102,13 @@ func checkCorruptRefuses(t *testing.T, node *kvstore.Node) {
 	}
 }
 
-// checkServes fails unless node serves reads and writes.
+// checkServes fails unless node serves reads and writes, and is ready.
 func checkServes(t *testing.T, node *kvstore.Node) {
 	t.Helper()
 	ctx := context.Background()
+	if err := node.Ready(ctx); err != nil {
+		t.Errorf("%s: Ready: %v", node.ID(), err)
+	}
 	if _, err := node.Put(ctx, []byte("after"), []byte(node.ID())); err != nil {
 		t.Errorf("%s: put: %v", node.ID(), err)
 	}
