@@ -1,8 +1,14 @@
 package kvstore
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
+	"testing/synctest"
+
+	"github.com/kvstore/kvstore/internal/wire"
+	"github.com/kvstore/kvstore/transport"
 )
 
 // corruptVerdict's rules: the members outside a majority's hash are
@@ -35,4 +41,78 @@ func TestCorruptVerdict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A member under its own CORRUPT alarm, as leader, refuses the writes
+// other members forward to it but not alarm commands, and answers hash
+// calls; a bad hash request is ErrBadRPC.
+func TestCorruptLeaderServesCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		tr, err := transport.NewNetwork().Join("n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Open("", WithID("n1"), WithTransport(tr), WithMemoryStorage(NewMemoryStorage()),
+			WithBootstrap(Peer{ID: "n1", Address: "n1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if _, err := n.WaitLeader(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Put(ctx, []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		call := func(req *wire.Request) *wire.Reply {
+			t.Helper()
+			req.Cluster = DefaultClusterToken
+			data, err := wire.EncodeRPC(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reply wire.Reply
+			if err := wire.DecodeRPC(n.handleRPC(ctx, data), &reply); err != nil {
+				t.Fatal(err)
+			}
+			return &reply
+		}
+		encode := func(c *wire.Command) []byte {
+			t.Helper()
+			data, err := wire.EncodeCommand(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data
+		}
+		rev := n.fsm.revision()
+		want, err := n.HashKV(rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := call(&wire.Request{Kind: wire.RPCHashKV, Revision: rev}); r.Err != nil || r.Hash != want.Hash || r.Revision != rev {
+			t.Fatalf("hash call: %+v, want hash %08x at %d", r, want.Hash, rev)
+		}
+		if r := call(&wire.Request{Kind: wire.RPCHashKV}); !errors.Is(fromWireError(r.Err), ErrBadRPC) {
+			t.Fatalf("hash call without a revision: %v, want ErrBadRPC", fromWireError(r.Err))
+		}
+		if _, err := n.propose(ctx, alarmCommand(wire.AlarmActivate, "n1", AlarmCorrupt)); err != nil {
+			t.Fatal(err)
+		}
+		put := encode(&wire.Command{Kind: wire.CmdPut, Put: &wire.Put{Key: []byte("k"), Value: []byte("w")}})
+		if r := call(&wire.Request{Kind: wire.RPCPropose, Command: put}); !errors.Is(fromWireError(r.Err), ErrCorrupt) {
+			t.Fatalf("forwarded put: %v, want ErrCorrupt", fromWireError(r.Err))
+		}
+		if r := call(&wire.Request{Kind: wire.RPCHashKV, Revision: rev}); r.Err != nil || r.Hash != want.Hash {
+			t.Fatalf("hash call under the alarm: %+v", r)
+		}
+		disarm := encode(alarmCommand(wire.AlarmDeactivate, "n1", AlarmCorrupt))
+		if r := call(&wire.Request{Kind: wire.RPCPropose, Command: disarm}); r.Err != nil {
+			t.Fatalf("forwarded disarm: %v", fromWireError(r.Err))
+		}
+		if r := call(&wire.Request{Kind: wire.RPCPropose, Command: put}); r.Err != nil {
+			t.Fatalf("forwarded put after the disarm: %v", fromWireError(r.Err))
+		}
+	})
 }
