@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kvstore/kvstore/internal/wire"
 )
@@ -120,10 +121,13 @@ func alarmCommand(action wire.AlarmAction, member string, kind AlarmKind) *wire.
 }
 
 // alarmSet is the FSM's set of active alarms. The apply goroutine changes
-// it (apply, restore); any goroutine reads it. mu guards active.
+// it (apply, restore); any goroutine reads it. mu guards active; size
+// mirrors len(active), stored under mu, so that the checks every request
+// makes cost one atomic load while no alarm is active.
 type alarmSet struct {
 	mu     sync.RWMutex
 	active map[Alarm]struct{}
+	size   atomic.Int32
 }
 
 // apply raises or clears the alarm a CmdAlarm entry names; both are
@@ -138,13 +142,18 @@ func (s *alarmSet) apply(a *wire.Alarm) {
 			s.active = map[Alarm]struct{}{}
 		}
 		s.active[key] = struct{}{}
+		s.size.Store(int32(len(s.active)))
 		return
 	}
 	delete(s.active, key)
+	s.size.Store(int32(len(s.active)))
 }
 
 // has reports whether any member's alarm of kind is active.
 func (s *alarmSet) has(kind AlarmKind) bool {
+	if s.size.Load() == 0 {
+		return false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for a := range s.active {
@@ -157,6 +166,9 @@ func (s *alarmSet) has(kind AlarmKind) bool {
 
 // hasFor reports whether member's alarm of kind is active.
 func (s *alarmSet) hasFor(member string, kind AlarmKind) bool {
+	if s.size.Load() == 0 {
+		return false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, ok := s.active[Alarm{MemberID: member, Kind: kind}]
@@ -188,6 +200,7 @@ func (s *alarmSet) replace(list []Alarm) {
 	}
 	s.mu.Lock()
 	s.active = active
+	s.size.Store(int32(len(active)))
 	s.mu.Unlock()
 }
 
