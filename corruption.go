@@ -53,7 +53,8 @@ import (
 // writes through it (Put, Delete, Txn, Compact, Grant, Revoke) with ErrCorrupt;
 // as leader it refuses the writes other members forward to it (their
 // results would be read from its state) and hands leadership to another
-// member at the next check tick. It still replicates and applies the log,
+// member: at once when its own check raised the alarm, else at its next
+// compact hash check tick (none with WithCorruptCheckInterval(0)). It still replicates and applies the log,
 // and answers Alarms, DisarmAlarm, Status, HashKV and membership calls, so
 // that an operator can look at it and repair it (remove it, wipe it, add it
 // back; or restore it from a backup) and then disarm the alarm. The other
