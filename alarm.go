@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kvstore/kvstore/internal/wire"
 )
@@ -21,9 +22,9 @@ import (
 // and the FSM snapshot carry it) and applies writes against it alike.
 //
 // A NOSPACE alarm (quota.go) makes every member refuse the writes that add
-// data; the CORRUPT kind is reserved for members that find their store
-// diverged from the others' (nothing raises it yet; when something does,
-// it is raised and cleared through the same calls).
+// data; a CORRUPT alarm, raised by the corruption checks (corruption.go)
+// for a member whose store diverged from the others', makes that member
+// refuse reads and writes. Both are cleared through DisarmAlarm.
 
 // AlarmKind is the kind of an alarm. The numbers are in the raft log and
 // snapshots: never reuse one.
@@ -34,8 +35,10 @@ const (
 	// one is active, Put, a Txn with a put and Grant fail with
 	// ErrDatabaseSpaceExceeded on every member.
 	AlarmNoSpace AlarmKind = 1
-	// AlarmCorrupt: a member found its store inconsistent with the
-	// others'. Reserved: kvstore does not raise it yet.
+	// AlarmCorrupt: the corruption checks found this member's store
+	// inconsistent with the others' (corruption.go). While one is active
+	// in a member's name, that member refuses reads, watches and writes
+	// with ErrCorrupt; the others serve.
 	AlarmCorrupt AlarmKind = 2
 )
 
@@ -118,10 +121,13 @@ func alarmCommand(action wire.AlarmAction, member string, kind AlarmKind) *wire.
 }
 
 // alarmSet is the FSM's set of active alarms. The apply goroutine changes
-// it (apply, restore); any goroutine reads it. mu guards active.
+// it (apply, restore); any goroutine reads it. mu guards active; size
+// mirrors len(active), stored under mu, so that the checks every request
+// makes cost one atomic load while no alarm is active.
 type alarmSet struct {
 	mu     sync.RWMutex
 	active map[Alarm]struct{}
+	size   atomic.Int32
 }
 
 // apply raises or clears the alarm a CmdAlarm entry names; both are
@@ -136,13 +142,18 @@ func (s *alarmSet) apply(a *wire.Alarm) {
 			s.active = map[Alarm]struct{}{}
 		}
 		s.active[key] = struct{}{}
+		s.size.Store(int32(len(s.active)))
 		return
 	}
 	delete(s.active, key)
+	s.size.Store(int32(len(s.active)))
 }
 
 // has reports whether any member's alarm of kind is active.
 func (s *alarmSet) has(kind AlarmKind) bool {
+	if s.size.Load() == 0 {
+		return false
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for a := range s.active {
@@ -151,6 +162,17 @@ func (s *alarmSet) has(kind AlarmKind) bool {
 		}
 	}
 	return false
+}
+
+// hasFor reports whether member's alarm of kind is active.
+func (s *alarmSet) hasFor(member string, kind AlarmKind) bool {
+	if s.size.Load() == 0 {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.active[Alarm{MemberID: member, Kind: kind}]
+	return ok
 }
 
 // list returns the active alarms ordered by member, then kind.
@@ -178,6 +200,7 @@ func (s *alarmSet) replace(list []Alarm) {
 	}
 	s.mu.Lock()
 	s.active = active
+	s.size.Store(int32(len(active)))
 	s.mu.Unlock()
 }
 

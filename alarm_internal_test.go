@@ -54,7 +54,8 @@ func TestFSMRefusesWritesUnderNoSpace(t *testing.T) {
 			t.Fatalf("%s under NOSPACE: %v", name, r.Err)
 		}
 	}
-	// A CORRUPT alarm does not cap writes (nothing acts on it yet); the
+	// A CORRUPT alarm does not change what apply does (the member it names
+	// refuses requests before they reach the log, corruption.go); the
 	// NOSPACE one cleared, writes apply again.
 	a.apply(alarmCmd(wire.AlarmActivate, "n1", AlarmCorrupt))
 	a.apply(alarmCmd(wire.AlarmDeactivate, "n2", AlarmNoSpace))

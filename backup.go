@@ -81,6 +81,9 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 	if err := n.readIndex(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.refuseIfCorrupt(); err != nil {
+		return nil, err // its state is not worth backing up
+	}
 	cf := n.raft.GetConfiguration()
 	if err := n.waitFuture(ctx, cf); err != nil {
 		return nil, err

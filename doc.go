@@ -68,7 +68,11 @@
 //     store's size (2 GiB by default, as etcd's): past it a NOSPACE alarm
 //     makes every member refuse writes that add data with
 //     [ErrDatabaseSpaceExceeded] until an operator compacts and calls
-//     [Node.DisarmAlarm]; [Node.Alarms] lists the active alarms.
+//     [Node.DisarmAlarm]; [Node.Alarms] lists the active alarms. The
+//     corruption checks compare the members' [Node.HashKV] at start and,
+//     on the leader, after each compaction ([WithCorruptCheckInterval]):
+//     a member whose store disagrees with the majority's gets a CORRUPT
+//     alarm and refuses reads and writes with [ErrCorrupt].
 //
 // Responses carry a [Header] with the store revision, the raft term and
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by

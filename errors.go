@@ -61,6 +61,12 @@ var (
 	// certainly did not happen; retrying does not help, on any member,
 	// until the store is compacted and the alarm disarmed (DisarmAlarm).
 	ErrDatabaseSpaceExceeded error = databaseSpaceExceeded{}
+	// ErrCorrupt reports a read, watch or write refused by a member under
+	// a CORRUPT alarm in its own name (corruption.go): its store was found
+	// to disagree with the other members'. etcd's "etcdserver: corrupt
+	// cluster". Other members serve; this one does once an operator has
+	// repaired it and disarmed the alarm.
+	ErrCorrupt = errors.New("kvstore: corrupt cluster")
 	// ErrInvalidAlarm reports a DisarmAlarm naming no member or an unknown
 	// alarm kind.
 	ErrInvalidAlarm = errors.New("kvstore: invalid alarm")

@@ -43,6 +43,9 @@ func (n *Node) proposeCommand(ctx context.Context, c *wire.Command) (*applyResul
 		// grow, so the write would commit and the caller time out.
 		return nil, n.errNoSpace()
 	}
+	if err := n.refuseCommandIfCorrupt(c); err != nil {
+		return nil, err
+	}
 	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		return nil, err

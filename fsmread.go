@@ -109,3 +109,6 @@ func (f *fsm) activeAlarms() []Alarm { return f.alarms.list() }
 
 // alarmed reports whether an alarm of kind is in force, on any member.
 func (f *fsm) alarmed(kind AlarmKind) bool { return f.alarms.has(kind) }
+
+// alarmedFor reports whether member's alarm of kind is in force.
+func (f *fsm) alarmedFor(member string, kind AlarmKind) bool { return f.alarms.hasFor(member, kind) }

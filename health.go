@@ -45,8 +45,10 @@ func (n *Node) LiveChecks() []HealthCheck {
 //   - "serializable_read": its own state can be read;
 //   - "linearizable_read": a read-index round with the leader succeeds, so
 //     the leader holds a quorum and this node has applied up to it;
-//   - "data_corruption": no CORRUPT alarm is in force (etcd's check of the
-//     same name);
+//   - "data_corruption": no CORRUPT alarm is in force in this member's
+//     name (etcd's check of the same name fails on any, as etcd stops
+//     every member; kvstore's other members go on serving, see
+//     corruption.go);
 //   - "no_space": no NOSPACE alarm is in force: the cluster refuses writes
 //     that add data until an operator compacts and disarms it. etcd's
 //     /readyz has no such check (its /health fails on it); a host that
@@ -57,7 +59,7 @@ func (n *Node) LiveChecks() []HealthCheck {
 func (n *Node) ReadyChecks() []HealthCheck {
 	return []HealthCheck{
 		{Name: "leader", Check: n.checkLeader},
-		{Name: "data_corruption", Check: n.checkNoAlarm(AlarmCorrupt)},
+		{Name: "data_corruption", Check: n.checkNotCorrupt},
 		{Name: "no_space", Check: n.checkNoAlarm(AlarmNoSpace)},
 		{Name: "caught_up", Check: n.checkCaughtUp},
 		{Name: "serializable_read", Check: n.checkSerializableRead},

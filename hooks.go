@@ -1,6 +1,12 @@
 package kvstore
 
-import "time"
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/kvstore/kvstore/mvcc"
+)
 
 // TestHooks are fault-injection seams for tests of kvstore itself and of
 // the programs that embed it, like etcd's failpoints: kvtest and the
@@ -33,6 +39,10 @@ type TestHooks struct {
 	// disk (see ErrNoSpace). The node also calls it to probe whether a full
 	// disk takes writes again.
 	BeforeStoreLogs func() error
+	// Store, when non-nil, is bound by Open to the node it opens (each
+	// Open with these hooks rebinds it): through it a test corrupts that
+	// node's in-memory store, for the corruption checks to find.
+	Store *StoreFault
 }
 
 // WithTestHooks installs fault-injection hooks (see TestHooks). For tests.
@@ -71,4 +81,47 @@ func (h TestHooks) beforeStoreLogs() error {
 		return h.BeforeStoreLogs()
 	}
 	return nil
+}
+
+// StoreFault is a test's handle on the in-memory store of the node last
+// opened with it in TestHooks.Store: it changes that store behind raft's
+// back, as a bit flip in a member's memory would, not its disk files (a
+// restart rebuilds the store from the snapshot and the log, without the
+// damage). It is safe for concurrent use, and, unlike other hooks, may be
+// called from within BeforeApply and BeforeRestore (between entries, on
+// the apply goroutine) as well as from any other goroutine.
+type StoreFault struct {
+	mu   sync.Mutex
+	node *Node
+}
+
+// bind points f at n; a nil f does nothing.
+func (f *StoreFault) bind(n *Node) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	f.node = n
+	f.mu.Unlock()
+}
+
+// OverwriteValue replaces the value of key's current version in the
+// node's store, keeping its revisions (mvcc.Store.OverwriteValue): reads
+// on that node then return value, and its HashKV differs from the other
+// members'. It is ErrKeyNotFound when the key has no current version
+// there, ErrClosed before the first Open with f or once that node is
+// closed.
+func (f *StoreFault) OverwriteValue(key, value []byte) error {
+	f.mu.Lock()
+	n := f.node
+	f.mu.Unlock()
+	if n == nil {
+		return ErrClosed
+	}
+	err := n.fsm.kv.OverwriteValue(key, value)
+	if errors.Is(err, mvcc.ErrClosed) {
+		return n.errClosed()
+	}
+	n.hashes.forget()
+	return err
 }

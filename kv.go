@@ -79,6 +79,9 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 			return nil, err
 		}
 	}
+	if err := n.refuseIfCorrupt(); err != nil {
+		return nil, err
+	}
 	res, err := n.fsm.rangeKeys(req.Range)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {

@@ -28,7 +28,8 @@ import (
 // changes, one that batches read-index rounds, one with which the leader
 // lets followers learn of new commits at once, one that expires and
 // checkpoints leases while this node leads, one that samples revisions
-// and auto-compacts while it leads (unless AutoCompactionOff), one that
+// and auto-compacts while it leads (unless AutoCompactionOff), one or two
+// that run the corruption checks (corruption.go), one that
 // notices when a full disk takes writes again, one that tells the log limiter of peers
 // reachable again (only with a logger), on a member restarted at a new
 // address one that has the new address recorded, one per channel returned
@@ -56,6 +57,9 @@ type Node struct {
 	// caughtUp is set once this node has applied what its cluster had
 	// committed when it started (health.go).
 	caughtUp atomic.Bool
+	// hashes is this member's latest hash at its compact revision, for
+	// the corruption checks (corruption.go).
+	hashes hashCache
 
 	// leaseOrder puts lease checkpoints and the clears renewals need into
 	// the log in the order the Expirer produced them (lease/doc.go).
@@ -155,6 +159,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.lead.changed = make(chan struct{})
 	n.reads.init()
 	n.nudge.init()
+	cfg.hooks.Store.bind(n)
 	// Calls from other members can arrive before raft exists (raft.NewRaft
 	// restores the newest snapshot first, which takes a while): a follower
 	// still forwarding to this member, which led before it restarted, is
@@ -183,6 +188,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if existing {
 		n.goAsync(n.runReadvertise)
 	}
+	n.startCorruptionChecks()
 	if peerLogs != nil {
 		n.goAsync(n.runPeerLogRecovery)
 	}

@@ -78,6 +78,8 @@ type nodeMetrics struct {
 	txns             prometheus.Counter
 	walFsync         prometheus.Histogram
 	snapshotSave     prometheus.Histogram
+	corruptChecks    *prometheus.CounterVec // corruption.go
+	corruptFound     *prometheus.CounterVec
 
 	// lastLeader is the leader last published; only the leadership
 	// goroutine touches it.
@@ -104,7 +106,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
-	return &nodeMetrics{
+	m := &nodeMetrics{
 		reg:              prometheus.WrapRegistererWith(prometheus.Labels{"member": cfg.id}, cfg.metrics),
 		leaderChanges:    counter("etcd", "server", "leader_changes_seen_total", "The number of leader changes seen."),
 		proposalsPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "server", Name: "proposals_pending", Help: "The current number of writes proposed through this member and not yet answered."}),
@@ -119,6 +121,11 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 			Help: "The latency distributions of durable appends to the raft log store (write and fsync).", Buckets: diskBuckets()}),
 		snapshotSave: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd_debugging", Subsystem: "snap", Name: "save_total_duration_seconds",
 			Help: "The total latency distributions of writing a state machine snapshot to the snapshot store.", Buckets: diskBuckets()}),
+
+		corruptChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kvstore", Subsystem: "corruption", Name: "checks_total",
+			Help: "The total number of corruption check rounds this member ran that compared hashes (check: initial or compact)."}, []string{"check"}),
+		corruptFound: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kvstore", Subsystem: "corruption", Name: "mismatches_total",
+			Help: "The total number of corruption check rounds this member ran that found members' hashes differing (check: initial or compact)."}, []string{"check"}),
 
 		hasLeader:      desc("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
 		isLeader:       desc("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise."),
@@ -139,6 +146,11 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		versionLabel:   moduleVersion(),
 		peer:           newPeerMetrics(),
 	}
+	for _, check := range []string{"initial", "compact"} {
+		m.corruptChecks.WithLabelValues(check) // exported at 0 from the start
+		m.corruptFound.WithLabelValues(check)
+	}
+	return m
 }
 
 // moduleVersion is the version of the kvstore module linked into this
@@ -185,7 +197,7 @@ func (m *nodeMetrics) unregister() {
 // own lists the metrics that keep their own state.
 func (m *nodeMetrics) own() []prometheus.Collector {
 	return []prometheus.Collector{m.leaderChanges, m.proposalsPending, m.proposalsFailed, m.slowApplies, m.leasesExpired,
-		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave}
+		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave, m.corruptChecks, m.corruptFound}
 }
 
 // Describe implements prometheus.Collector.
@@ -405,4 +417,16 @@ func (s *timedLogStore) StoreLogs(logs []*raft.Log) error {
 		s.hist.Observe(time.Since(start).Seconds())
 	}
 	return err
+}
+
+// corruptionChecked counts a corruption check round of kind check
+// ("initial", "compact") that compared hashes, and whether they differed.
+func (m *nodeMetrics) corruptionChecked(check string, mismatch bool) {
+	if m == nil {
+		return
+	}
+	m.corruptChecks.WithLabelValues(check).Inc()
+	if mismatch {
+		m.corruptFound.WithLabelValues(check).Inc()
+	}
 }

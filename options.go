@@ -56,6 +56,7 @@ type config struct {
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
 	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 	quotaBytes           int64                 // WithQuotaBytes (quota.go)
+	corruptCheck         corruptCheckConfig    // WithCorruptCheckInterval, WithInitialCorruptCheck (corruption.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
@@ -101,6 +102,7 @@ func defaultConfig() config {
 		watchProgressInterval:   DefaultWatchProgressInterval,
 		slowRequestThreshold:    DefaultSlowRequestThreshold,
 		autoCompaction:          autoCompaction{mode: DefaultAutoCompactionMode, retention: DefaultAutoCompactionRetention},
+		corruptCheck:            corruptCheckConfig{interval: DefaultCorruptCheckInterval},
 	}
 }
 

@@ -27,7 +27,7 @@ var wireErrors = [...]error{
 	context.DeadlineExceeded, context.Canceled, ErrClusterMismatch,
 	ErrMemberExists, ErrMemberNotFound, ErrNotLearner, ErrBadRPC, ErrInvalidMember,
 	errLeaderNotReady, ErrRemoved, ErrNoSpace, ErrLeaderUnreachable,
-	ErrDatabaseSpaceExceeded,
+	ErrDatabaseSpaceExceeded, ErrCorrupt,
 }
 
 // toWireError is err as a reply carries it; nil for nil.

@@ -63,6 +63,9 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 			err = fmt.Errorf("%w: %d bytes, limit %d", ErrRequestTooLarge, len(req.Command), n.cfg.maxRequestBytes)
 			break
 		}
+		if err = n.refuseForwardedIfCorrupt(req.Command); err != nil {
+			break
+		}
 		var res *applyResult
 		res, reply.Index, err = n.proposeLocal(ctx, req.Command)
 		if res != nil {
@@ -97,6 +100,8 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		reply.Index, err = n.serveSetAddress(ctx, req.Membership)
 	case wire.RPCIdentify:
 		reply.MemberID = n.cfg.id
+	case wire.RPCHashKV:
+		err = n.serveHashKV(req.Revision, reply)
 	case wire.RPCLease:
 		if req.Lease == nil {
 			err = fmt.Errorf("%w: lease request without a body", ErrBadRPC)

@@ -164,6 +164,9 @@ func (n *Node) readTxn(ctx context.Context, req *mvcc.TxnRequest, serializable b
 			return nil, err
 		}
 	}
+	if err := n.refuseIfCorrupt(); err != nil {
+		return nil, err
+	}
 	res, err := n.fsm.readTxn(req)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {

@@ -53,6 +53,9 @@ func (n *Node) Watch(ctx context.Context, key []byte, opts ...OpOption) (WatchCh
 	if err := s.check(requestWatch); err != nil {
 		return nil, err
 	}
+	if err := n.refuseIfCorrupt(); err != nil {
+		return nil, err
+	}
 	ch, err := n.fsm.watch(ctx, watch.Request{
 		Key: s.key, End: s.end, StartRevision: s.rev, PrevKV: s.prevKV,
 		FilterPut: s.filterPut, FilterDelete: s.filterDelete,

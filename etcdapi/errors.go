@@ -35,6 +35,8 @@ var errorMap = []struct {
 	// rpctypes.ErrNoSpace.
 	{kvstore.ErrDatabaseSpaceExceeded, rpctypes.ErrGRPCNoSpace},
 	{kvstore.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	// A member under its own CORRUPT alarm: clientv3's rpctypes.ErrCorrupt.
+	{kvstore.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{kvstore.ErrMemberExists, rpctypes.ErrGRPCMemberExist},
 	{kvstore.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
 	{kvstore.ErrNotLearner, rpctypes.ErrGRPCMemberNotLearner},

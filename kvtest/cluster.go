@@ -31,7 +31,9 @@
 // address for its restart) and the network's Partition, Isolate, Cut and
 // Heal, a Cluster injects the faults kvstore's robustness suite uses:
 // [Cluster.SetClockOffset] (a member's lease clock jumps),
-// [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.Snapshot]
+// [Cluster.SetApplyDelay] (a member applies slowly), [Cluster.CorruptValue]
+// and [Cluster.CorruptOnRestart] (a member's in-memory store disagrees
+// with the others', for the corruption checks), [Cluster.Snapshot]
 // (a forced snapshot that truncates the log), [Cluster.TransferLeader] and
 // [Cluster.RemoveAndReAdd].
 //

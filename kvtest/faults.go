@@ -1,6 +1,7 @@
 package kvtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,11 +15,11 @@ import (
 
 // Fault injection beyond the network's (Partition, Isolate, Cut, Heal) and
 // Stop/Restart: leadership transfer, membership churn, forced snapshots, a
-// slow apply, a full disk and a jumped clock on one member. The robustness suite
+// slow apply, a full disk, a jumped clock and a corrupt store on one member. The robustness suite
 // (internal/robustness) draws its faults from these; they are ordinary
 // exported methods so that users' tests can do the same.
 //
-// The clock offset, the apply delay and the full disk are installed in every node through
+// The clock offset, the apply delay, the full disk and the store corruption are installed in every node through
 // kvstore.WithTestHooks; a test that passes its own WithTestHooks through
 // WithNodeOptions replaces them.
 
@@ -28,7 +29,14 @@ type memberFaults struct {
 	clockOffset atomic.Int64 // nanoseconds added to the lease clock
 	applyDelay  atomic.Int64 // nanoseconds slept before each applied entry
 	diskFull    atomic.Bool  // appends to the raft log fail with ENOSPC
+	// store is bound to the member's node at each Open; onRestart is a
+	// corruption to make through it while the next Open replays the log.
+	store     kvstore.StoreFault
+	onRestart atomic.Pointer[overwrite]
 }
+
+// overwrite is a value to put in place of a key's current one.
+type overwrite struct{ key, value []byte }
 
 func (f *memberFaults) hooks() kvstore.TestHooks {
 	return kvstore.TestHooks{
@@ -37,7 +45,11 @@ func (f *memberFaults) hooks() kvstore.TestHooks {
 			if d := time.Duration(f.applyDelay.Load()); d > 0 {
 				time.Sleep(d)
 			}
+			if o := f.onRestart.Load(); o != nil && f.store.OverwriteValue(o.key, o.value) == nil {
+				f.onRestart.CompareAndSwap(o, nil)
+			}
 		},
+		Store: &f.store,
 		BeforeStoreLogs: func() error {
 			if f.diskFull.Load() {
 				return &os.PathError{Op: "write", Path: "raft log (kvtest.SetDiskFull)", Err: syscall.ENOSPC}
@@ -68,6 +80,34 @@ func (c *Cluster) SetClockOffset(i int, d time.Duration) {
 // the others without being cut off from them.
 func (c *Cluster) SetApplyDelay(i int, d time.Duration) {
 	c.members[i].faults.applyDelay.Store(int64(d))
+}
+
+// CorruptValue overwrites, in running member i's in-memory store, the
+// value of key's current version with value, keeping its revisions
+// (kvstore.StoreFault): the member's reads return it and its hash no
+// longer matches the others', which its corruption checks find. It is
+// kvstore.ErrKeyNotFound if the key has no current version there. The
+// damage lasts until the member restarts (which rebuilds its store from
+// its log and snapshot) or is repaired.
+func (c *Cluster) CorruptValue(i int, key, value []byte) error {
+	m := c.members[i]
+	if m.node == nil {
+		return fmt.Errorf("kvtest: %s is stopped", m.peer.ID)
+	}
+	return m.faults.store.OverwriteValue(key, value)
+}
+
+// CorruptOnRestart makes the next Restart of stopped member i corrupt its
+// store while it rebuilds it: before the first log entry it replays after
+// key exists in its store, key's current value is overwritten with value,
+// as CorruptValue does. So the member starts with corrupt state, for its
+// initial corruption check to find.
+func (c *Cluster) CorruptOnRestart(i int, key, value []byte) {
+	c.t.Helper()
+	if c.members[i].node != nil {
+		c.t.Fatalf("kvtest: %s is running", c.members[i].peer.ID)
+	}
+	c.members[i].faults.onRestart.Store(&overwrite{key: bytes.Clone(key), value: bytes.Clone(value)})
 }
 
 // Snapshot makes node i take a raft snapshot now and truncate its log

@@ -28,6 +28,8 @@ func goldenMessages(t *testing.T) []any {
 		&Reply{Result: &Result{Revision: 4, Delete: &mvcc.DeleteResult{Revision: 4, Deleted: 1, PrevKVs: []mvcc.KeyValue{{Key: []byte("d")}}}}},
 		&Reply{Err: &Error{Code: 1, Message: "not leader", LeaderID: "n2", LeaderAddress: "a2"}},
 		&Reply{Lease: &LeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
+		&Request{Kind: RPCHashKV, Cluster: "c", Revision: 42},
+		&Reply{Hash: 0xdeadbeef, CompactRevision: 40, Revision: 50},
 	}
 }
 

@@ -44,6 +44,10 @@ const (
 	// leader checks with it that a member's new address reaches that
 	// member before recording it.
 	RPCIdentify
+	// RPCHashKV asks a member for the hash of its store at the request's
+	// Revision (mvcc.Store.Hash); the reply holds it, with the member's
+	// compact and current revisions. The corruption checks compare them.
+	RPCHashKV
 )
 
 // Request is a call from one member to another.
@@ -55,6 +59,8 @@ type Request struct {
 	Command    []byte        `codec:"cmd,omitempty"`
 	Membership *Membership   `codec:"m,omitempty"`
 	Lease      *LeaseRequest `codec:"l,omitempty"`
+	// Revision is the revision RPCHashKV asks about.
+	Revision int64 `codec:"rev,omitempty"`
 }
 
 // Reply answers a Request.
@@ -65,6 +71,11 @@ type Reply struct {
 	Lease  *LeaseReply `codec:"l,omitempty"`
 	// MemberID answers RPCIdentify.
 	MemberID string `codec:"mid,omitempty"`
+	// Hash answers RPCHashKV, with the member's CompactRevision and
+	// current Revision when it hashed.
+	Hash            uint32 `codec:"h,omitempty"`
+	CompactRevision int64  `codec:"crev,omitempty"`
+	Revision        int64  `codec:"rev,omitempty"`
 }
 
 // Result is the result of applying a proposed command, as it crosses the
