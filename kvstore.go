@@ -184,6 +184,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if existing {
 		n.goAsync(n.runReadvertise)
 	}
+	if !cfg.attrs.empty() {
+		n.goAsync(n.runPublishAttributes)
+	}
 	if peerLogs != nil {
 		n.goAsync(n.runPeerLogRecovery)
 	}

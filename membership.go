@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -18,6 +19,11 @@ type Member struct {
 	// Learner reports a non-voting member: it receives the log and serves
 	// serializable reads but does not vote or count towards a quorum.
 	Learner bool
+	// Name and ClientURLs are what the member published about itself
+	// (WithMemberName, WithClientURLs): empty until it has, as for a
+	// member added but not started yet.
+	Name       string
+	ClientURLs []string
 }
 
 // Members returns the cluster's members as this node knows them: the latest
@@ -29,7 +35,9 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	}
 	var out []Member
 	for _, s := range f.Configuration().Servers {
-		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Learner: s.Suffrage != raft.Voter})
+		attrs := n.fsm.memberAttributes(string(s.ID))
+		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Learner: s.Suffrage != raft.Voter,
+			Name: attrs.Name, ClientURLs: slices.Clone(attrs.ClientURLs)})
 	}
 	return out, nil
 }

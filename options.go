@@ -56,6 +56,7 @@ type config struct {
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
 	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 	quotaBytes           int64                 // WithQuotaBytes (quota.go)
+	attrs                memberAttrs           // WithMemberName, WithClientURLs (memberattrs.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are
