@@ -71,6 +71,20 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberRemove, ID: id})
 }
 
+// SetMemberAddress records address as the peer address of member id,
+// keeping its suffrage, like etcd's member update. The leader first calls
+// the member at address and records it only if the member answers there
+// as id, of this cluster: an address that does not reach the member must
+// not replace one that may still work. A member restarted at a new
+// address has it recorded by itself (see Open), so SetMemberAddress is for
+// a member that answers at both, such as one whose host got a new name.
+// Recording the address already recorded does nothing. An unknown id is
+// ErrMemberNotFound; an address another member has, ErrMemberExists; one
+// the transport could never dial, ErrInvalidMember and ErrInvalidAddress.
+func (n *Node) SetMemberAddress(ctx context.Context, id, address string) error {
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberSetAddress, ID: id, Address: address})
+}
+
 // TransferLeadership asks the leader to hand leadership to the voter id,
 // or to the most up-to-date voter when id is empty, and returns once the
 // transfer is done.
