@@ -3,6 +3,8 @@ package main
 import (
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,6 +101,11 @@ func resolve(c config) (settings, error) {
 
 	switch c.initialClusterState {
 	case "new":
+		// A restarted member's data dir remembers its cluster: etcd
+		// ignores --initial-cluster then, and so does this.
+		if _, err := os.Stat(filepath.Join(s.dataDir, memberIDFile)); err == nil {
+			break
+		}
 		if s.cluster, err = initialCluster(c.initialCluster, s.name, advertise, s.token); err != nil {
 			return settings{}, err
 		}
