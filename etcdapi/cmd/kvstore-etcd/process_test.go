@@ -372,6 +372,12 @@ log-level: info
 	if err := m.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("after SIGTERM: %v", err)
 	}
+
+	// The binary itself exits 2 on a bad flag, naming it.
+	out, err := exec.Command(bin, "--no-such-flag").CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), "no-such-flag") {
+		t.Errorf("a bad flag: %v\n%s", err, out)
+	}
 }
 
 // listsAll reports whether listed is ms, each with its name, peer URL and
