@@ -82,6 +82,8 @@ type member struct {
 	log        *syncBuffer
 	exited     chan struct{} // closed once cmd.Wait returned
 	waitErr    error
+	// httpClient, if set, is the client of waitHealthy (for https URLs).
+	httpClient *http.Client
 }
 
 func newMember(t *testing.T, bin, name string) *member {
@@ -142,7 +144,10 @@ func (m *member) stop(sig syscall.Signal) error {
 func (m *member) waitHealthy() {
 	m.t.Helper()
 	deadline := time.Now().Add(processTimeout)
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := m.httpClient
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
 	for {
 		resp, err := client.Get(m.clientURL + "/health")
 		if err == nil {
@@ -195,10 +200,10 @@ type listedMember struct {
 	IsLearner  bool     `json:"isLearner"`
 }
 
-func (c etcdctl) members(endpoints []string) []listedMember {
+func (c etcdctl) members(endpoints []string, flags ...string) []listedMember {
 	c.t.Helper()
 	var list struct{ Members []listedMember }
-	if err := json.Unmarshal([]byte(c.must(endpoints, "member", "list", "-w", "json")), &list); err != nil {
+	if err := json.Unmarshal([]byte(c.must(endpoints, append(flags, "member", "list", "-w", "json")...)), &list); err != nil {
 		c.t.Fatal(err)
 	}
 	return list.Members
