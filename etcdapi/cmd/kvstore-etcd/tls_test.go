@@ -1,79 +1,35 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kvstore/kvstore/etcdapi/internal/etcdctltest"
+	"github.com/kvstore/kvstore/internal/testcerts"
 )
 
-// testPKI is a CA and one certificate it signed for 127.0.0.1 and
+// testPKI is a CA's certificate and one it issued for 127.0.0.1 and
 // localhost, good for serving and for clients, in PEM files.
 type testPKI struct {
 	caFile, certFile, keyFile string
+	ca                        *testcerts.CA
 }
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testcerts.NewCA("kvstore-etcd test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTemplate := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	f, err := ca.WriteFiles(t.TempDir(), "member", "127.0.0.1", "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "member"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testPKI{caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
-	for file, block := range map[string]*pem.Block{
-		p.caFile:   {Type: "CERTIFICATE", Bytes: caDER},
-		p.certFile: {Type: "CERTIFICATE", Bytes: leafDER},
-		p.keyFile:  {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
+	return testPKI{caFile: f.CA, certFile: f.Cert, keyFile: f.Key, ca: ca}
 }
 
 // httpClient returns an HTTP client that trusts the CA and presents the
@@ -84,10 +40,7 @@ func (p testPKI) httpClient(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemCA, _ := os.ReadFile(p.caFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemCA)
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool(), Certificates: []tls.Certificate{cert}}}}
 }
 
 // A cluster with https:// client and peer URLs: peers speak mutual TLS
