@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -370,6 +371,21 @@ log-level: info
 	listed := ctl.members(endpointsOf(m))
 	if len(listed) != 1 || listed[0].Name != "from-file" || listed[0].ClientURLs[0] != m.clientURL {
 		t.Fatalf("member list: %+v", listed)
+	}
+	// The HTTP endpoints on the client URL, beside gRPC.
+	for path, want := range map[string]string{
+		"/metrics": "etcd_server_proposals_pending", "/livez": "ok\n", "/readyz?verbose": "[+]linearizable_read ok",
+		"/health": `{"health":"true","reason":""}`,
+	} {
+		resp, err := http.Get(m.clientURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s %q, want 200 with %q", path, resp.Status, body, want)
+		}
 	}
 	if !strings.Contains(m.log.String(), "election-timeout") {
 		t.Errorf("the ignored keys were not named in a warning; log:\n%s", m.log)

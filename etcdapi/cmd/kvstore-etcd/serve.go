@@ -80,6 +80,10 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 	logger.Info("member open", "name", s.name, "id", id, "data_dir", s.dataDir, "peer_url", s.peerURL,
 		"new_data_dir", fresh, "initial_cluster_state", map[bool]string{false: "new", true: "existing"}[s.existing])
 
+	if fresh && s.existing {
+		logger.Info("waiting for the cluster's leader to reach this member; it must have been added first, with etcdctl member add "+s.name+" --peer-urls="+s.peerURL,
+			"cluster_token", s.token)
+	}
 	api := etcdapi.NewServer(node, etcdapi.WithClusterToken(s.token),
 		etcdapi.WithAdvertiseClientURLs(s.advertiseClientURLs...), etcdapi.WithPeerURLScheme(s.peerScheme))
 	gs := grpc.NewServer()
