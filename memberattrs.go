@@ -27,7 +27,10 @@ import (
 //
 // The FSM keeps the latest attributes of each member. A configuration
 // entry that removes a member drops its attributes on every member at the
-// same log index; the FSM snapshot carries them.
+// same log index; the FSM snapshot carries them. Attributes a member
+// proposed just before its removal and committed after it stay in the FSM
+// until the next configuration entry; Members lists only the members of
+// the configuration, so they are never shown.
 
 // WithMemberName sets the name this member publishes (etcd's --name):
 // [Member.Name] in every member's Members once published. The name is
@@ -275,7 +278,7 @@ var errNotMemberYet = errors.New("kvstore: this member is not in its configurati
 // attributes (WithMemberName, WithClientURLs) once it is in the
 // configuration, unless the replicated ones already are the same. Open
 // starts it when there is something to publish; it ends once they are
-// published, or when the node closes.
+// published, when the node learns it was removed, or when it closes.
 func (n *Node) runPublishAttributes() {
 	wait := n.cfg.electionTimeout
 	for attempt := 1; ; attempt++ {
@@ -284,7 +287,7 @@ func (n *Node) runPublishAttributes() {
 		switch {
 		case err == nil:
 			return
-		case n.closedCtx.Err() != nil:
+		case n.closedCtx.Err() != nil, n.wasRemoved():
 			return
 		case attempt == 1 && !errors.Is(err, errNotMemberYet):
 			n.logger().Warn("publishing this member's attributes failed; retrying until it succeeds", "member", n.cfg.id, "err", err)
@@ -296,9 +299,19 @@ func (n *Node) runPublishAttributes() {
 		case <-changed: // a leader to propose through
 		case <-timer.C:
 		case <-n.closed:
+		case <-n.removedCh:
 		}
 		timer.Stop()
 		wait = min(2*wait, publishMaxWaits*n.cfg.electionTimeout)
+	}
+}
+
+func (n *Node) wasRemoved() bool {
+	select {
+	case <-n.removedCh:
+		return true
+	default:
+		return false
 	}
 }
 
