@@ -50,6 +50,8 @@ type fsm struct {
 
 	// alarms are the active alarms (alarm.go).
 	alarms alarmSet
+	// memberAttrs are the members' published attributes (memberattrs.go).
+	memberAttrs memberAttrSet
 
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
@@ -143,6 +145,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			out[i] = res
 			f.sinceSnapshot.applied(len(l.Data))
 		}
+		f.applyConfiguration(l)
 		last = l.Index
 	}
 	// The watches hear of the whole batch at once (one response per watch,
@@ -203,6 +206,8 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 		}
 	case wire.CmdAlarm:
 		f.alarms.apply(c.Alarm)
+	case wire.CmdMemberAttrs:
+		f.memberAttrs.apply(c.MemberAttrs)
 	case wire.CmdLeaseCheckpoint:
 		for _, cp := range c.Checkpoints {
 			// A checkpoint of a lease revoked meanwhile is moot.

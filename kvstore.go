@@ -189,6 +189,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		n.goAsync(n.runReadvertise)
 	}
 	n.startCorruptionChecks()
+	if !cfg.attrs.empty() {
+		n.goAsync(n.runPublishAttributes)
+	}
 	if peerLogs != nil {
 		n.goAsync(n.runPeerLogRecovery)
 	}

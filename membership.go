@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -18,6 +19,11 @@ type Member struct {
 	// Learner reports a non-voting member: it receives the log and serves
 	// serializable reads but does not vote or count towards a quorum.
 	Learner bool
+	// Name and ClientURLs are what the member published about itself
+	// (WithMemberName, WithClientURLs): empty until it has, as for a
+	// member added but not started yet.
+	Name       string
+	ClientURLs []string
 }
 
 // Members returns the cluster's members as this node knows them: the latest
@@ -29,7 +35,9 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	}
 	var out []Member
 	for _, s := range f.Configuration().Servers {
-		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Learner: s.Suffrage != raft.Voter})
+		attrs := n.fsm.memberAttributes(string(s.ID))
+		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Learner: s.Suffrage != raft.Voter,
+			Name: attrs.Name, ClientURLs: slices.Clone(attrs.ClientURLs)})
 	}
 	return out, nil
 }
@@ -61,6 +69,20 @@ func (n *Node) PromoteLearner(ctx context.Context, id string) error {
 // once the change commits.
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberRemove, ID: id})
+}
+
+// SetMemberAddress records address as the peer address of member id,
+// keeping its suffrage, like etcd's member update. The leader first calls
+// the member at address and records it only if the member answers there
+// as id, of this cluster: an address that does not reach the member must
+// not replace one that may still work. A member restarted at a new
+// address has it recorded by itself (see Open), so SetMemberAddress is for
+// a member that answers at both, such as one whose host got a new name.
+// Recording the address already recorded does nothing. An unknown id is
+// ErrMemberNotFound; an address another member has, ErrMemberExists; one
+// the transport could never dial, ErrInvalidMember and ErrInvalidAddress.
+func (n *Node) SetMemberAddress(ctx context.Context, id, address string) error {
+	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberSetAddress, ID: id, Address: address})
 }
 
 // TransferLeadership asks the leader to hand leadership to the voter id,

@@ -57,6 +57,7 @@ type config struct {
 	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 	quotaBytes           int64                 // WithQuotaBytes (quota.go)
 	corruptCheck         corruptCheckConfig    // WithCorruptCheckInterval, WithInitialCorruptCheck (corruption.go)
+	attrs                memberAttrs           // WithMemberName, WithClientURLs (memberattrs.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are

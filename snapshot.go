@@ -20,13 +20,18 @@ import (
 //	the raft index of the last entry applied, 8 bytes big-endian
 //	the lease table (lease.Table.WriteTo: versioned, CRC-32C checked)
 //	the active alarms (appendAlarms: CRC-32C checked), from format 2
+//	the members' attributes (appendMemberAttrs: CRC-32C checked), from format 3
 //	the mvcc store (mvcc.Snapshot.WriteTo: versioned, CRC-32C checked)
 //
 // Each part carries its own checksum and knows its own length. Format 1,
-// still read, had no alarms: it restores with none.
+// still read, had no alarms: it restores with none; formats 1 and 2 had no
+// member attributes: they restore with none. The FSM's own parts come
+// before the mvcc store, which replaces the store's state as it reads: a
+// part read after it could fail with the store already replaced.
 const (
 	fsmSnapshotMagic     = "KVSFSM"
-	fsmSnapshotVersion   = 2
+	fsmSnapshotVersion   = 3
+	fsmSnapshotVersionV2 = 2
 	fsmSnapshotVersionV1 = 1
 )
 
@@ -49,7 +54,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), metrics: f.observe.metrics,
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), memberAttrs: f.memberAttrs.list(), metrics: f.observe.metrics,
 		since: &f.sinceSnapshot, covered: f.sinceSnapshot.get()}, nil
 }
 
@@ -61,7 +66,9 @@ type fsmSnapshot struct {
 	leases  []byte
 	kv      *mvcc.Snapshot
 	alarms  []Alarm
-	metrics *nodeMetrics // times Persist
+	// memberAttrs are the members' published attributes.
+	memberAttrs []memberAttrEntry
+	metrics     *nodeMetrics // times Persist
 	// since is told, once Persist has stored the snapshot, that the
 	// covered bytes need no replay (closesnapshot.go).
 	since   *replayBytes
@@ -95,6 +102,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	if _, err := w.Write(appendAlarms(nil, s.alarms)); err != nil {
 		return err
 	}
+	if _, err := w.Write(appendMemberAttrs(nil, s.memberAttrs)); err != nil {
+		return err
+	}
 	_, err := s.kv.WriteTo(w)
 	return err
 }
@@ -115,7 +125,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: bad magic", errBadSnapshot)
 	}
 	version := head[len(fsmSnapshotMagic)]
-	if version != fsmSnapshotVersion && version != fsmSnapshotVersionV1 {
+	if version != fsmSnapshotVersion && version != fsmSnapshotVersionV2 && version != fsmSnapshotVersionV1 {
 		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, version)
 	}
 	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
@@ -134,9 +144,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: leases: %w", errBadSnapshot, err)
 	}
 	var alarms []Alarm // none in format 1
-	if version >= fsmSnapshotVersion {
+	if version >= fsmSnapshotVersionV2 {
 		var err error
 		if alarms, err = readAlarms(rc); err != nil {
+			return fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+	}
+	var attrs []memberAttrEntry // none before format 3
+	if version >= fsmSnapshotVersion {
+		var err error
+		if attrs, err = readMemberAttrs(rc); err != nil {
 			return fmt.Errorf("%w: %w", errBadSnapshot, err)
 		}
 	}
@@ -146,6 +163,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
 	f.alarms.replace(alarms)
+	f.memberAttrs.replace(attrs)
 	f.leases = leases
 	f.watches.Restored()
 	f.applied.reset(applied)

@@ -18,23 +18,28 @@
 // nested txns, Compact), Watch (many watches per stream, start revisions,
 // filters, prev-kv, progress notifications and RequestProgress,
 // fragmentation), Lease (Grant, Revoke, the KeepAlive stream, TimeToLive,
-// Leases), Cluster (MemberList, MemberRemove, MemberPromote) and
+// Leases), Cluster (MemberList, MemberAdd, MemberUpdate, MemberRemove,
+// MemberPromote) and
 // Maintenance (Status, HashKV, MoveLeader, Defragment). Each answers with
 // etcd's semantics, which the node already implements, and fails with the
 // gRPC status codes and messages of etcd's rpctypes, so that clientv3
 // returns its own typed errors (rpctypes.ErrCompacted and the others).
-// The remaining methods of Cluster and Maintenance (MemberAdd,
-// MemberUpdate, Alarm, Hash, Snapshot, Downgrade) and the Auth service
+// The remaining methods of Maintenance (Alarm, Hash, Snapshot,
+// Downgrade) and the Auth service
 // answer codes.Unimplemented. gRPC's health service reports SERVING until
 // [Server.Close].
 //
 // # IDs
 //
 // etcd names members and clusters with uint64 IDs; kvstore with strings.
-// A member's etcd ID is the 64-bit FNV-1a hash of its kvstore ID and the
-// cluster's is that of its cluster token (see [MemberID]), so every member
-// derives the same IDs with no coordination and they stay the same across
-// restarts. A hash of 0, which etcd reserves for "none", is replaced by 1.
+// A member whose kvstore ID is etcd-style, 16 lowercase hex digits (as
+// [PeerMemberID] derives from its peer URL, and MemberAdd and the
+// kvstore-etcd server use), has that value as its etcd ID; any other
+// member's etcd ID is the 64-bit FNV-1a hash of its kvstore ID. The
+// cluster's is the hash of its cluster token (see [MemberID]), so every
+// member derives the same IDs with no coordination and they stay the same
+// across restarts. A hash of 0, which etcd reserves for "none", is
+// replaced by 1.
 //
 // # Caveats
 //

@@ -4,51 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvstore/kvstore/etcdapi"
+	"github.com/kvstore/kvstore/etcdapi/internal/etcdctltest"
 )
 
-// buildEtcdctl builds etcdctl, at the version of the etcd API module this
-// module requires, from the module proxy into a temporary dir, and
-// returns its path.
-func buildEtcdctl(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds etcdctl from the module proxy")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	version, err := exec.Command(goTool, "list", "-m", "-f", "{{.Version}}", "go.etcd.io/etcd/api/v3").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module etcdctlbuild\n\ngo 1.25.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command(goTool, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("get", "go.etcd.io/etcd/etcdctl/v3@"+strings.TrimSpace(string(version)))
-	bin := filepath.Join(dir, "etcdctl")
-	run("build", "-o", bin, "go.etcd.io/etcd/etcdctl/v3")
-	return bin
-}
+// buildEtcdctl builds etcdctl (etcdctltest.Build).
+func buildEtcdctl(t *testing.T) string { return etcdctltest.Build(t) }
 
 func TestEtcdctl(t *testing.T) {
 	etcdctl := buildEtcdctl(t)

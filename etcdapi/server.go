@@ -18,7 +18,9 @@ import (
 type Server struct {
 	node       *kvstore.Node
 	clusterID  uint64
+	token      string // the cluster token, from which MemberAdd derives IDs
 	clientURLs []string
+	peerScheme string // WithPeerURLScheme (peerurls.go)
 
 	// ctx ends when Close is called; every stream handler (Watch,
 	// LeaseKeepAlive) also ends then.
@@ -44,7 +46,7 @@ type Option func(*Server)
 // header is derived ([ClusterID]). The default is
 // kvstore.DefaultClusterToken, the token of a node opened without one.
 func WithClusterToken(token string) Option {
-	return func(s *Server) { s.clusterID = ClusterID(token) }
+	return func(s *Server) { s.clusterID, s.token = ClusterID(token), token }
 }
 
 // WithAdvertiseClientURLs gives the URLs clients reach this member at,
@@ -58,7 +60,7 @@ func WithAdvertiseClientURLs(urls ...string) Option {
 // NewServer returns a Server for node. Register it on a gRPC server to
 // serve.
 func NewServer(node *kvstore.Node, opts ...Option) *Server {
-	s := &Server{node: node, clusterID: ClusterID(kvstore.DefaultClusterToken)}
+	s := &Server{node: node, clusterID: ClusterID(kvstore.DefaultClusterToken), token: kvstore.DefaultClusterToken}
 	for _, opt := range opts {
 		opt(s)
 	}

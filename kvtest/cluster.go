@@ -86,9 +86,10 @@ type member struct {
 }
 
 type clusterConfig struct {
-	nodeOptions []kvstore.Option
-	disk        bool
-	logStore    kvstore.LogStore
+	nodeOptions     []kvstore.Option
+	nodeOptionsByID func(id string) []kvstore.Option
+	disk            bool
+	logStore        kvstore.LogStore
 }
 
 // Option configures a Cluster.
@@ -98,6 +99,13 @@ type Option func(*clusterConfig)
 // own: ID, transport, storage, bootstrap, fast raft timing).
 func WithNodeOptions(opts ...kvstore.Option) Option {
 	return func(c *clusterConfig) { c.nodeOptions = append(c.nodeOptions, opts...) }
+}
+
+// WithNodeOptionsByID adds options(id) to node id's Open, at every start
+// (after WithNodeOptions'): for options that differ between nodes, such as
+// kvstore.WithMemberName.
+func WithNodeOptionsByID(options func(id string) []kvstore.Option) Option {
+	return func(c *clusterConfig) { c.nodeOptionsByID = options }
 }
 
 // WithDisk stores each node's state in a data dir under t.TempDir() with
@@ -176,6 +184,9 @@ func (c *Cluster) open(i int, extra ...kvstore.Option) error {
 			opts = append(opts, kvstore.WithMemoryStorage(m.storage))
 		}
 		opts = append(append(append(opts, extra...), m.options...), c.cfg.nodeOptions...)
+		if c.cfg.nodeOptionsByID != nil {
+			opts = append(opts, c.cfg.nodeOptionsByID(m.peer.ID)...)
+		}
 		m.node, err = kvstore.Open(m.dir, opts...)
 		if err != nil {
 			tr.Close()

@@ -68,10 +68,11 @@ const (
 	CmdLeaseRevoke                            // LeaseID
 	CmdLeaseCheckpoint                        // Checkpoints
 	CmdAlarm                                  // Alarm
+	CmdMemberAttrs                            // MemberAttrs
 )
 
 func (k CommandKind) String() string {
-	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm"}
+	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm", "member-attrs"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -89,6 +90,7 @@ type Command struct {
 	TTL         int64        `codec:"ttl,omitempty"` // lease grant
 	Checkpoints []Checkpoint `codec:"c,omitempty"`
 	Alarm       *Alarm       `codec:"a,omitempty"`
+	MemberAttrs *MemberAttrs `codec:"ma,omitempty"`
 }
 
 // Put is an mvcc.PutRequest on the wire.
@@ -176,6 +178,34 @@ type Alarm struct {
 	Kind   uint8       `codec:"k"`
 }
 
+// Bounds of a MemberAttrs command: snapshots store each string's length in
+// 2 bytes and the URL count in 1.
+const (
+	MaxMemberAttr       = 1<<16 - 1 // bytes of the ID, the name, each URL
+	MaxMemberClientURLs = 255
+)
+
+// MemberAttrs publishes the attributes member ID states about itself: its
+// human-readable name and the URLs its clients reach it at (etcd's
+// member attributes). It replaces what the member published before.
+type MemberAttrs struct {
+	ID         string   `codec:"i"`
+	Name       string   `codec:"n,omitempty"`
+	ClientURLs []string `codec:"u,omitempty"`
+}
+
+func (m *MemberAttrs) valid() bool {
+	if m.ID == "" || len(m.ID) > MaxMemberAttr || len(m.Name) > MaxMemberAttr || len(m.ClientURLs) > MaxMemberClientURLs {
+		return false
+	}
+	for _, u := range m.ClientURLs {
+		if len(u) > MaxMemberAttr {
+			return false
+		}
+	}
+	return true
+}
+
 // maxTxnDepth bounds the nesting of a decoded txn: the public API refuses
 // deeper txns before proposing them (mvcc.ValidateTxn), so a deeper one in
 // the log is damage, not a request.
@@ -248,6 +278,8 @@ func (c *Command) check() error {
 	case CmdAlarm:
 		ok = c.Alarm != nil && (c.Alarm.Action == AlarmActivate || c.Alarm.Action == AlarmDeactivate) &&
 			c.Alarm.Member != "" && len(c.Alarm.Member) <= MaxAlarmMember && c.Alarm.Kind != 0
+	case CmdMemberAttrs:
+		ok = c.MemberAttrs != nil && c.MemberAttrs.valid()
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s command without a valid body", ErrBadCommand, c.Kind)

@@ -32,6 +32,7 @@ func sampleCommands() []*Command {
 		{Kind: CmdLeaseCheckpoint, Checkpoints: []Checkpoint{{ID: 1, Remaining: 30}, {ID: 2, Remaining: 5}}},
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1", Kind: 1}},
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmDeactivate, Member: "n2", Kind: 2}},
+		{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{ID: "n1", Name: "infra1", ClientURLs: []string{"http://10.0.0.1:2379", "https://10.0.0.1:2379"}}},
 	}
 }
 
@@ -71,6 +72,11 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 	alarmNoAction, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Member: "n1", Kind: 1}})
 	alarmNoMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Kind: 1}})
 	alarmNoKind, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1"}})
+	attrsNoBody, _ := EncodeCommand(&Command{Kind: CmdMemberAttrs})
+	attrsNoID, _ := EncodeCommand(&Command{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{Name: "a"}})
+	attrsLongName, _ := EncodeCommand(&Command{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{ID: "n1", Name: strings.Repeat("n", MaxMemberAttr+1)}})
+	attrsManyURLs, _ := EncodeCommand(&Command{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{ID: "n1", ClientURLs: make([]string, MaxMemberClientURLs+1)}})
+	attrsLongURL, _ := EncodeCommand(&Command{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{ID: "n1", ClientURLs: []string{strings.Repeat("u", MaxMemberAttr+1)}}})
 	alarmLongMember, _ := EncodeCommand(&Command{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: strings.Repeat("n", MaxAlarmMember+1), Kind: 1}})
 	cases := map[string][]byte{
 		"empty":           nil,
@@ -85,6 +91,11 @@ func TestDecodeCommandRejectsBadEntries(t *testing.T) {
 		"alarm no member": alarmNoMember,
 		"alarm no kind":   alarmNoKind,
 		"alarm long ID":   alarmLongMember,
+		"attrs no body":   attrsNoBody,
+		"attrs no ID":     attrsNoID,
+		"attrs long name": attrsLongName,
+		"attrs many URLs": attrsManyURLs,
+		"attrs long URL":  attrsLongURL,
 	}
 	for name, data := range cases {
 		if _, err := DecodeCommand(data); !errors.Is(err, ErrBadCommand) {

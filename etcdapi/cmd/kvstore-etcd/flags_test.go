@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvstore/kvstore"
+)
+
+// Every bad command line or config file is refused with exit status 2
+// and a message that names the problem, before anything is opened.
+func TestBadCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	badType := filepath.Join(dir, "bad-type.yml")
+	os.WriteFile(badType, []byte("quota-backend-bytes: lots\n"), 0o644)
+	notYAML := filepath.Join(dir, "not-yaml.yml")
+	os.WriteFile(notYAML, []byte("name: [unclosed\n"), 0o644)
+	good := filepath.Join(dir, "good.yml")
+	os.WriteFile(good, []byte("name: a\n"), 0o644)
+	dataDir := filepath.Join(dir, "data")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--quota-backend-bytes=many"}, "invalid value"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--initial-cluster-state=maybe"}, `--initial-cluster-state "maybe"`},
+		{[]string{"--name="}, "--name is empty"},
+		{[]string{"--listen-peer-urls=http://127.0.0.1:1,http://127.0.0.1:2", "--initial-advertise-peer-urls=http://127.0.0.1:1"}, "exactly one peer URL"},
+		{[]string{"--listen-peer-urls=127.0.0.1:1"}, "--listen-peer-urls"},
+		{[]string{"--listen-peer-urls=https://127.0.0.1:1", "--initial-advertise-peer-urls=http://127.0.0.1:1"}, "--listen-peer-urls is https://"},
+		{[]string{"--data-dir=" + dataDir, "--initial-cluster=other=http://localhost:2380"}, "does not name this member"},
+		{[]string{"--data-dir=" + dataDir, "--initial-cluster=default=http://127.0.0.1:9"}, "--initial-cluster gives default=http://127.0.0.1:9"},
+		{[]string{"--data-dir=" + dataDir, "--initial-cluster=default=http://localhost:2380,default=http://localhost:2381"}, "named twice"},
+		{[]string{"--listen-client-urls=https://127.0.0.1:1"}, "--cert-file and --key-file are required"},
+		{[]string{"--client-cert-auth"}, "--client-cert-auth needs --trusted-ca-file"},
+		{[]string{"--listen-peer-urls=https://127.0.0.1:1", "--initial-advertise-peer-urls=https://127.0.0.1:1", "--initial-cluster=default=https://127.0.0.1:1"}, "--peer-cert-file"},
+		{[]string{"--auto-compaction-mode=periodic", "--auto-compaction-retention=soon"}, `--auto-compaction-retention "soon"`},
+		{[]string{"--auto-compaction-mode=revision", "--auto-compaction-retention=1h"}, `--auto-compaction-retention "1h"`},
+		{[]string{"--auto-compaction-mode=sometimes"}, `--auto-compaction-mode "sometimes"`},
+		{[]string{"--log-level=loud"}, `--log-level "loud"`},
+		{[]string{"--config-file=" + good, "--name=b"}, "--name given besides it"},
+		{[]string{"--config-file=" + filepath.Join(dir, "missing.yml")}, "missing.yml"},
+		{[]string{"--config-file=" + badType}, "quota-backend-bytes"},
+		{[]string{"--config-file=" + notYAML}, "not-yaml.yml"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), "kvstore-etcd", tc.args, &stderr, nil); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+	if _, err := os.Stat(dataDir); err == nil {
+		t.Error("a refused command line created the data dir")
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), "kvstore-etcd", []string{"-h"}, &stderr, nil); code != 0 || !strings.Contains(stderr.String(), "-initial-cluster-token") {
+		t.Errorf("-h: exit %d, %q", code, stderr.String())
+	}
+}
+
+// An etcd config file and the same settings as flags resolve alike; the
+// file's keys kvstore-etcd does not use are listed for a warning.
+func TestConfigFileMatchesFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "etcd.conf.yml")
+	os.WriteFile(file, []byte(`
+name: infra1
+data-dir: /var/lib/infra1
+wal-dir: /var/lib/infra1-wal
+snapshot-count: 10000
+heartbeat-interval: 100
+listen-peer-urls: https://10.0.0.1:2380
+listen-client-urls: https://10.0.0.1:2379,http://127.0.0.1:2379
+initial-advertise-peer-urls: https://10.0.0.1:2380
+advertise-client-urls: https://10.0.0.1:2379
+listen-metrics-urls: http://127.0.0.1:2381
+initial-cluster: infra1=https://10.0.0.1:2380,infra2=https://10.0.0.2:2380
+initial-cluster-token: tok
+initial-cluster-state: 'new'
+client-transport-security:
+  cert-file: /c.pem
+  key-file: /c-key.pem
+  client-cert-auth: true
+  trusted-ca-file: /ca.pem
+  auto-tls: false
+peer-transport-security:
+  cert-file: /p.pem
+  key-file: /p-key.pem
+  client-cert-auth: true
+  trusted-ca-file: /pca.pem
+auto-compaction-mode: revision
+auto-compaction-retention: 1000
+quota-backend-bytes: 8589934592
+enable-pprof: true
+log-level: warn
+`), 0o644)
+	fromFile, err := parseCommandLine("kvstore-etcd", []string{"--config-file=" + file}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFlags, err := parseCommandLine("kvstore-etcd", []string{
+		"--name=infra1", "--data-dir=/var/lib/infra1", "--wal-dir=/var/lib/infra1-wal",
+		"--listen-peer-urls=https://10.0.0.1:2380", "--listen-client-urls=https://10.0.0.1:2379,http://127.0.0.1:2379",
+		"--initial-advertise-peer-urls=https://10.0.0.1:2380", "--advertise-client-urls=https://10.0.0.1:2379",
+		"--listen-metrics-urls=http://127.0.0.1:2381",
+		"--initial-cluster=infra1=https://10.0.0.1:2380,infra2=https://10.0.0.2:2380", "--initial-cluster-token=tok",
+		"--initial-cluster-state=new",
+		"--cert-file=/c.pem", "--key-file=/c-key.pem", "--client-cert-auth", "--trusted-ca-file=/ca.pem",
+		"--peer-cert-file=/p.pem", "--peer-key-file=/p-key.pem", "--peer-client-cert-auth", "--peer-trusted-ca-file=/pca.pem",
+		"--auto-compaction-mode=revision", "--auto-compaction-retention=1000", "--quota-backend-bytes=8589934592",
+		"--enable-pprof", "--log-level=warn",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"heartbeat-interval", "snapshot-count"}; !reflect.DeepEqual(fromFile.ignoredKeys, want) {
+		t.Errorf("ignored keys %v, want %v", fromFile.ignoredKeys, want)
+	}
+	fromFile.ignoredKeys = nil
+	if !reflect.DeepEqual(fromFile, fromFlags) {
+		t.Fatalf("from the file:\n%+v\nfrom flags:\n%+v", fromFile, fromFlags)
+	}
+	s, err := resolve(fromFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.peerScheme != "https" || s.peerBind != "10.0.0.1:2380" || len(s.cluster) != 2 || s.cluster[1].Address != "10.0.0.2:2380" ||
+		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 {
+		t.Errorf("resolved: %+v", s)
+	}
+}
+
+// --auto-compaction-retention as etcd reads it.
+func TestAutoCompactionRetention(t *testing.T) {
+	for _, tc := range []struct {
+		mode, retention string
+		want            kvstore.AutoCompactionMode
+		wantRetention   time.Duration
+	}{
+		{"periodic", "0", kvstore.AutoCompactionOff, 0},
+		{"periodic", "1", kvstore.AutoCompactionPeriodic, time.Hour},
+		{"periodic", "30m", kvstore.AutoCompactionPeriodic, 30 * time.Minute},
+		{"periodic", "0s", kvstore.AutoCompactionOff, 0},
+		{"revision", "0", kvstore.AutoCompactionOff, 0},
+		{"revision", "500", kvstore.AutoCompactionRevision, 500},
+	} {
+		mode, retention, err := autoCompaction(tc.mode, tc.retention)
+		if err != nil || mode != tc.want || retention != tc.wantRetention {
+			t.Errorf("%s %s: %v %v %v; want %v %v", tc.mode, tc.retention, mode, retention, err, tc.want, tc.wantRetention)
+		}
+	}
+}
