@@ -110,8 +110,8 @@ func TestFSMSnapshotCarriesAlarms(t *testing.T) {
 		t.Fatal("a failed restore changed the state")
 	}
 
-	// Format 1: the same snapshot without the alarms part.
-	alarmsLen := len(appendAlarms(nil, a.f.alarms.list()))
+	// Format 1: the same snapshot without the alarms and auth parts.
+	alarmsLen := len(appendAlarms(nil, a.f.alarms.list())) + len(a.f.auth.AppendSnapshot(nil))
 	v1 := append(bytes.Clone(buf.Bytes()[:alarmsAt]), buf.Bytes()[alarmsAt+alarmsLen:]...)
 	v1[len(fsmSnapshotMagic)] = fsmSnapshotVersionV1
 	d := newApplier(t)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
@@ -48,6 +49,9 @@ type fsm struct {
 
 	// alarms are the active alarms (alarm.go).
 	alarms alarmSet
+	// auth is the auth state (auth.go); changed under leaseMu like the
+	// rest of apply, and safe for concurrent reads.
+	auth *auth.Store
 
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
@@ -78,7 +82,7 @@ type applyResult struct {
 }
 
 func newFSM(minTTL int64, maxTxnOps int, watchCfg watch.Config) *fsm {
-	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0)}
+	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0), auth: auth.New()}
 	f.kv = mvcc.New(mvcc.Config{MaxTxnOps: maxTxnOps, CheckLease: f.checkLease})
 	f.watches = watch.NewHub(f.kv, watchCfg)
 	f.applied.init()
@@ -153,6 +157,9 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	if err := f.alarms.refuse(c); err != nil {
 		return &applyResult{Revision: f.kv.Revision(), Err: err}
 	}
+	if err := refuseStaleAuth(f.auth, c); err != nil {
+		return &applyResult{Revision: f.kv.Revision(), Err: err}
+	}
 	f.leaseMu.Lock()
 	defer f.leaseMu.Unlock()
 	res := &applyResult{}
@@ -189,6 +196,8 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 		}
 	case wire.CmdAlarm:
 		f.alarms.apply(c.Alarm)
+	case wire.CmdAuth:
+		res.Err = applyAuth(f.auth, c.Auth)
 	case wire.CmdLeaseCheckpoint:
 		for _, cp := range c.Checkpoints {
 			// A checkpoint of a lease revoked meanwhile is moot.

@@ -56,6 +56,7 @@ type config struct {
 	slowRequestThreshold time.Duration         // WithSlowRequestThreshold (observe.go)
 	autoCompaction       autoCompaction        // WithAutoCompaction (autocompact.go)
 	quotaBytes           int64                 // WithQuotaBytes (quota.go)
+	auth                 authConfig            // WithAuthTokenTTL, WithAuthBcryptCost (auth.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
 )
@@ -20,14 +21,19 @@ import (
 //	the raft index of the last entry applied, 8 bytes big-endian
 //	the lease table (lease.Table.WriteTo: versioned, CRC-32C checked)
 //	the active alarms (appendAlarms: CRC-32C checked), from format 2
+//	the auth state (auth.Store.WriteTo: versioned, CRC-32C checked), from format 3
 //	the mvcc store (mvcc.Snapshot.WriteTo: versioned, CRC-32C checked)
 //
-// Each part carries its own checksum and knows its own length. Format 1,
-// still read, had no alarms: it restores with none.
+// Each part carries its own checksum and knows its own length. The mvcc
+// store comes last because its reader reads ahead; parts added later go
+// just before it. Format 1, still read, had no alarms: it restores with
+// none. Formats 1 and 2 had no auth state: they restore with auth
+// disabled and no users or roles.
 const (
 	fsmSnapshotMagic     = "KVSFSM"
-	fsmSnapshotVersion   = 2
+	fsmSnapshotVersion   = 3
 	fsmSnapshotVersionV1 = 1
+	fsmSnapshotVersionV2 = 2
 )
 
 // errBadSnapshot reports a raft snapshot that cannot be restored.
@@ -49,7 +55,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), metrics: f.observe.metrics}, nil
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(),
+		auth: f.auth.AppendSnapshot(nil), metrics: f.observe.metrics}, nil
 }
 
 type fsmSnapshot struct {
@@ -60,6 +67,7 @@ type fsmSnapshot struct {
 	leases  []byte
 	kv      *mvcc.Snapshot
 	alarms  []Alarm
+	auth    []byte       // auth.Store.AppendSnapshot
 	metrics *nodeMetrics // times Persist
 }
 
@@ -87,6 +95,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	if _, err := w.Write(appendAlarms(nil, s.alarms)); err != nil {
 		return err
 	}
+	if _, err := w.Write(s.auth); err != nil {
+		return err
+	}
 	_, err := s.kv.WriteTo(w)
 	return err
 }
@@ -107,7 +118,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: bad magic", errBadSnapshot)
 	}
 	version := head[len(fsmSnapshotMagic)]
-	if version != fsmSnapshotVersion && version != fsmSnapshotVersionV1 {
+	if version < fsmSnapshotVersionV1 || version > fsmSnapshotVersion {
 		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, version)
 	}
 	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
@@ -126,9 +137,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: leases: %w", errBadSnapshot, err)
 	}
 	var alarms []Alarm // none in format 1
-	if version >= fsmSnapshotVersion {
+	if version >= fsmSnapshotVersionV2 {
 		var err error
 		if alarms, err = readAlarms(rc); err != nil {
+			return fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+	}
+	authState := auth.New() // none before format 3
+	if version >= fsmSnapshotVersion {
+		var err error
+		if authState, err = auth.ReadSnapshot(rc); err != nil {
 			return fmt.Errorf("%w: %w", errBadSnapshot, err)
 		}
 	}
@@ -138,6 +156,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
 	f.alarms.replace(alarms)
+	f.auth.Replace(authState)
 	f.leases = leases
 	f.watches.Restored()
 	f.applied.reset(applied)

@@ -68,10 +68,11 @@ const (
 	CmdLeaseRevoke                            // LeaseID
 	CmdLeaseCheckpoint                        // Checkpoints
 	CmdAlarm                                  // Alarm
+	CmdAuth                                   // Auth
 )
 
 func (k CommandKind) String() string {
-	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm"}
+	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm", "auth"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -89,6 +90,10 @@ type Command struct {
 	TTL         int64        `codec:"ttl,omitempty"` // lease grant
 	Checkpoints []Checkpoint `codec:"c,omitempty"`
 	Alarm       *Alarm       `codec:"a,omitempty"`
+	Auth        *Auth        `codec:"au,omitempty"`
+	// AuthRevision is the auth revision a write's permissions were checked
+	// at (kvstore.WithAuthRevision); 0 for none.
+	AuthRevision uint64 `codec:"ar,omitempty"`
 }
 
 // Put is an mvcc.PutRequest on the wire.
@@ -248,6 +253,8 @@ func (c *Command) check() error {
 	case CmdAlarm:
 		ok = c.Alarm != nil && (c.Alarm.Action == AlarmActivate || c.Alarm.Action == AlarmDeactivate) &&
 			c.Alarm.Member != "" && len(c.Alarm.Member) <= MaxAlarmMember && c.Alarm.Kind != 0
+	case CmdAuth:
+		ok = c.Auth != nil && c.Auth.Op >= AuthEnable && c.Auth.Op <= AuthRoleRevokePermission
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s command without a valid body", ErrBadCommand, c.Kind)

@@ -32,6 +32,8 @@ func sampleCommands() []*Command {
 		{Kind: CmdLeaseCheckpoint, Checkpoints: []Checkpoint{{ID: 1, Remaining: 30}, {ID: 2, Remaining: 5}}},
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1", Kind: 1}},
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmDeactivate, Member: "n2", Kind: 2}},
+		{Kind: CmdAuth, Auth: &Auth{Op: AuthUserAdd, User: "u", Hash: []byte("h")}},
+		{Kind: CmdAuth, Auth: &Auth{Op: AuthRoleGrantPermission, Role: "r", PermType: 2, Key: []byte("a"), End: []byte{0}}},
 	}
 }
 
