@@ -312,6 +312,12 @@ func (a *Auth) VerifyToken(token string) (string, error) {
 	return a.n.fsm.auth.VerifyToken(token, time.Now())
 }
 
+// Sync returns once this member has applied every auth change committed
+// before the call (one read-index round), so that the checks after it
+// judge by the auth state as of the call, as etcd judges a linearizable
+// read.
+func (a *Auth) Sync(ctx context.Context) error { return a.n.readIndex(ctx) }
+
 // Enabled reports whether auth is enabled in this member's applied state.
 func (a *Auth) Enabled() bool { return a.n.fsm.auth.Enabled() }
 
