@@ -43,6 +43,7 @@ func WithClientCertAuth() Option {
 // enabled, as etcd's: auth management, membership changes, compaction
 // and the maintenance calls that act on the whole member.
 var adminMethods = map[string]bool{
+	"/etcdserverpb.Auth/AuthEnable":           true,
 	"/etcdserverpb.Auth/AuthDisable":          true,
 	"/etcdserverpb.Auth/UserAdd":              true,
 	"/etcdserverpb.Auth/UserList":             true,
@@ -169,6 +170,10 @@ type checkedAuth struct {
 	s *Server
 }
 
+func (c checkedAuth) AuthEnable(ctx context.Context, r *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
+	return checked(c.s, ctx, "/etcdserverpb.Auth/AuthEnable", r, c.AuthServer.AuthEnable)
+}
+
 func (c checkedAuth) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
 	return checked(c.s, ctx, "/etcdserverpb.Auth/AuthDisable", r, c.AuthServer.AuthDisable)
 }
@@ -261,6 +266,11 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (context
 		err = s.checkRange(ctx, r.Key, r.RangeEnd)
 	case *pb.PutRequest:
 		err = s.checkTxnOp(ctx, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: r}})
+		if err == nil && r.Lease != 0 {
+			// As etcd: attaching a key to a lease the caller could not
+			// revoke (it holds keys the caller may not write) is refused.
+			err = s.checkLeaseRevoke(ctx, r.Lease)
+		}
 	case *pb.DeleteRangeRequest:
 		err = s.checkTxnOp(ctx, &pb.RequestOp{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: r}})
 	case *pb.TxnRequest:
@@ -410,6 +420,9 @@ func (s *Server) checkTxnOp(ctx context.Context, op *pb.RequestOp) error {
 // the lease (revoking deletes them), as etcd's. An unknown lease is left
 // to the handler to answer.
 func (s *Server) checkLeaseRevoke(ctx context.Context, id int64) error {
+	if s.checkAdmin(ctx) == nil {
+		return nil // the root role may write every key
+	}
 	ttl, err := s.node.TimeToLive(ctx, id, true)
 	if err != nil {
 		return nil
