@@ -115,7 +115,8 @@ type authRevisionKey struct{}
 
 // WithAuthRevision returns a context for a write whose permissions the
 // caller checked against the auth state at revision rev (Auth.Revision,
-// read before the check). Proposed with it, the write is applied only if
+// read before the check): a Put, Delete, Txn, Compact, Revoke or change
+// of the Auth API. Proposed with it, the write is applied only if
 // the auth state has not changed since: otherwise it fails with
 // auth.ErrAuthOldRevision on every member and changes nothing, and the
 // caller checks again. That is etcd's apply-time permission check.
@@ -123,9 +124,17 @@ func WithAuthRevision(ctx context.Context, rev uint64) context.Context {
 	return context.WithValue(ctx, authRevisionKey{}, rev)
 }
 
-func authRevisionOf(ctx context.Context) uint64 {
-	rev, _ := ctx.Value(authRevisionKey{}).(uint64)
-	return rev
+// authRevisionFor is the auth revision ctx carries for c: for a client's
+// write (a put, delete, txn, compaction, lease revocation or auth change)
+// only. What the node proposes on its own under a caller's context (a
+// NOSPACE alarm a put raised) is not the caller's to refuse.
+func authRevisionFor(ctx context.Context, c *wire.Command) uint64 {
+	switch c.Kind {
+	case wire.CmdPut, wire.CmdDelete, wire.CmdTxn, wire.CmdCompact, wire.CmdLeaseRevoke, wire.CmdAuth:
+		rev, _ := ctx.Value(authRevisionKey{}).(uint64)
+		return rev
+	}
+	return 0
 }
 
 // refuseStaleAuth is the apply-time check of WithAuthRevision: it

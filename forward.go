@@ -43,7 +43,7 @@ func (n *Node) proposeCommand(ctx context.Context, c *wire.Command) (*applyResul
 		// grow, so the write would commit and the caller time out.
 		return nil, n.errNoSpace()
 	}
-	c.AuthRevision = authRevisionOf(ctx)
+	c.AuthRevision = authRevisionFor(ctx, c)
 	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		return nil, err

@@ -280,6 +280,32 @@ func TestAuthBadTokens(t *testing.T) {
 	}
 	wantErr(t, "deleted user's token", get(res.Token), rpctypes.ErrInvalidAuthToken)
 
+	// Bad auth management requests: etcd's errors, and nothing changes.
+	before, err := root.AuthStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.UserAdd(ctx, "", "x")
+	wantErr(t, "empty user name", err, rpctypes.ErrUserEmpty)
+	_, err = root.UserAdd(ctx, "alice", "x")
+	wantErr(t, "user added twice", err, rpctypes.ErrUserAlreadyExist)
+	_, err = root.RoleAdd(ctx, "")
+	wantErr(t, "empty role name", err, rpctypes.ErrRoleEmpty)
+	_, err = root.UserGrantRole(ctx, "alice", "nope")
+	wantErr(t, "grant an unknown role", err, rpctypes.ErrRoleNotFound)
+	_, err = root.UserRevokeRole(ctx, "alice", "writer")
+	wantErr(t, "revoke a role not granted", err, rpctypes.ErrRoleNotGranted)
+	_, err = root.RoleRevokePermission(ctx, "reader", "q", "")
+	wantErr(t, "revoke a permission not granted", err, rpctypes.ErrPermissionNotGranted)
+	_, err = root.UserRevokeRole(ctx, "root", "root")
+	wantErr(t, "root loses the root role", err, rpctypes.ErrInvalidAuthMgmt)
+	_, err = pb.NewAuthClient(conn).RoleGrantPermission(metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, rootToken(t, ctx, authc)),
+		&pb.AuthRoleGrantPermissionRequest{Name: "reader"})
+	wantErr(t, "grant no permission", err, rpctypes.ErrGRPCPermissionNotGiven)
+	if after, err := root.AuthStatus(ctx); err != nil || after.AuthRevision != before.AuthRevision {
+		t.Fatalf("auth revision %d after refused changes, was %d (%v)", after.AuthRevision, before.AuthRevision, err)
+	}
+
 	// The client's token, issued before the one that expired, expired
 	// too: clientv3 authenticates again by itself.
 	if _, err := alice.Get(ctx, "a1"); err != nil {
@@ -382,4 +408,13 @@ func TestAuthAdminCallsNeedRoot(t *testing.T) {
 			t.Errorf("%s as alice: %v, want PermissionDenied", method, err)
 		}
 	}
+}
+
+func rootToken(t *testing.T, ctx context.Context, authc pb.AuthClient) string {
+	t.Helper()
+	res, err := authc.Authenticate(ctx, &pb.AuthenticateRequest{Name: "root", Password: "rootpw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Token
 }
