@@ -24,9 +24,11 @@ import (
 // state that member has applied (kvstore.Auth's checks). A write carries
 // the auth revision it was checked at (kvstore.WithAuthRevision), and is
 // refused at apply with ErrGRPCAuthOldRevision if the auth state changed
-// in between, which clientv3 retries; a read is checked against the
-// member's applied state, which a linearizable read has caught up first
-// only after the check (see DESIGN.md).
+// in between, which clientv3 retries. A linearizable read first catches
+// the member's auth state up (kvstore.Auth.Sync, one read-index round),
+// so it is judged by the state as of the request, as etcd judges it; a
+// serializable read is judged by the member's state as it is, as it is
+// served from it (see DESIGN.md).
 //
 // Register registers every service wrapped in its checked* type below, so
 // no service is served unchecked.
