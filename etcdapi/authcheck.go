@@ -42,8 +42,10 @@ func WithClientCertAuth() Option {
 }
 
 // adminMethods are the calls that need the root role while auth is
-// enabled, as etcd's: auth management, membership changes, compaction
-// and the maintenance calls that act on the whole member.
+// enabled: etcd's (auth management, membership changes, Defragment,
+// Snapshot, Hash, HashKV), and Compact, which etcd leaves to any user but
+// which destroys every user's history. Alarm, Status, MoveLeader and
+// Downgrade are left unchecked, as etcd leaves them.
 var adminMethods = map[string]bool{
 	"/etcdserverpb.Auth/AuthEnable":           true,
 	"/etcdserverpb.Auth/AuthDisable":          true,
@@ -63,13 +65,10 @@ var adminMethods = map[string]bool{
 	"/etcdserverpb.Cluster/MemberRemove":      true,
 	"/etcdserverpb.Cluster/MemberUpdate":      true,
 	"/etcdserverpb.Cluster/MemberPromote":     true,
-	"/etcdserverpb.Maintenance/Alarm":         true,
 	"/etcdserverpb.Maintenance/Defragment":    true,
 	"/etcdserverpb.Maintenance/Hash":          true,
 	"/etcdserverpb.Maintenance/HashKV":        true,
 	"/etcdserverpb.Maintenance/Snapshot":      true,
-	"/etcdserverpb.Maintenance/MoveLeader":    true,
-	"/etcdserverpb.Maintenance/Downgrade":     true,
 }
 
 // The services as Register registers them: each call that etcd checks is
@@ -136,10 +135,6 @@ type checkedMaintenance struct {
 	s *Server
 }
 
-func (c checkedMaintenance) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return checked(c.s, ctx, "/etcdserverpb.Maintenance/Alarm", r, c.MaintenanceServer.Alarm)
-}
-
 func (c checkedMaintenance) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	return checked(c.s, ctx, "/etcdserverpb.Maintenance/Defragment", r, c.MaintenanceServer.Defragment)
 }
@@ -150,14 +145,6 @@ func (c checkedMaintenance) Hash(ctx context.Context, r *pb.HashRequest) (*pb.Ha
 
 func (c checkedMaintenance) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
 	return checked(c.s, ctx, "/etcdserverpb.Maintenance/HashKV", r, c.MaintenanceServer.HashKV)
-}
-
-func (c checkedMaintenance) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	return checked(c.s, ctx, "/etcdserverpb.Maintenance/MoveLeader", r, c.MaintenanceServer.MoveLeader)
-}
-
-func (c checkedMaintenance) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
-	return checked(c.s, ctx, "/etcdserverpb.Maintenance/Downgrade", r, c.MaintenanceServer.Downgrade)
 }
 
 func (c checkedMaintenance) Snapshot(r *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
