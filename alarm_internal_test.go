@@ -111,9 +111,9 @@ func TestFSMSnapshotCarriesAlarms(t *testing.T) {
 		t.Fatal("a failed restore changed the state")
 	}
 
-	// Format 1: the same snapshot without the alarms part (and the
-	// member attributes' part, which follows it from format 3).
-	alarmsLen := len(appendAlarms(nil, a.f.alarms.list())) + len(appendMemberAttrs(nil, a.f.memberAttrs.list()))
+	// Format 1: the same snapshot without the alarms part (and the member
+	// attributes' and auth parts, which follow it from format 3).
+	alarmsLen := len(appendAlarms(nil, a.f.alarms.list())) + len(appendMemberAttrs(nil, a.f.memberAttrs.list())) + len(a.f.auth.AppendSnapshot(nil))
 	v1 := append(bytes.Clone(buf.Bytes()[:alarmsAt]), buf.Bytes()[alarmsAt+alarmsLen:]...)
 	v1[len(fsmSnapshotMagic)] = fsmSnapshotVersionV1
 	d := newApplier(t)

@@ -46,6 +46,7 @@ func (n *Node) proposeCommand(ctx context.Context, c *wire.Command) (*applyResul
 	if err := n.refuseCommandIfCorrupt(c); err != nil {
 		return nil, err
 	}
+	c.AuthRevision = authRevisionFor(ctx, c)
 	data, err := wire.EncodeCommand(c)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
@@ -52,6 +53,9 @@ type fsm struct {
 	alarms alarmSet
 	// memberAttrs are the members' published attributes (memberattrs.go).
 	memberAttrs memberAttrSet
+	// auth is the auth state (auth.go); changed under leaseMu like the
+	// rest of apply, and safe for concurrent reads.
+	auth *auth.Store
 
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
@@ -85,7 +89,7 @@ type applyResult struct {
 }
 
 func newFSM(minTTL int64, maxTxnOps int, watchCfg watch.Config) *fsm {
-	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0)}
+	f := &fsm{minTTL: minTTL, leases: lease.NewTable(minTTL), expirer: lease.NewExpirer(0), auth: auth.New()}
 	f.kv = mvcc.New(mvcc.Config{MaxTxnOps: maxTxnOps, CheckLease: f.checkLease})
 	f.watches = watch.NewHub(f.kv, watchCfg)
 	f.applied.init()
@@ -170,6 +174,9 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 	if err := f.alarms.refuse(c); err != nil {
 		return &applyResult{Revision: f.kv.Revision(), Err: err}
 	}
+	if err := refuseStaleAuth(f.auth, c); err != nil {
+		return &applyResult{Revision: f.kv.Revision(), Err: err}
+	}
 	f.leaseMu.Lock()
 	defer f.leaseMu.Unlock()
 	res := &applyResult{}
@@ -208,6 +215,8 @@ func (f *fsm) applyCommand(data []byte) *applyResult {
 		f.alarms.apply(c.Alarm)
 	case wire.CmdMemberAttrs:
 		f.memberAttrs.apply(c.MemberAttrs)
+	case wire.CmdAuth:
+		res.Err = applyAuth(f.auth, c.Auth)
 	case wire.CmdLeaseCheckpoint:
 		for _, cp := range c.Checkpoints {
 			// A checkpoint of a lease revoked meanwhile is moot.

@@ -11,6 +11,7 @@ require (
 	github.com/hashicorp/raft-wal v0.4.2
 	github.com/prometheus/client_golang v1.24.1
 	github.com/tidwall/btree v1.8.2
+	golang.org/x/crypto v0.48.0
 )
 
 require (

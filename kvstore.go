@@ -65,6 +65,9 @@ type Node struct {
 	// the log in the order the Expirer produced them (lease/doc.go).
 	leaseOrder sync.Mutex
 
+	// auth bounds the bcrypt work of Node.Auth (auth.go).
+	auth nodeAuth
+
 	// fsmIndexCache remembers lastFSMIndex's latest answer.
 	fsmIndexCache struct {
 		sync.Mutex

@@ -112,8 +112,10 @@ func TestFSMSnapshotCarriesMemberAttributes(t *testing.T) {
 		}
 	}
 
-	// Format 2: the same snapshot without the attributes part.
-	v2 := append(bytes.Clone(data[:attrsAt]), data[attrsAt+attrsLen:]...)
+	// Format 2: the same snapshot without the attributes part and the auth
+	// part after it.
+	authLen := len(a.f.auth.AppendSnapshot(nil))
+	v2 := append(bytes.Clone(data[:attrsAt]), data[attrsAt+attrsLen+authLen:]...)
 	v2[len(fsmSnapshotMagic)] = fsmSnapshotVersionV2
 	d := newApplier(t)
 	d.apply(attrsCmd("gone", "x"))

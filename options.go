@@ -58,6 +58,7 @@ type config struct {
 	quotaBytes           int64                 // WithQuotaBytes (quota.go)
 	corruptCheck         corruptCheckConfig    // WithCorruptCheckInterval, WithInitialCorruptCheck (corruption.go)
 	attrs                memberAttrs           // WithMemberName, WithClientURLs (memberattrs.go)
+	auth                 authConfig            // WithAuthTokenTTL, WithAuthBcryptCost (auth.go)
 }
 
 // Defaults. The raft timings are hashicorp/raft's; the request limits are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/internal/wire"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
@@ -28,6 +29,11 @@ var wireErrors = [...]error{
 	ErrMemberExists, ErrMemberNotFound, ErrNotLearner, ErrBadRPC, ErrInvalidMember,
 	errLeaderNotReady, ErrRemoved, ErrNoSpace, ErrLeaderUnreachable,
 	ErrDatabaseSpaceExceeded, ErrCorrupt,
+	auth.ErrRootUserNotExist, auth.ErrRootRoleNotExist, auth.ErrUserAlreadyExist, auth.ErrUserEmpty,
+	auth.ErrUserNotFound, auth.ErrRoleAlreadyExist, auth.ErrRoleNotFound, auth.ErrRoleEmpty,
+	auth.ErrAuthFailed, auth.ErrPermissionDenied, auth.ErrRoleNotGranted, auth.ErrPermissionNotGranted,
+	auth.ErrInvalidPermission, auth.ErrAuthNotEnabled, auth.ErrInvalidAuthToken, auth.ErrInvalidAuthMgmt,
+	auth.ErrAuthOldRevision,
 }
 
 // toWireError is err as a reply carries it; nil for nil.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/lease"
 	"github.com/kvstore/kvstore/mvcc"
 )
@@ -21,18 +22,21 @@ import (
 //	the lease table (lease.Table.WriteTo: versioned, CRC-32C checked)
 //	the active alarms (appendAlarms: CRC-32C checked), from format 2
 //	the members' attributes (appendMemberAttrs: CRC-32C checked), from format 3
+//	the auth state (auth.Store.WriteTo: versioned, CRC-32C checked), from format 3
 //	the mvcc store (mvcc.Snapshot.WriteTo: versioned, CRC-32C checked)
 //
 // Each part carries its own checksum and knows its own length. Format 1,
 // still read, had no alarms: it restores with none; formats 1 and 2 had no
-// member attributes: they restore with none. The FSM's own parts come
-// before the mvcc store, which replaces the store's state as it reads: a
-// part read after it could fail with the store already replaced.
+// member attributes and no auth state: they restore with none and with
+// auth disabled, no users and no roles. The FSM's own parts come before
+// the mvcc store, which replaces the store's state as it reads (and reads
+// ahead): a part read after it could fail with the store already replaced.
+// Parts added later go just before it.
 const (
 	fsmSnapshotMagic     = "KVSFSM"
 	fsmSnapshotVersion   = 3
-	fsmSnapshotVersionV2 = 2
 	fsmSnapshotVersionV1 = 1
+	fsmSnapshotVersionV2 = 2
 )
 
 // errBadSnapshot reports a raft snapshot that cannot be restored.
@@ -54,7 +58,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if _, err := f.leases.WriteTo(&leases); err != nil {
 		return nil, fmt.Errorf("kvstore: snapshot of leases: %w", err)
 	}
-	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(), memberAttrs: f.memberAttrs.list(), metrics: f.observe.metrics,
+	return &fsmSnapshot{applied: f.applied.get(), leases: leases.Bytes(), kv: f.kv.Snapshot(), alarms: f.alarms.list(),
+		memberAttrs: f.memberAttrs.list(), auth: f.auth.AppendSnapshot(nil), metrics: f.observe.metrics,
 		since: &f.sinceSnapshot, covered: f.sinceSnapshot.get()}, nil
 }
 
@@ -68,6 +73,7 @@ type fsmSnapshot struct {
 	alarms  []Alarm
 	// memberAttrs are the members' published attributes.
 	memberAttrs []memberAttrEntry
+	auth        []byte       // auth.Store.AppendSnapshot
 	metrics     *nodeMetrics // times Persist
 	// since is told, once Persist has stored the snapshot, that the
 	// covered bytes need no replay (closesnapshot.go).
@@ -105,6 +111,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	if _, err := w.Write(appendMemberAttrs(nil, s.memberAttrs)); err != nil {
 		return err
 	}
+	if _, err := w.Write(s.auth); err != nil {
+		return err
+	}
 	_, err := s.kv.WriteTo(w)
 	return err
 }
@@ -125,7 +134,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: bad magic", errBadSnapshot)
 	}
 	version := head[len(fsmSnapshotMagic)]
-	if version != fsmSnapshotVersion && version != fsmSnapshotVersionV2 && version != fsmSnapshotVersionV1 {
+	if version < fsmSnapshotVersionV1 || version > fsmSnapshotVersion {
 		return fmt.Errorf("%w: unknown format version %d", errBadSnapshot, version)
 	}
 	applied := binary.BigEndian.Uint64(head[len(fsmSnapshotMagic)+1:])
@@ -151,9 +160,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	var attrs []memberAttrEntry // none before format 3
+	authState := auth.New()     // disabled, no users or roles, before format 3
 	if version >= fsmSnapshotVersion {
 		var err error
 		if attrs, err = readMemberAttrs(rc); err != nil {
+			return fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+		if authState, err = auth.ReadSnapshot(rc); err != nil {
 			return fmt.Errorf("%w: %w", errBadSnapshot, err)
 		}
 	}
@@ -164,6 +177,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.alarms.replace(alarms)
 	f.memberAttrs.replace(attrs)
+	f.auth.Replace(authState)
 	f.leases = leases
 	f.watches.Restored()
 	f.applied.reset(applied)

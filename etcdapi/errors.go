@@ -75,6 +75,9 @@ func toGRPC(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if g := authToGRPC(err); g != nil {
+		return g
+	}
 	for _, m := range errorMap {
 		if errors.Is(err, m.kv) {
 			return m.grpc

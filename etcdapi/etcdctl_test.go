@@ -141,4 +141,37 @@ func TestEtcdctl(t *testing.T) {
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "required revision has been compacted") {
 		t.Errorf("get below the compaction: %v %q", err, stderr.String())
 	}
+
+	// Auth, as an operator sets it up: auth enable adds the root role
+	// and grants it to root itself when it is missing.
+	contains := func(got, want string) {
+		t.Helper()
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q, want it to contain %q", got, want)
+		}
+	}
+	contains(ctl("", "user", "add", "root:rootpw"), "User root created")
+	contains(ctl("", "role", "add", "reader"), "Role reader created")
+	contains(ctl("", "role", "grant-permission", "reader", "read", "app/", "--prefix"), "Role reader updated")
+	contains(ctl("", "user", "add", "alice:alicepw"), "User alice created")
+	contains(ctl("", "user", "grant-role", "alice", "reader"), "Role reader is granted to user alice")
+	contains(ctl("", "auth", "enable"), "Authentication Enabled")
+	c.WaitApplied() // enabling takes effect on each member as it applies it
+	expect(ctl("", "--user=alice:alicepw", "get", "app/a"), "app/a\n10\n")
+	contains(ctl("", "--user=root:rootpw", "role", "get", "reader"), "[app/, app0)")
+	contains(ctl("", "--user=root:rootpw", "user", "list"), "alice")
+	refused := func(want string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(etcdctl, append([]string{endpoints}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), want) {
+			t.Errorf("etcdctl %s: %v %q, want %q", strings.Join(args, " "), err, stderr.String(), want)
+		}
+	}
+	refused("permission denied", "--user=alice:alicepw", "get", "other")
+	refused("permission denied", "--user=alice:alicepw", "put", "app/a", "x")
+	refused("user name is empty", "get", "app/a")
+	refused("authentication failed", "--user=alice:wrong", "get", "app/a")
+	contains(ctl("", "--user=root:rootpw", "auth", "disable"), "Authentication Disabled")
 }

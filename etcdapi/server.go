@@ -36,6 +36,8 @@ type Server struct {
 	// health answers gRPC's health service: SERVING from Register on,
 	// NOT_SERVING from Close on.
 	health *health.Server
+	// clientCertAuth: WithClientCertAuth (authcheck.go).
+	clientCertAuth bool
 }
 
 // Option configures a Server.
@@ -69,16 +71,19 @@ func NewServer(node *kvstore.Node, opts ...Option) *Server {
 	return s
 }
 
-// Register registers the KV, Watch, Lease, Cluster and Maintenance services
-// on gs, and gRPC's health service (grpc.health.v1.Health), which reports
-// SERVING, as etcd's does, until Close. Call it before gs serves.
+// Register registers the KV, Watch, Lease, Cluster, Maintenance and Auth
+// services on gs, every call checked against the node's auth state while
+// auth is enabled (authcheck.go), and gRPC's health service
+// (grpc.health.v1.Health), which reports SERVING, as etcd's does, until
+// Close. Call it before gs serves.
 func (s *Server) Register(gs *grpc.Server) {
 	healthpb.RegisterHealthServer(gs, s.health)
-	pb.RegisterKVServer(gs, &kvService{s: s})
-	pb.RegisterWatchServer(gs, &watchService{s: s})
-	pb.RegisterLeaseServer(gs, &leaseService{s: s})
-	pb.RegisterClusterServer(gs, &clusterService{s: s})
-	pb.RegisterMaintenanceServer(gs, &maintenanceService{s: s})
+	pb.RegisterKVServer(gs, checkedKV{&kvService{s: s}, s})
+	pb.RegisterWatchServer(gs, &watchService{s: s}) // checks each watch it creates
+	pb.RegisterLeaseServer(gs, checkedLease{&leaseService{s: s}, s})
+	pb.RegisterClusterServer(gs, checkedCluster{&clusterService{s: s}, s})
+	pb.RegisterMaintenanceServer(gs, checkedMaintenance{&maintenanceService{s: s}, s})
+	pb.RegisterAuthServer(gs, checkedAuth{&authService{s: s}, s})
 }
 
 // Close ends every open Watch and LeaseKeepAlive stream (their clients

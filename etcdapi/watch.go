@@ -106,6 +106,9 @@ func (ws *watchStream) handle(req *pb.WatchRequest) error {
 }
 
 func (ws *watchStream) create(r *pb.WatchCreateRequest) error {
+	if refused := ws.refuseWatch(r); refused != nil {
+		return ws.send(refused)
+	}
 	ws.mu.Lock()
 	id := r.WatchId
 	if id == 0 {

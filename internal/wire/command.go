@@ -69,10 +69,11 @@ const (
 	CmdLeaseCheckpoint                        // Checkpoints
 	CmdAlarm                                  // Alarm
 	CmdMemberAttrs                            // MemberAttrs
+	CmdAuth                                   // Auth
 )
 
 func (k CommandKind) String() string {
-	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm", "member-attrs"}
+	names := [...]string{"", "put", "delete", "txn", "compact", "lease-grant", "lease-revoke", "lease-checkpoint", "alarm", "member-attrs", "auth"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -91,6 +92,10 @@ type Command struct {
 	Checkpoints []Checkpoint `codec:"c,omitempty"`
 	Alarm       *Alarm       `codec:"a,omitempty"`
 	MemberAttrs *MemberAttrs `codec:"ma,omitempty"`
+	Auth        *Auth        `codec:"au,omitempty"`
+	// AuthRevision is the auth revision a write's permissions were checked
+	// at (kvstore.WithAuthRevision); 0 for none.
+	AuthRevision uint64 `codec:"ar,omitempty"`
 }
 
 // Put is an mvcc.PutRequest on the wire.
@@ -280,6 +285,8 @@ func (c *Command) check() error {
 			c.Alarm.Member != "" && len(c.Alarm.Member) <= MaxAlarmMember && c.Alarm.Kind != 0
 	case CmdMemberAttrs:
 		ok = c.MemberAttrs != nil && c.MemberAttrs.valid()
+	case CmdAuth:
+		ok = c.Auth != nil && c.Auth.Op >= AuthEnable && c.Auth.Op <= AuthRoleRevokePermission
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s command without a valid body", ErrBadCommand, c.Kind)

@@ -33,6 +33,8 @@ func sampleCommands() []*Command {
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmActivate, Member: "n1", Kind: 1}},
 		{Kind: CmdAlarm, Alarm: &Alarm{Action: AlarmDeactivate, Member: "n2", Kind: 2}},
 		{Kind: CmdMemberAttrs, MemberAttrs: &MemberAttrs{ID: "n1", Name: "infra1", ClientURLs: []string{"http://10.0.0.1:2379", "https://10.0.0.1:2379"}}},
+		{Kind: CmdAuth, Auth: &Auth{Op: AuthUserAdd, User: "u", Hash: []byte("h")}},
+		{Kind: CmdAuth, Auth: &Auth{Op: AuthRoleGrantPermission, Role: "r", PermType: 2, Key: []byte("a"), End: []byte{0}}},
 	}
 }
 
