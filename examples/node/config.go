@@ -63,6 +63,10 @@ type config struct {
 	limits limits
 	// autoCompaction is kvstore.WithAutoCompaction's (autocompact.go).
 	autoCompaction autoCompaction
+	// initialCorruptCheck and corruptCheckInterval are
+	// kvstore.WithInitialCorruptCheck's and WithCorruptCheckInterval's.
+	initialCorruptCheck  bool
+	corruptCheckInterval time.Duration
 }
 
 func usageError(format string, args ...any) error {
@@ -110,6 +114,10 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 		"the store's quota in bytes; past it a NOSPACE alarm refuses writes that add data (0: 2 GiB, negative: no quota)")
 	fs.DurationVar(&cfg.slowRequestThreshold, "slow-request-threshold", kvstore.DefaultSlowRequestThreshold,
 		"log requests and applies that take longer at warn level (0: never)")
+	fs.BoolVar(&cfg.initialCorruptCheck, "initial-corrupt-check", true,
+		"once caught up after start, compare this member's hash with its peers' (etcd's initial corruption check)")
+	fs.DurationVar(&cfg.corruptCheckInterval, "corrupt-check-interval", kvstore.DefaultCorruptCheckInterval,
+		"how often the leader compares members' hashes at the latest compaction (etcd's compact hash check; 0: never)")
 	lim := &cfg.limits
 	fs.IntVar(&lim.maxConnections, "client-max-connections", lim.maxConnections,
 		"client connections open at once; one more is answered 503 and closed (0: no limit)")
@@ -157,6 +165,9 @@ func parseFlags(program string, args []string, output io.Writer) (config, error)
 		if cfg.join, err = parseAddressList("--join", join); err != nil {
 			return config{}, err
 		}
+	}
+	if cfg.corruptCheckInterval < 0 {
+		return config{}, usageError("--corrupt-check-interval %s: want a positive duration, or 0 for never", cfg.corruptCheckInterval)
 	}
 	if err := cfg.limits.validate(); err != nil {
 		return config{}, err

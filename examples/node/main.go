@@ -143,6 +143,8 @@ func serveNode(ctx context.Context, cfg config, logger *slog.Logger, w wiring) (
 		kvstore.WithSlowRequestThreshold(cfg.slowRequestThreshold),
 		kvstore.WithAutoCompaction(cfg.autoCompaction.mode, cfg.autoCompaction.retention),
 		kvstore.WithQuotaBytes(cfg.quotaBytes),
+		kvstore.WithInitialCorruptCheck(cfg.initialCorruptCheck),
+		kvstore.WithCorruptCheckInterval(cfg.corruptCheckInterval),
 		kvstore.WithMetrics(registry),
 	}
 	if cfg.walDir != "" {

@@ -44,6 +44,10 @@ type fileConfig struct {
 	QuotaBackendBytes        *int64        `json:"quota-backend-bytes"`
 	EnablePprof              *bool         `json:"enable-pprof"`
 	LogLevel                 *string       `json:"log-level"`
+	AuthTokenTTL             *int          `json:"auth-token-ttl"`
+	InitialCorruptCheck      *bool         `json:"experimental-initial-corrupt-check"`
+	CompactHashCheckEnabled  *bool         `json:"experimental-compact-hash-check-enabled"`
+	CompactHashCheckTime     *string       `json:"experimental-compact-hash-check-time"`
 }
 
 type fileTLS struct {
@@ -118,6 +122,16 @@ func loadConfigFile(path string) (config, error) {
 	if f.EnablePprof != nil {
 		cfg.enablePprof = *f.EnablePprof
 	}
+	if f.AuthTokenTTL != nil {
+		cfg.authTokenTTL = *f.AuthTokenTTL
+	}
+	if f.InitialCorruptCheck != nil {
+		cfg.initialCorruptCheck = *f.InitialCorruptCheck
+	}
+	if f.CompactHashCheckEnabled != nil {
+		cfg.compactHashCheckEnabled = *f.CompactHashCheckEnabled
+	}
+	set(&cfg.compactHashCheckTime, f.CompactHashCheckTime)
 	if t := f.ClientTransportSecurity; t != nil {
 		cfg.clientTLS = tlsFiles{certFile: t.CertFile, keyFile: t.KeyFile, trustedCAFile: t.TrustedCAFile, clientCertAuth: t.ClientCertAuth}
 	}

@@ -35,6 +35,15 @@ type config struct {
 	enablePprof             bool
 	logLevel                string
 
+	authTokenTTL int // --auth-token-ttl, seconds
+
+	// The corruption checks (etcd's --experimental-* names, which etcd
+	// 3.6 still takes): the initial check at start, and the leader's
+	// compact hash check every compactHashCheckTime.
+	initialCorruptCheck     bool
+	compactHashCheckEnabled bool
+	compactHashCheckTime    string
+
 	// ignoredKeys are the keys of the --config-file that kvstore-etcd
 	// does not serve, for a warning.
 	ignoredKeys []string
@@ -75,6 +84,10 @@ func defaultConfig() config {
 		autoCompactionMode:      "periodic",
 		autoCompactionRetention: "0",
 		logLevel:                "info",
+		authTokenTTL:            300,
+		initialCorruptCheck:     true,
+		compactHashCheckEnabled: true,
+		compactHashCheckTime:    "1m",
 	}
 }
 
@@ -110,6 +123,10 @@ func parseCommandLine(program string, args []string, stderr io.Writer) (config, 
 	fs.Int64Var(&cfg.quotaBackendBytes, "quota-backend-bytes", 0, "the store's quota in bytes (0: kvstore's default of 2 GiB)")
 	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
 	fs.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn, error (panic and fatal log as error)")
+	fs.IntVar(&cfg.authTokenTTL, "auth-token-ttl", cfg.authTokenTTL, "seconds an auth token (etcdctl --user) stays valid")
+	fs.BoolVar(&cfg.initialCorruptCheck, "experimental-initial-corrupt-check", cfg.initialCorruptCheck, "compare this member's hash with its peers' once caught up after start (on by default, unlike etcd: it runs in the background)")
+	fs.BoolVar(&cfg.compactHashCheckEnabled, "experimental-compact-hash-check-enabled", cfg.compactHashCheckEnabled, "the leader compares members' hashes at each compaction (on by default, as etcd 3.6's CompactHashCheck)")
+	fs.StringVar(&cfg.compactHashCheckTime, "experimental-compact-hash-check-time", cfg.compactHashCheckTime, "how often the leader looks for a compaction to check")
 	configFile := fs.String("config-file", "", "etcd's YAML configuration file; no other flag may be given with it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

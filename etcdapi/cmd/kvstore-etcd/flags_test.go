@@ -46,6 +46,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--auto-compaction-mode=revision", "--auto-compaction-retention=1h"}, `--auto-compaction-retention "1h"`},
 		{[]string{"--auto-compaction-mode=sometimes"}, `--auto-compaction-mode "sometimes"`},
 		{[]string{"--log-level=loud"}, `--log-level "loud"`},
+		{[]string{"--auth-token-ttl=0"}, "--auth-token-ttl 0"},
+		{[]string{"--experimental-compact-hash-check-time=often"}, `--experimental-compact-hash-check-time "often"`},
+		{[]string{"--experimental-compact-hash-check-time=-1m"}, `--experimental-compact-hash-check-time "-1m"`},
 		{[]string{"--config-file=" + good, "--name=b"}, "--name given besides it"},
 		{[]string{"--config-file=" + filepath.Join(dir, "missing.yml")}, "missing.yml"},
 		{[]string{"--config-file=" + badType}, "quota-backend-bytes"},
@@ -100,6 +103,9 @@ auto-compaction-retention: 1000
 quota-backend-bytes: 8589934592
 enable-pprof: true
 log-level: warn
+auth-token-ttl: 60
+experimental-initial-corrupt-check: false
+experimental-compact-hash-check-time: 5m
 `), 0o644)
 	fromFile, err := parseCommandLine("kvstore-etcd", []string{"--config-file=" + file}, &bytes.Buffer{})
 	if err != nil {
@@ -116,6 +122,7 @@ log-level: warn
 		"--peer-cert-file=/p.pem", "--peer-key-file=/p-key.pem", "--peer-client-cert-auth", "--peer-trusted-ca-file=/pca.pem",
 		"--auto-compaction-mode=revision", "--auto-compaction-retention=1000", "--quota-backend-bytes=8589934592",
 		"--enable-pprof", "--log-level=warn",
+		"--auth-token-ttl=60", "--experimental-initial-corrupt-check=false", "--experimental-compact-hash-check-time=5m",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +139,8 @@ log-level: warn
 		t.Fatal(err)
 	}
 	if s.peerScheme != "https" || s.peerBind != "10.0.0.1:2380" || len(s.cluster) != 2 || s.cluster[1].Address != "10.0.0.2:2380" ||
-		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 {
+		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 ||
+		s.authTokenTTL != time.Minute || !s.clientCertAuth || s.initialCorruptCheck || s.corruptCheckEvery != 5*time.Minute {
 		t.Errorf("resolved: %+v", s)
 	}
 }

@@ -41,6 +41,11 @@ type settings struct {
 	quotaBytes              int64
 	enablePprof             bool
 	ignoredKeys             []string
+
+	authTokenTTL        time.Duration
+	clientCertAuth      bool          // the user of a request without a token is its certificate's CN
+	initialCorruptCheck bool          // --experimental-initial-corrupt-check
+	corruptCheckEvery   time.Duration // 0: the compact hash check is off
 }
 
 // resolve checks c. Every error is a *usageErr.
@@ -116,6 +121,17 @@ func resolve(c config) (settings, error) {
 	}
 	if s.autoCompactionMode, s.autoCompactionRetention, err = autoCompaction(c.autoCompactionMode, c.autoCompactionRetention); err != nil {
 		return settings{}, err
+	}
+	if c.authTokenTTL <= 0 {
+		return settings{}, usageError("--auth-token-ttl %d: want a positive number of seconds", c.authTokenTTL)
+	}
+	s.authTokenTTL = time.Duration(c.authTokenTTL) * time.Second
+	s.clientCertAuth = c.clientTLS.clientCertAuth
+	s.initialCorruptCheck = c.initialCorruptCheck
+	if c.compactHashCheckEnabled {
+		if s.corruptCheckEvery, err = time.ParseDuration(c.compactHashCheckTime); err != nil || s.corruptCheckEvery <= 0 {
+			return settings{}, usageError("--experimental-compact-hash-check-time %q: want a positive duration (\"1m\")", c.compactHashCheckTime)
+		}
 	}
 	return s, nil
 }
