@@ -59,19 +59,10 @@ type compactWaiter struct {
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
+	if err := s.compactLogically(rev); err != nil {
+		return nil, err
 	}
-	if rev > s.rev {
-		return nil, fmt.Errorf("%w: compact %d, current revision %d", ErrFutureRevision, rev, s.rev)
-	}
-	if rev <= s.compactRev {
-		return nil, fmt.Errorf("%w: compact %d, compacted at %d", ErrCompacted, rev, s.compactRev)
-	}
-	s.compactRev = rev
-	s.log.trimBefore(rev)
 	ch := make(chan struct{})
-	s.comp.target = rev
 	s.comp.waiters = append(s.comp.waiters, compactWaiter{rev: rev, ch: ch})
 	if !s.comp.running {
 		s.comp.running = true
@@ -79,6 +70,25 @@ func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 		go s.reclaim()
 	}
 	return ch, nil
+}
+
+// compactLogically checks rev and makes the compaction visible: it moves the
+// compact revision, trims the history log and sets the reclaimer's target.
+// The caller holds mu.
+func (s *Store) compactLogically(rev int64) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if rev > s.rev {
+		return fmt.Errorf("%w: compact %d, current revision %d", ErrFutureRevision, rev, s.rev)
+	}
+	if rev <= s.compactRev {
+		return fmt.Errorf("%w: compact %d, compacted at %d", ErrCompacted, rev, s.compactRev)
+	}
+	s.compactRev = rev
+	s.log.trimBefore(rev)
+	s.comp.target = rev
+	return nil
 }
 
 // reclaim is the reclaimer goroutine: it runs passes over the keys until
