@@ -2,15 +2,8 @@ package mvcc
 
 import (
 	"fmt"
-	"math"
-	"runtime"
 	"sync"
 )
-
-// compactBatch is the number of keys the reclaimer examines per hold of the
-// write lock; it keeps each hold well under a millisecond on a 1M-key store
-// (BenchmarkCompactLockHold).
-const compactBatch = 1024
 
 // compactor is the state of physical compaction, the reclaiming of the
 // versions a compaction dropped logically. It is guarded by Store.mu.
@@ -91,91 +84,7 @@ func (s *Store) compactLogically(rev int64) error {
 	return nil
 }
 
-// reclaim is the reclaimer goroutine: it runs passes over the keys until
-// reclaiming has caught up with the compact revision, or the store is
-// closed. Close waits for it.
-func (s *Store) reclaim() {
-	defer s.comp.wg.Done()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for !s.closed && s.comp.done < s.comp.target {
-		if rev, ok := s.reclaimPass(); ok {
-			s.comp.done = rev
-			s.notifyCompacted(rev)
-		}
-	}
-	s.comp.running = false
-	if s.closed {
-		s.notifyCompacted(math.MaxInt64) // abandoned: release every waiter
-	}
-}
-
-// reclaimPass walks every key once, in batches, releasing the lock between
-// batches, and returns the revision it completed: the target when it
-// started. A compaction arriving mid-pass raises the revision the rest of
-// the pass compacts at (a compaction at a higher revision drops a superset
-// of what a lower one drops); the keys behind it wait for the next pass. It
-// returns false if the store was closed or restored under it. The caller
-// holds mu, which is released and taken again.
-func (s *Store) reclaimPass() (int64, bool) {
-	rev, contents := s.comp.target, s.comp.contents
-	after, more := "", true
-	for first := true; more; first = false {
-		after, more = s.compactBatch(s.comp.target, after, first)
-		s.mu.Unlock()
-		runtime.Gosched() // let waiting readers and writers in
-		s.mu.Lock()
-		if s.closed || s.comp.contents != contents {
-			return 0, false
-		}
-	}
-	return rev, true
-}
-
-// compactBatch compacts up to compactBatch keys after the key after (from
-// the first key when first), returning the last key examined and whether
-// keys remain.
-func (s *Store) compactBatch(rev int64, after string, first bool) (string, bool) {
-	var changed []keyItem
-	n, more := 0, false
-	s.tree.Ascend(keyItem{key: after}, func(it keyItem) bool {
-		if !first && it.key == after {
-			return true
-		}
-		if n == compactBatch {
-			more = true
-			return false
-		}
-		n++
-		after = it.key
-		if it.compactIndex(rev) > 0 {
-			changed = append(changed, it)
-		}
-		return true
-	})
-	for _, it := range changed {
-		s.compactItem(it, rev)
-	}
-	return after, more
-}
-
-// compactItem drops its versions hidden by a compaction at rev, replacing or
-// removing the item.
-func (s *Store) compactItem(it keyItem, rev int64) {
-	drop := it.compactIndex(rev)
-	// Older items (and snapshots) keep the old list intact; the cost is at
-	// most one chunk copied, however many versions go.
-	kept, valueBytes := it.versions.dropFront(drop)
-	s.size -= valueBytes + int64(drop)*versionOverhead
-	if kept.len() == 0 {
-		s.tree.Delete(it)
-		s.size -= int64(len(it.key)) + keyOverhead
-		return
-	}
-	it.versions = kept
-	s.tree.Set(it)
-}
-
+// notifyCompacted closes the channels of the compactions at or below rev.
 func (s *Store) notifyCompacted(rev int64) {
 	kept := s.comp.waiters[:0]
 	for _, w := range s.comp.waiters {
