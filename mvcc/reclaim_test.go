@@ -95,20 +95,29 @@ func TestCompactionUnderConcurrentLoad(t *testing.T) {
 			return nil
 		})
 	}
+	// The writer makes the same writes on ref, whose compaction is done,
+	// so that at the end no write made during reclaiming may be missing.
 	i := 0
 	loop("writer", now, func() error {
 		i++
 		key := []byte(fmt.Sprintf("key/%05d", i*37%(n/2)))
-		if i%5 == 0 {
-			_, _, err := s.DeleteRange(&mvcc.DeleteRequest{Key: key, PrevKV: true})
-			return err
+		for _, st := range []*mvcc.Store{s, ref} {
+			if i%5 == 0 {
+				if _, _, err := st.DeleteRange(&mvcc.DeleteRequest{Key: key, PrevKV: true}); err != nil {
+					return err
+				}
+				continue
+			}
+			_, _, err := st.Txn(&mvcc.TxnRequest{
+				Compares: []mvcc.Compare{{Key: key, Target: mvcc.CompareVersion, Result: mvcc.CompareGreater}},
+				Then:     []mvcc.Op{{Put: &mvcc.PutRequest{Key: key, Value: []byte(fmt.Sprint("then/", i)), PrevKV: true}}},
+				Else:     []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte(fmt.Sprint("new/", i)), Value: []byte("else")}}},
+			})
+			if err != nil {
+				return err
+			}
 		}
-		_, _, err := s.Txn(&mvcc.TxnRequest{
-			Compares: []mvcc.Compare{{Key: key, Target: mvcc.CompareVersion, Result: mvcc.CompareGreater}},
-			Then:     []mvcc.Op{{Put: &mvcc.PutRequest{Key: key, Value: []byte("then"), PrevKV: true}}},
-			Else:     []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte(fmt.Sprint("new/", i)), Value: []byte("else")}}},
-		})
-		return err
+		return nil
 	})
 	loop("hasher", compactedR2, func() error {
 		if h, err := s.Hash(revA); err != nil || h != wantHash {
@@ -145,6 +154,12 @@ func TestCompactionUnderConcurrentLoad(t *testing.T) {
 	wg.Wait()
 	if h := must(s.Hash(revA)); h != wantHash {
 		t.Fatalf("hash at %d after reclaiming: %d, want %d", revA, h, wantHash)
+	}
+	if s.Revision() != ref.Revision() || !reflect.DeepEqual(all(t, s, 0), all(t, ref, 0)) {
+		t.Fatalf("after reclaiming, the store at %d differs from one that made the same writes after reclaiming (at %d)", s.Revision(), ref.Revision())
+	}
+	if must(s.Hash(0)) != must(ref.Hash(0)) {
+		t.Fatal("after reclaiming, the current hash differs from that of a store that made the same writes after reclaiming")
 	}
 }
 
