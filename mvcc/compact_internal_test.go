@@ -27,21 +27,16 @@ func BenchmarkCompactLockHold(b *testing.B) {
 		if err := s.compactLogically(s.rev); err != nil {
 			b.Fatal(err)
 		}
-		// The holds of reclaimPass: installing one batch, then picking the
-		// next.
 		var longest, total time.Duration
-		var batch reclaimBatch
+		var changed []keyItem
 		holds := 0
 		for after, more, first := "", true, true; more; first = false {
 			start := time.Now()
-			s.size -= batch.install(s.tree)
-			after, more = batch.pick(s.tree, s.rev, after, first)
+			after, more, changed = s.compactBatch(s.rev, after, first, changed[:0])
 			d := time.Since(start)
 			longest, total = max(longest, d), total+d
 			holds++
-			batch.build()
 		}
-		s.size -= batch.install(s.tree)
 		s.mu.Unlock()
 		b.ReportMetric(float64(longest.Microseconds())/1000, "max-hold-ms")
 		b.ReportMetric(float64(total.Microseconds())/1000/float64(holds), "mean-hold-ms")

@@ -3,8 +3,6 @@ package mvcc
 import (
 	"math"
 	"runtime"
-
-	"github.com/tidwall/btree"
 )
 
 // compactBatch is the number of keys the reclaimer examines per hold of the
@@ -30,61 +28,37 @@ func (s *Store) reclaim() {
 	}
 }
 
-// reclaimPass walks every key once, a batch at a time, and returns the
-// revision it completed: the target when it started. A compaction arriving
-// mid-pass raises the revision the rest of the pass compacts at (a
-// compaction at a higher revision drops a superset of what a lower one
-// drops); the keys behind it wait for the next pass. It returns false if the
-// store was closed or restored under it.
-//
-// Each batch holds the write lock twice, briefly: once to pick the items
-// that hold dropped versions, once to install their shortened version lists.
-// The lists are built in between, without the lock: that is where the
-// copying and allocating is, and it only reads the old items, which are
-// immutable. The caller holds mu, which is released and taken again.
+// reclaimPass walks every key once, a batch at a time, releasing the lock
+// between batches, and returns the revision it completed: the target when it
+// started. A compaction arriving mid-pass raises the revision the rest of
+// the pass compacts at (a compaction at a higher revision drops a superset
+// of what a lower one drops); the keys behind it wait for the next pass. It
+// returns false if the store was closed or restored under it. The caller
+// holds mu, which is released and taken again.
 func (s *Store) reclaimPass() (int64, bool) {
 	rev, contents := s.comp.target, s.comp.contents
-	var b reclaimBatch
+	var changed []keyItem
 	after, more := "", true
 	for first := true; more; first = false {
-		after, more = b.pick(s.tree, s.comp.target, after, first)
+		after, more, changed = s.compactBatch(s.comp.target, after, first, changed[:0])
 		s.mu.Unlock()
-		b.build()
 		runtime.Gosched() // let the readers and writers woken by Unlock in
 		s.mu.Lock()
 		if s.closed || s.comp.contents != contents {
 			return 0, false
 		}
-		s.size -= b.install(s.tree)
 	}
 	return rev, true
 }
 
-// reclaimBatch is one batch of keys being reclaimed. Its buffers are reused
-// from batch to batch.
-type reclaimBatch struct {
-	rev   int64
-	items []reclaimItem
-}
-
-// reclaimItem is one key of a batch: the item as it was picked and the
-// shortened version list built for it.
-type reclaimItem struct {
-	old  keyItem
-	drop int
-	kept revList
-	// freed is the bytes Size stops counting once kept is installed.
-	freed int64
-}
-
-// pick collects the items among the first compactBatch keys after after
-// (from the first key when first) that hold versions a compaction at rev
-// drops. It returns the last key examined and whether keys remain. The
-// caller holds the store's lock.
-func (b *reclaimBatch) pick(tree *btree.BTreeG[keyItem], rev int64, after string, first bool) (string, bool) {
-	b.rev, b.items = rev, b.items[:0]
+// compactBatch compacts the keys among the first compactBatch keys after
+// after (from the first key when first) that hold versions a compaction at
+// rev drops, and returns the last key examined and whether keys remain.
+// changed is a buffer for the items it rewrites, returned for reuse. The
+// caller holds mu.
+func (s *Store) compactBatch(rev int64, after string, first bool, changed []keyItem) (string, bool, []keyItem) {
 	n, more := 0, false
-	tree.Ascend(keyItem{key: after}, func(it keyItem) bool {
+	s.tree.Ascend(keyItem{key: after}, func(it keyItem) bool {
 		if !first && it.key == after {
 			return true
 		}
@@ -94,58 +68,31 @@ func (b *reclaimBatch) pick(tree *btree.BTreeG[keyItem], rev int64, after string
 		}
 		n++
 		after = it.key
-		if drop := it.compactIndex(rev); drop > 0 {
-			b.items = append(b.items, reclaimItem{old: it, drop: drop})
+		if it.compactIndex(rev) > 0 {
+			changed = append(changed, it)
 		}
 		return true
 	})
-	return after, more
+	for _, it := range changed {
+		s.compactItem(it, rev)
+	}
+	clear(changed) // hold no memory until the next batch
+	return after, more, changed
 }
 
-// build makes the shortened version lists. It needs no lock: it reads only
-// the picked items, whose lists no one modifies where a copy can see, and
-// copies at most one chunk per key, however many versions go.
-func (b *reclaimBatch) build() {
-	for i := range b.items {
-		b.items[i].build()
+// compactItem drops its versions hidden by a compaction at rev, replacing or
+// removing the item.
+func (s *Store) compactItem(it keyItem, rev int64) {
+	drop := it.compactIndex(rev)
+	// Older items (and snapshots) keep the old list intact; the cost is at
+	// most one chunk copied, however many versions go.
+	kept, valueBytes := it.versions.dropFront(drop)
+	s.size -= valueBytes + int64(drop)*versionOverhead
+	if kept.len() == 0 {
+		s.tree.Delete(it)
+		s.size -= int64(len(it.key)) + keyOverhead
+		return
 	}
-}
-
-func (r *reclaimItem) build() {
-	var valueBytes int64
-	r.kept, valueBytes = r.old.versions.dropFront(r.drop)
-	r.freed = valueBytes + int64(r.drop)*versionOverhead
-	if r.kept.len() == 0 {
-		r.freed += int64(len(r.old.key)) + keyOverhead
-	}
-}
-
-// install replaces each picked item with its shortened one, or removes it
-// when nothing is left, and returns the bytes freed. An item a write changed
-// since it was picked is reclaimed again from its new state. The caller
-// holds the store's lock.
-func (b *reclaimBatch) install(tree *btree.BTreeG[keyItem]) int64 {
-	var freed int64
-	var hint btree.PathHint
-	for i := range b.items {
-		r := &b.items[i]
-		cur, ok := tree.GetHint(r.old, &hint)
-		if !ok {
-			continue // only the reclaimer removes items: cannot happen
-		}
-		if !cur.versions.same(r.old.versions) {
-			// A write appended a version: what to drop is unchanged, the
-			// list to drop it from is not.
-			r.old = cur
-			r.build()
-		}
-		freed += r.freed
-		if r.kept.len() == 0 {
-			tree.DeleteHint(cur, &hint)
-		} else {
-			tree.SetHint(keyItem{key: cur.key, versions: r.kept}, &hint)
-		}
-		*r = reclaimItem{} // hold no memory until the next batch
-	}
-	return freed
+	it.versions = kept
+	s.tree.Set(it)
 }

@@ -23,12 +23,10 @@ func halfReclaimed(t *testing.T, write func(*Store), compactAt func(*Store) int6
 	if err := s.compactLogically(rev); err != nil {
 		t.Fatal(err)
 	}
-	var batch reclaimBatch
+	var changed []keyItem
 	after, more := "", true
 	for i := 0; i < batches && more; i++ {
-		after, more = batch.pick(s.tree, rev, after, i == 0)
-		batch.build()
-		s.size -= batch.install(s.tree)
+		after, more, changed = s.compactBatch(rev, after, i == 0, changed[:0])
 	}
 	if !more {
 		t.Fatalf("reclaiming finished in %d batches: the store is too small to be caught midway", batches)

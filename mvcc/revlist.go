@@ -231,10 +231,3 @@ func valueBytes(vs []version) int64 {
 	}
 	return n
 }
-
-// same reports whether l and o are the same list: copies of one header.
-// Every change to a key builds a new header, so an unchanged header means an
-// unchanged list.
-func (l revList) same(o revList) bool {
-	return l.tail == o.tail && l.tailLen == o.tailLen && l.tailCap == o.tailCap && l.sealed == o.sealed
-}
