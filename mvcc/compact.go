@@ -32,16 +32,17 @@ type compactWaiter struct {
 // read at rev or above sees exactly what it saw before. It keeps the newest
 // version at or below rev of each key unless that is a delete below rev.
 //
-// Compact itself is O(1) in the number of keys: it moves the compact
-// revision and trims the history log. The versions it dropped are reclaimed
-// afterwards by a goroutine of the store's, a batch of keys per hold of the
-// write lock, so that readers and writers interleave with it. Until then
+// Compact itself does not walk the keys: it moves the compact revision and
+// trims the history log. The versions it dropped are reclaimed afterwards by
+// a goroutine of the store's, a batch of keys per hold of the write lock
+// with a pause between batches, so that readers and writers interleave with
+// it. Until then
 // they are invisible: reads, History, Hash and Snapshot skip every version a
 // compaction dropped, so no result depends on how far reclaiming has got;
 // only Size and Len, which count what is held, do. The returned channel is
 // closed once this compaction has been reclaimed, or when Close or Restore
-// abandons it. A compaction during the reclaiming of an earlier one is
-// reclaimed after it, in the same goroutine.
+// abandons it. A compaction during the reclaiming of an earlier one joins
+// it: the same goroutine reclaims both, the earlier channel closing first.
 //
 // Compact at or below the compact revision is ErrCompacted, except that a
 // never-compacted store accepts Compact(0) and does nothing; above the

@@ -38,8 +38,8 @@ func (s *Store) reclaim() {
 }
 
 // reclaimPass walks every key once, a batch at a time, releasing the lock
-// and pausing between batches, and returns the revision it completed: the target when it
-// started. A compaction arriving mid-pass raises the revision the rest of
+// and pausing between batches, and returns the revision it completed: the
+// target when it started. A compaction arriving mid-pass raises the revision the rest of
 // the pass compacts at (a compaction at a higher revision drops a superset
 // of what a lower one drops); the keys behind it wait for the next pass. It
 // returns false if the store was closed or restored under it. The caller
