@@ -42,7 +42,8 @@ type compactWaiter struct {
 // only Size and Len, which count what is held, do. The returned channel is
 // closed once this compaction has been reclaimed, or when Close or Restore
 // abandons it. A compaction during the reclaiming of an earlier one joins
-// it: the same goroutine reclaims both, the earlier channel closing first.
+// it: the same goroutine reclaims both, and the earlier channel closes no
+// later than the later one.
 //
 // Compact at or below the compact revision is ErrCompacted, except that a
 // never-compacted store accepts Compact(0) and does nothing; above the
