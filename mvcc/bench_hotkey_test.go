@@ -84,15 +84,15 @@ func BenchmarkCompactHotKey(b *testing.B) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			maxWrite = max(maxWrite, longestUntil(done, func(int) {
+			maxWrite = max(maxWrite, slices.Max(latenciesUntil(done, func(int) {
 				s.Put(&mvcc.PutRequest{Key: hotKey, Value: value})
-			}))
+			})))
 		}()
 		go func() {
 			defer wg.Done()
-			maxRead = max(maxRead, longestUntil(done, func(int) {
+			maxRead = max(maxRead, slices.Max(latenciesUntil(done, func(int) {
 				s.Range(&mvcc.RangeRequest{Key: hotKey})
-			}))
+			})))
 		}()
 		<-done
 		wg.Wait()

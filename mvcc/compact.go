@@ -2,25 +2,24 @@ package mvcc
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 )
 
-// compactBatch is the number of keys physical compaction examines per hold of
-// the write lock; it keeps each pause well under a millisecond.
-const compactBatch = 1024
-
-// compactor is the state of physical compaction, guarded by Store.mu.
+// compactor is the state of physical compaction, the reclaiming of the
+// versions a compaction dropped logically. It is guarded by Store.mu.
 type compactor struct {
-	// target is the highest revision compaction was asked for; done is the
-	// revision physical compaction has completed.
+	// target is the revision reclaiming works towards, the store's compact
+	// revision. done is the revision reclaiming has completed: no key holds
+	// a version that a compaction at done drops.
 	target, done int64
-	running      bool
-	// generation changes when the store is closed or restored, which
-	// abandons a compaction in progress.
-	generation uint64
-	waiters    []compactWaiter
-	wg         sync.WaitGroup
+	// running is set while the reclaimer goroutine exists; it exits once
+	// done reaches target, or when the store is closed.
+	running bool
+	// contents changes when Restore replaces the store's contents, which
+	// makes the reclaimer abandon the pass it is in.
+	contents uint64
+	waiters  []compactWaiter
+	wg       sync.WaitGroup
 }
 
 type compactWaiter struct {
@@ -33,9 +32,18 @@ type compactWaiter struct {
 // read at rev or above sees exactly what it saw before. It keeps the newest
 // version at or below rev of each key unless that is a delete below rev.
 //
-// The memory is reclaimed in the background, in slices short enough that
-// readers and writers never wait long; the returned channel is closed when
-// that physical compaction is finished (or abandoned by Close or Restore).
+// Compact itself does not walk the keys: it moves the compact revision and
+// trims the history log. The versions it dropped are reclaimed afterwards by
+// a goroutine of the store's, a batch of keys per hold of the write lock
+// with a pause between batches, so that readers and writers interleave with
+// it. Until then
+// they are invisible: reads, History, Hash and Snapshot skip every version a
+// compaction dropped, so no result depends on how far reclaiming has got;
+// only Size and Len, which count what is held, do. The returned channel is
+// closed once this compaction has been reclaimed, or when Close or Restore
+// abandons it. A compaction during the reclaiming of an earlier one joins
+// it: the same goroutine reclaims both, and the earlier channel closes no
+// later than the later one.
 //
 // Compact at or below the compact revision is ErrCompacted, except that a
 // never-compacted store accepts Compact(0) and does nothing; above the
@@ -46,103 +54,39 @@ type compactWaiter struct {
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
+	if err := s.compactLogically(rev); err != nil {
+		return nil, err
 	}
-	if rev > s.rev {
-		return nil, fmt.Errorf("%w: compact %d, current revision %d", ErrFutureRevision, rev, s.rev)
-	}
-	if rev <= s.compactRev {
-		return nil, fmt.Errorf("%w: compact %d, compacted at %d", ErrCompacted, rev, s.compactRev)
-	}
-	s.compactRev = rev
-	s.log.trimBefore(rev)
 	ch := make(chan struct{})
-	s.comp.target = rev
 	s.comp.waiters = append(s.comp.waiters, compactWaiter{rev: rev, ch: ch})
 	if !s.comp.running {
 		s.comp.running = true
 		s.comp.wg.Add(1)
-		go s.compactLoop(s.comp.generation)
+		go s.reclaim()
 	}
 	return ch, nil
 }
 
-// compactLoop runs physical compaction passes until the target is reached or
-// its generation ends. Each pass walks every key at a fixed revision in
-// batches, releasing the lock between batches.
-func (s *Store) compactLoop(gen uint64) {
-	defer s.comp.wg.Done()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for s.comp.generation == gen && s.comp.done < s.comp.target {
-		rev := s.comp.target
-		after, more := "", true
-		for first := true; more; first = false {
-			if s.comp.generation != gen {
-				break
-			}
-			after, more = s.compactBatch(rev, after, first)
-			s.mu.Unlock()
-			runtime.Gosched() // let waiting readers and writers in
-			s.mu.Lock()
-		}
-		if s.comp.generation != gen {
-			break
-		}
-		s.comp.done = rev
-		s.notifyCompacted(rev)
+// compactLogically checks rev and makes the compaction visible: it moves the
+// compact revision, trims the history log and sets the reclaimer's target.
+// The caller holds mu.
+func (s *Store) compactLogically(rev int64) error {
+	if s.closed {
+		return ErrClosed
 	}
-	s.comp.running = false
-	if s.comp.generation != gen {
-		s.notifyCompacted(1<<63 - 1) // abandoned: release every waiter
+	if rev > s.rev {
+		return fmt.Errorf("%w: compact %d, current revision %d", ErrFutureRevision, rev, s.rev)
 	}
+	if rev <= s.compactRev {
+		return fmt.Errorf("%w: compact %d, compacted at %d", ErrCompacted, rev, s.compactRev)
+	}
+	s.compactRev = rev
+	s.log.trimBefore(rev)
+	s.comp.target = rev
+	return nil
 }
 
-// compactBatch compacts up to compactBatch keys after the key after (from
-// the first key when first), returning the last key examined and whether
-// keys remain.
-func (s *Store) compactBatch(rev int64, after string, first bool) (string, bool) {
-	var changed []keyItem
-	n, more := 0, false
-	s.tree.Ascend(keyItem{key: after}, func(it keyItem) bool {
-		if !first && it.key == after {
-			return true
-		}
-		if n == compactBatch {
-			more = true
-			return false
-		}
-		n++
-		after = it.key
-		if it.compactIndex(rev) > 0 {
-			changed = append(changed, it)
-		}
-		return true
-	})
-	for _, it := range changed {
-		s.compactItem(it, rev)
-	}
-	return after, more
-}
-
-// compactItem drops its versions hidden by a compaction at rev, replacing or
-// removing the item.
-func (s *Store) compactItem(it keyItem, rev int64) {
-	drop := it.compactIndex(rev)
-	// Older items (and snapshots) keep the old list intact; the cost is at
-	// most one chunk copied, however many versions go.
-	kept, valueBytes := it.versions.dropFront(drop)
-	s.size -= valueBytes + int64(drop)*versionOverhead
-	if kept.len() == 0 {
-		s.tree.Delete(it)
-		s.size -= int64(len(it.key)) + keyOverhead
-		return
-	}
-	it.versions = kept
-	s.tree.Set(it)
-}
-
+// notifyCompacted closes the channels of the compactions at or below rev.
 func (s *Store) notifyCompacted(rev int64) {
 	kept := s.comp.waiters[:0]
 	for _, w := range s.comp.waiters {

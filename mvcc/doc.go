@@ -29,8 +29,10 @@
 //
 // The same sequence of calls on two stores yields the same revisions,
 // results, events, snapshots and hashes. Nothing in the store reads the
-// clock or randomness. Physical compaction runs in the background, but it
-// only drops what reads can no longer see, so it changes no result.
+// clock or randomness. Physical compaction (reclaiming) runs in the
+// background, paced by short sleeps between batches, but it only drops what
+// reads, history, hashes and snapshots can no longer see, so it changes no
+// result; only Size and Len follow its progress.
 //
 // # Caveats
 //

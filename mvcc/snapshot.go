@@ -128,8 +128,10 @@ func (e *encoder) flush() {
 // Restore replaces the store's contents with a snapshot read from r. On any
 // error — bad magic, unknown version, checksum mismatch, truncation, an
 // inconsistent record — the store is left unchanged and the error wraps
-// ErrCorruptSnapshot (or is r's own read error). A physical compaction in
-// progress is abandoned.
+// ErrCorruptSnapshot (or is r's own read error). The restored contents are
+// fully compacted: the reclaiming of earlier compactions is abandoned and
+// their channels are closed, while compactions after the Restore are
+// reclaimed as usual.
 func (s *Store) Restore(r io.Reader) error {
 	st, err := decodeSnapshot(r)
 	if err != nil {
@@ -140,7 +142,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.notifyCompacted(1<<63 - 1)
+	s.notifyCompacted(math.MaxInt64) // the new contents are fully compacted
 	s.reset(st.tree, st.log, st.rev, st.compactRev, st.size, st.live)
 	return nil
 }

@@ -35,8 +35,8 @@ type Store struct {
 	cfg Config
 
 	// mu guards every field below. Writers hold it exclusively for one whole
-	// write transaction; readers share it. compaction (compact.go) takes it in
-	// short slices.
+	// write transaction; readers share it. The reclaimer (compact.go) takes it
+	// exclusively for one batch of keys at a time.
 	mu   sync.RWMutex
 	tree *btree.BTreeG[keyItem]
 	log  revLog
@@ -73,7 +73,7 @@ func (s *Store) reset(tree *btree.BTreeG[keyItem], log revLog, rev, compactRev, 
 	s.tree, s.log, s.rev, s.compactRev, s.size, s.live = tree, log, rev, compactRev, size, live
 	s.comp.target = compactRev
 	s.comp.done = compactRev
-	s.comp.generation++
+	s.comp.contents++
 }
 
 // Revision returns the current revision.
@@ -122,7 +122,6 @@ func (s *Store) Len() int {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	s.comp.generation++
 	s.mu.Unlock()
 	s.comp.wg.Wait()
 	return nil
