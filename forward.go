@@ -168,7 +168,20 @@ func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uin
 	if !ok {
 		return nil, 0, fmt.Errorf("kvstore: unexpected apply response %T", future.Response())
 	}
+	res = takeResult(res)
 	return res, future.Index(), res.Err
+}
+
+// takeResult moves an apply result out of the struct raft's future points
+// to, leaving that empty. The future lives on after the call: the leader's
+// raft.LogCache holds its entries by pointers into their futures, so each
+// of the last 1,024 writes kept its whole result reachable, events and
+// txn responses included (14 MB at 1M keys loaded in txns of 100 puts).
+// Only the proposer reads a response, once, after the FSM is done with it.
+func takeResult(res *applyResult) *applyResult {
+	out := *res
+	*res = applyResult{}
+	return &out
 }
 
 // call sends req to the member at addr and decodes its reply. Transport
