@@ -173,11 +173,12 @@ func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uin
 }
 
 // takeResult moves an apply result out of the struct raft's future points
-// to, leaving that empty. The future lives on after the call: the leader's
-// raft.LogCache holds its entries by pointers into their futures, so each
-// of the last 1,024 writes kept its whole result reachable, events and
-// txn responses included (14 MB at 1M keys loaded in txns of 100 puts).
-// Only the proposer reads a response, once, after the FSM is done with it.
+// to, leaving that empty. The future lives on after the call: raft hands
+// the leader's log store pointers into its futures, and memLogStore keeps
+// them for every retained entry (raft's LogCache did for the last 1,024),
+// which kept each write's whole result reachable, events and txn responses
+// included. Only the proposer reads a response, once, after the FSM is
+// done with it.
 func takeResult(res *applyResult) *applyResult {
 	out := *res
 	*res = applyResult{}
