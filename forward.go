@@ -172,7 +172,21 @@ func (n *Node) proposeLocal(ctx context.Context, data []byte) (*applyResult, uin
 	if !ok {
 		return nil, 0, fmt.Errorf("kvstore: unexpected apply response %T", future.Response())
 	}
+	res = takeResult(res)
 	return res, future.Index(), res.Err
+}
+
+// takeResult moves an apply result out of the struct raft's future points
+// to, leaving that empty. The future lives on after the call: raft hands
+// the leader's log store pointers into its futures, and memLogStore keeps
+// them for every retained entry (raft's LogCache did for the last 1,024),
+// which kept each write's whole result reachable, events and txn responses
+// included. Only the proposer reads a response, once, after the FSM is
+// done with it.
+func takeResult(res *applyResult) *applyResult {
+	out := *res
+	*res = applyResult{}
+	return &out
 }
 
 // call sends req to the member at addr and decodes its reply. Transport

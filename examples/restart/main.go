@@ -13,6 +13,9 @@
 //	ready   WaitLeader's return to a linearizable count that sees every key
 //	        (the log replay since the snapshot and the new leader's first commit)
 //	reopen  open + leader + ready, the figure ../shared/scale reports
+//	cpu     the process's CPU time (user and system, every goroutine, the
+//	        collector's included) over the reopen: less sensitive than the
+//	        wall times to other work on the machine
 //
 // and the Go heap in use and process RSS after a GC, after the load and
 // after the reopen. On a machine shared with other work the times vary
@@ -65,8 +68,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "restart: -runs must be at least 1 and -val not negative")
 		os.Exit(2)
 	}
-	fmt.Printf("%-9s %8s %8s %8s %8s %8s %8s %10s %10s %10s %10s\n",
-		"keys", "load", "close", "open", "leader", "ready", "reopen", "heap", "rss", "heap-after", "rss-after")
+	fmt.Printf("%-9s %8s %8s %8s %8s %8s %8s %8s %10s %10s %10s %10s\n",
+		"keys", "load", "close", "open", "leader", "ready", "reopen", "cpu", "heap", "rss", "heap-after", "rss-after")
 	for _, n := range sizes {
 		var results []result
 		for run := 1; run <= *runs; run++ {
@@ -83,15 +86,17 @@ func main() {
 			results = append(results, r)
 		}
 		m := median(results)
-		fmt.Printf("%-9d %8s %8s %8s %8s %8s %8s %8dMB %8dMB %8dMB %8dMB\n", n,
-			secs(m.load), secs(m.close), secs(m.open), secs(m.leader), secs(m.ready), secs(m.open+m.leader+m.ready),
+		fmt.Printf("%-9d %8s %8s %8s %8s %8s %8s %8s %8dMB %8dMB %8dMB %8dMB\n", n,
+			secs(m.load), secs(m.close), secs(m.open), secs(m.leader), secs(m.ready), secs(m.reopen), secs(m.cpu),
 			m.heap>>20, m.rss>>20, m.heapAfter>>20, m.rssAfter>>20)
 	}
 }
 
 type result struct {
 	load, close, open, leader, ready time.Duration
-	heap, rss, heapAfter, rssAfter   uint64
+	// reopen is open+leader+ready; cpu the CPU time over it.
+	reopen, cpu                    time.Duration
+	heap, rss, heapAfter, rssAfter uint64
 }
 
 // median takes the median of each figure separately.
@@ -118,6 +123,8 @@ func median(rs []result) result {
 		open:      d(func(r result) time.Duration { return r.open }),
 		leader:    d(func(r result) time.Duration { return r.leader }),
 		ready:     d(func(r result) time.Duration { return r.ready }),
+		reopen:    d(func(r result) time.Duration { return r.reopen }),
+		cpu:       d(func(r result) time.Duration { return r.cpu }),
 		heap:      b(func(r result) uint64 { return r.heap }),
 		rss:       b(func(r result) uint64 { return r.rss }),
 		heapAfter: b(func(r result) uint64 { return r.heapAfter }),
@@ -172,6 +179,7 @@ func measure(n, valueSize int, cpuProfile string) (result, error) {
 			return r, err
 		}
 	}
+	cpuStart := cpuTime()
 	start = time.Now()
 	if node, err = open(network, dir); err != nil {
 		return r, err
@@ -184,6 +192,7 @@ func measure(n, valueSize int, cpuProfile string) (result, error) {
 	led := time.Now()
 	count, err := countKeys(ctx, node)
 	ready := time.Now()
+	r.cpu = cpuTime() - cpuStart
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -193,7 +202,7 @@ func measure(n, valueSize int, cpuProfile string) (result, error) {
 	if count != int64(n) {
 		return r, fmt.Errorf("after reopen: %d keys, want %d", count, n)
 	}
-	r.open, r.leader, r.ready = opened.Sub(start), led.Sub(opened), ready.Sub(led)
+	r.open, r.leader, r.ready, r.reopen = opened.Sub(start), led.Sub(opened), ready.Sub(led), ready.Sub(start)
 	r.heapAfter, r.rssAfter = heapInUse()-base, rss()
 	return r, nil
 }
