@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/kvtest"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -20,11 +22,21 @@ import (
 // keep-alives, Txn compares on create revisions and watches, so they work
 // only if each of those answers as etcd's.
 
+// steadyCluster starts a 3-member cluster whose followers wait half a
+// second without a heartbeat before they campaign (kvtest's default is
+// 50 ms): the recipes' tests and the conformance replay run many calls, and on a loaded
+// machine a spurious election fails a write with an unknown outcome
+// (ErrTimeout), which a lock holder cannot tell from a lost write.
+func steadyCluster(t *testing.T) *testCluster {
+	t.Helper()
+	return newCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithRaftTiming(500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond, 5*time.Millisecond)))
+}
+
 // TestSession: a session's lease lives as long as its client keeps it
 // alive, past its TTL, and expires within about its TTL once the client
 // dies without revoking it; Close revokes it.
 func TestSession(t *testing.T) {
-	c := newCluster(t, 3)
+	c := steadyCluster(t)
 	ctx := testContext(t)
 	observer := c.client(t)
 	const ttl = 2
@@ -108,7 +120,7 @@ func waitTick(ctx context.Context, d time.Duration) error {
 // Lock admits one holder at a time: a counter read and written
 // non-atomically under the lock loses no increment.
 func TestMutex(t *testing.T) {
-	c := newCluster(t, 3)
+	c := steadyCluster(t)
 	ctx := testContext(t)
 	session := func(cli *clientv3.Client) *concurrency.Session {
 		t.Helper()
@@ -174,6 +186,16 @@ func incrementUnder(ctx context.Context, cli *clientv3.Client, m *concurrency.Mu
 	if n := inside.Add(1); n != 1 {
 		return fmt.Errorf("%d holders of the lock", n)
 	}
+	err := increment(ctx, cli)
+	inside.Add(-1)
+	if uerr := m.Unlock(ctx); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// increment reads "counter" and writes it back plus one, as two calls.
+func increment(ctx context.Context, cli *clientv3.Client) error {
 	get, err := cli.Get(ctx, "counter")
 	if err != nil {
 		return err
@@ -182,11 +204,8 @@ func incrementUnder(ctx context.Context, cli *clientv3.Client, m *concurrency.Mu
 	if len(get.Kvs) == 1 {
 		n, _ = strconv.Atoi(string(get.Kvs[0].Value))
 	}
-	if _, err := cli.Put(ctx, "counter", strconv.Itoa(n+1)); err != nil {
-		return err
-	}
-	inside.Add(-1)
-	return m.Unlock(ctx)
+	_, err = cli.Put(ctx, "counter", strconv.Itoa(n+1))
+	return err
 }
 
 // TestElection: candidates on several clients campaign; one leads at a
@@ -194,7 +213,7 @@ func incrementUnder(ctx context.Context, cli *clientv3.Client, m *concurrency.Mu
 // over. The leader's client has every endpoint: when the raft leader's
 // member dies it fails over, its session survives, and it still leads.
 func TestElection(t *testing.T) {
-	c := newCluster(t, 3)
+	c := steadyCluster(t)
 	ctx := testContext(t)
 	campaigner := func(cli *clientv3.Client) *concurrency.Election {
 		t.Helper()
@@ -307,7 +326,7 @@ func TestSTM(t *testing.T) {
 		{"RepeatableReads", concurrency.RepeatableReads},
 	} {
 		t.Run(iso.name, func(t *testing.T) {
-			c := newCluster(t, 3)
+			c := steadyCluster(t)
 			ctx := testContext(t)
 			const accounts, balance, workers, transfers = 5, 100, 6, 15
 			setup := c.client(t)
