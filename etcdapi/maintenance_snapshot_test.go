@@ -107,6 +107,17 @@ func TestSnapshot(t *testing.T) {
 	}
 	st := checkEtcdSnapshot(t, data, rev, 200)
 
+	rc, err := cli.Snapshot(ctx) // clientv3's own reader of the stream
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatalf("reading clientv3's Snapshot: %v", err)
+	}
+	checkEtcdSnapshot(t, read, rev, 200)
+
 	path := filepath.Join(t.TempDir(), "snap.db")
 	cfg := clientv3.Config{Endpoints: []string{c.endpoints[c.Index(f)]}, DialTimeout: 10 * time.Second}
 	version, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), cfg, path)
