@@ -43,8 +43,12 @@ func (in *backupReader) readEtcdTrailer() error {
 	if len(rest) == 0 {
 		return nil
 	}
-	if _, err := in.r.ReadByte(); err != io.EOF {
+	switch _, err := in.r.ReadByte(); {
+	case err == nil:
 		return errors.New("data after the checksum")
+	case err != io.EOF:
+		in.readErr = err
+		return err
 	}
 	pad := EtcdSnapshotPadding(in.n)
 	if len(rest) != pad+sha256.Size {
