@@ -3,9 +3,11 @@ package kvstore
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"time"
@@ -257,7 +259,7 @@ func (b *decodedBackup) status() (*BackupStatus, error) {
 // decodeBackup reads and checks a whole backup. The caller closes the
 // state's FSM.
 func decodeBackup(r io.Reader) (*decodedBackup, error) {
-	in := &backupReader{r: bufio.NewReaderSize(r, 256<<10)}
+	in := &backupReader{r: bufio.NewReaderSize(r, 256<<10), sha: sha256.New()}
 	b, err := in.decode()
 	if in.readErr != nil {
 		// The source failed: not the backup's fault.
@@ -316,8 +318,8 @@ func (in *backupReader) decode() (*decodedBackup, error) {
 	if got := binary.LittleEndian.Uint32(sum[:]); got != want {
 		return b, fmt.Errorf("checksum mismatch: stored %08x, computed %08x", got, want)
 	}
-	if _, err := in.r.ReadByte(); err != io.EOF {
-		return b, errors.New("data after the checksum")
+	if err := in.readEtcdTrailer(); err != nil {
+		return b, err
 	}
 	b.size = in.n
 	switch {
@@ -402,6 +404,7 @@ func (d *headerDecoder) fail() {
 type backupReader struct {
 	r       *bufio.Reader
 	crc     uint32
+	sha     hash.Hash // for etcd's trailer (backup_etcd.go)
 	n       int64
 	readErr error
 }
@@ -427,6 +430,7 @@ func (in *backupReader) ReadByte() (byte, error) {
 
 func (in *backupReader) account(p []byte) {
 	in.crc = crc32.Update(in.crc, castagnoli, p)
+	in.sha.Write(p)
 	in.n += int64(len(p))
 }
 

@@ -66,7 +66,9 @@ type LeaseOption func(*leaseOptions)
 type leaseOptions struct{ id int64 }
 
 // WithLeaseID asks Grant for a lease with this ID rather than one chosen by
-// the cluster, as etcd's LeaseGrantRequest.ID does. It must be positive.
+// the cluster, as etcd's LeaseGrantRequest.ID does. Any ID but 0 may be
+// asked for, negative ones too, as etcd grants them (SEMANTICS.md rule
+// 18); the IDs the cluster chooses are positive.
 func WithLeaseID(id int64) LeaseOption { return func(o *leaseOptions) { o.id = id } }
 
 // Grant creates a lease of ttl seconds with an ID chosen by the cluster
@@ -81,7 +83,7 @@ func (n *Node) Grant(ctx context.Context, ttl int64, opts ...LeaseOption) (*Leas
 		opt(&o)
 	}
 	id := o.id
-	if id < 0 || (id == 0 && len(opts) > 0) {
+	if id == 0 && len(opts) > 0 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidLeaseID, id)
 	}
 	if ttl > lease.MaxTTL {

@@ -1,6 +1,7 @@
 package kvstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,8 +70,8 @@ func TestLeaseGrantErrors(t *testing.T) {
 		if _, err := n.Grant(ctx, 1<<62); !errors.Is(err, kvstore.ErrTTLTooLarge) {
 			t.Fatalf("huge TTL: %v", err)
 		}
-		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(-1)); !errors.Is(err, kvstore.ErrInvalidLeaseID) {
-			t.Fatalf("negative ID: %v", err)
+		if _, err := n.Grant(ctx, 10, kvstore.WithLeaseID(0)); !errors.Is(err, kvstore.ErrInvalidLeaseID) {
+			t.Fatalf("WithLeaseID(0): %v", err)
 		}
 		// Rule 18: zero and negative TTLs are raised to the minimum, as
 		// etcd raises them; the HTTP API follows the same rule.
@@ -191,6 +192,50 @@ func TestLeasesSurviveRestartAndSnapshot(t *testing.T) {
 		ttl, err := back.TimeToLive(ctx, ids[0], true)
 		if err != nil || len(ttl.Keys) != 1 {
 			t.Fatalf("a lease's keys after restart: %+v %v", ttl, err)
+		}
+	})
+}
+
+// Rule 18: a negative lease ID asked for is granted, as etcd grants it
+// (its lessor refuses only 0, which asks it to choose); keys attach to it,
+// it lives through a backup, and revoking it deletes them.
+func TestGrantNegativeID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 1)
+		ctx := context.Background()
+		n := c.WaitLeader()
+		for _, id := range []int64{-1, -1 << 63} {
+			g, err := n.Grant(ctx, 60, kvstore.WithLeaseID(id))
+			if err != nil || g.ID != id {
+				t.Fatalf("Grant(ID %d): %+v %v", id, g, err)
+			}
+		}
+		if _, err := n.Grant(ctx, 60, kvstore.WithLeaseID(-1)); !errors.Is(err, kvstore.ErrLeaseExists) {
+			t.Fatalf("grant of a live negative ID: %v", err)
+		}
+		if _, err := n.Put(ctx, []byte("k"), []byte("v"), kvstore.WithLease(-1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Put(ctx, []byte("k2"), []byte("v"), kvstore.WithLease(-2)); !errors.Is(err, kvstore.ErrLeaseNotFound) {
+			t.Fatalf("put with an unknown negative lease: %v", err)
+		}
+		ttl, err := n.TimeToLive(ctx, -1, true)
+		if err != nil || ttl.GrantedTTL != 60 || len(ttl.Keys) != 1 {
+			t.Fatalf("TimeToLive(-1): %+v %v", ttl, err)
+		}
+		var backup bytes.Buffer
+		if _, err := n.Backup(ctx, &backup); err != nil {
+			t.Fatal(err)
+		}
+		st, err := kvstore.ReadBackupStatus(&backup)
+		if err != nil || st.Leases != 2 || st.Keys != 1 {
+			t.Fatalf("backup with negative leases: %+v %v", st, err)
+		}
+		if _, err := n.Revoke(ctx, -1); err != nil {
+			t.Fatal(err)
+		}
+		if get, err := n.Get(ctx, []byte("k")); err != nil || get.Count != 0 {
+			t.Fatalf("the revoked lease's key: %+v %v", get, err)
 		}
 	})
 }

@@ -57,10 +57,12 @@ func TestBadInput(t *testing.T) {
 			_, err := kv.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("k"), Lease: 99}}}}})
 			return err
 		}, rpctypes.ErrGRPCLeaseNotFound},
-		{"grant a negative lease ID", func() error {
-			_, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: -1, TTL: 10})
+		// A negative lease ID is no bad input: etcd grants it
+		// (semantics_test.go). A TTL above etcd's maximum is.
+		{"grant a TTL above the maximum", func() error {
+			_, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: 1, TTL: 9_000_000_001})
 			return err
-		}, status.Error(codes.InvalidArgument, "")},
+		}, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

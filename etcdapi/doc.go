@@ -19,14 +19,12 @@
 // filters, prev-kv, progress notifications and RequestProgress,
 // fragmentation), Lease (Grant, Revoke, the KeepAlive stream, TimeToLive,
 // Leases), Cluster (MemberList, MemberAdd, MemberUpdate, MemberRemove,
-// MemberPromote) and
-// Maintenance (Status, HashKV, MoveLeader, Defragment). Each answers with
+// MemberPromote), Maintenance (Status, Alarm, Hash, HashKV, Snapshot,
+// MoveLeader, Defragment) and Auth. Each answers with
 // etcd's semantics, which the node already implements, and fails with the
 // gRPC status codes and messages of etcd's rpctypes, so that clientv3
 // returns its own typed errors (rpctypes.ErrCompacted and the others).
-// The remaining methods of Maintenance (Alarm, Hash, Snapshot,
-// Downgrade) and the Auth service
-// answer codes.Unimplemented. gRPC's health service reports SERVING until
+// Maintenance.Downgrade answers codes.Unimplemented. gRPC's health service reports SERVING until
 // [Server.Close].
 //
 // # IDs

@@ -7,6 +7,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/api/v3/version"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // maintenanceService serves etcd's Maintenance service.
@@ -83,4 +85,28 @@ func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderReq
 // to rewrite.
 func (m *maintenanceService) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	return &pb.DefragmentResponse{Header: m.s.currentHeader()}, nil
+}
+
+// Hash is the CRC-32C of this member's whole state as a backup holds it
+// (kvstore.Node.Hash), as etcd's hashes its whole backend; the header's
+// revision is that of the state hashed. Like etcd's it reads local state
+// and changes with every entry applied: compare members with HashKV.
+func (m *maintenanceService) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {
+	res, err := m.s.node.Hash()
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.HashResponse{Header: m.s.header(res.Header), Hash: res.Hash}, nil
+}
+
+// errDowngradeUnsupported answers every Downgrade request.
+var errDowngradeUnsupported = status.Error(codes.Unimplemented,
+	"etcdserver: downgrade is not supported: a kvstore cluster has no storage versions to downgrade between")
+
+// Downgrade answers codes.Unimplemented to every action (VALIDATE, ENABLE,
+// CANCEL): etcd's downgrade moves a cluster's storage schema back one
+// minor version, and kvstore's data formats are versioned on their own
+// (each reads its older versions), not as etcd's.
+func (m *maintenanceService) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	return nil, errDowngradeUnsupported
 }

@@ -2,10 +2,15 @@ package etcdapi_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/kvstore/kvstore/etcdapi"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestHashKVMoveLeaderDefragment(t *testing.T) {
@@ -99,5 +104,92 @@ func TestMemberPromoteAndRemove(t *testing.T) {
 	c.Stop(learner)
 	if _, err := cli.MemberRemove(ctx, 42); !errors.Is(err, rpctypes.ErrMemberNotFound) {
 		t.Errorf("remove an unknown member: %v, want ErrMemberNotFound", err)
+	}
+}
+
+// Hash hashes each member's whole state; members that applied the same log
+// agree, and a write changes it.
+func TestHash(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := testContext(t)
+	cli := c.client(t)
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitApplied()
+	var hashes []uint32
+	hash := func(i int) (*pb.HashResponse, error) {
+		return pb.NewMaintenanceClient(c.client(t, i).ActiveConnection()).Hash(ctx, &pb.HashRequest{})
+	}
+	for i := range c.endpoints {
+		h, err := hash(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Header.MemberId != etcdapi.MemberID(c.ID(i)) || h.Header.Revision != c.Node(i).Status().Revision {
+			t.Errorf("member %d: header %v", i, h.Header)
+		}
+		hashes = append(hashes, h.Hash)
+	}
+	if hashes[0] != hashes[1] || hashes[1] != hashes[2] {
+		t.Errorf("members disagree: %v", hashes)
+	}
+	if _, err := cli.Put(ctx, "k", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := hash(c.Index(c.WaitLeader())); err != nil || h.Hash == hashes[0] {
+		t.Errorf("after a write: %v %v, want another hash than %08x", h, err, hashes[0])
+	}
+}
+
+// ACTIVATE raises an alarm through raft, as etcd: every member lists it,
+// a NOSPACE alarm refuses writes until disarmed; NONE raises nothing, and
+// a member ID that names no member nor alarm is ErrMemberNotFound.
+func TestAlarmActivate(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := testContext(t)
+	f := c.Followers()[0]
+	cli := c.client(t, c.Index(f))
+	other := c.client(t, (c.Index(f)+1)%3)
+	raw := pb.NewMaintenanceClient(cli.ActiveConnection())
+	alarm := &pb.AlarmMember{MemberID: etcdapi.MemberID(c.ID((c.Index(f) + 2) % 3)), Alarm: pb.AlarmType_NOSPACE}
+
+	if got, err := raw.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: alarm.MemberID, Alarm: pb.AlarmType_NONE}); err != nil || len(got.Alarms) != 0 {
+		t.Errorf("ACTIVATE NONE: %v %v, want no alarm", got, err)
+	}
+	if _, err := raw.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: 42, Alarm: pb.AlarmType_NOSPACE}); !errors.Is(rpctypes.Error(err), rpctypes.ErrMemberNotFound) {
+		t.Errorf("ACTIVATE for member 42: %v, want ErrMemberNotFound", err)
+	}
+	checkAlarmList(t, other)
+
+	for range 2 { // raising an active alarm again answers it again
+		got, err := raw.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: alarm.MemberID, Alarm: alarm.Alarm})
+		if err != nil || len(got.Alarms) != 1 || got.Alarms[0].MemberID != alarm.MemberID || got.Alarms[0].Alarm != alarm.Alarm {
+			t.Fatalf("ACTIVATE: %v %v, want %v", got, err, alarm)
+		}
+	}
+	checkAlarmList(t, other, alarm)
+	if _, err := other.Put(ctx, "k", "v"); !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("a put under an activated NOSPACE alarm: %v, want ErrNoSpace", err)
+	}
+	if _, err := other.AlarmDisarm(ctx, (*clientv3.AlarmMember)(alarm)); err != nil {
+		t.Fatal(err)
+	}
+	checkAlarmList(t, other)
+	if _, err := other.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("a put after the disarm: %v", err)
+	}
+}
+
+// Downgrade answers Unimplemented, with etcd's message style, to every
+// action.
+func TestDowngradeUnimplemented(t *testing.T) {
+	c := newCluster(t, 1)
+	cli := c.client(t)
+	for _, action := range []clientv3.DowngradeAction{clientv3.DowngradeValidate, clientv3.DowngradeEnable, clientv3.DowngradeCancel} {
+		_, err := cli.Downgrade(testContext(t), action, "3.5.0")
+		if status.Code(err) != codes.Unimplemented || !strings.HasPrefix(status.Convert(err).Message(), "etcdserver: downgrade is not supported") {
+			t.Errorf("Downgrade %v: %v, want Unimplemented", action, err)
+		}
 	}
 }

@@ -118,8 +118,7 @@ func (ws *watchStream) create(r *pb.WatchCreateRequest) error {
 		id = ws.nextID
 	} else if ws.watches[id] != nil {
 		ws.mu.Unlock()
-		return ws.send(&pb.WatchResponse{Header: ws.s.currentHeader(), WatchId: id, Created: true, Canceled: true,
-			CancelReason: "etcdserver: duplicate watch ID"})
+		return ws.send(ws.s.refusedWatch(errDuplicateWatchID))
 	}
 	opts := []kvstore.OpOption{kvstore.WithCreatedNotify()}
 	if len(r.RangeEnd) > 0 {
@@ -147,8 +146,7 @@ func (ws *watchStream) create(r *pb.WatchCreateRequest) error {
 	if err != nil {
 		ws.mu.Unlock()
 		cancel()
-		return ws.send(&pb.WatchResponse{Header: ws.s.currentHeader(), WatchId: id, Created: true, Canceled: true,
-			CancelReason: toGRPC(err).Error()})
+		return ws.send(ws.s.refusedWatch(err))
 	}
 	w := &streamWatch{id: id, cancel: cancel, progressNotify: r.ProgressNotify, fragment: r.Fragment}
 	ws.watches[id] = w

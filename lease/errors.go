@@ -26,7 +26,7 @@ var (
 	// ErrTTLTooLarge reports a grant with a TTL above MaxTTL.
 	ErrTTLTooLarge = errors.New("lease: TTL is too large")
 
-	// ErrInvalidID reports a lease ID that is not positive where a lease is
+	// ErrInvalidID reports lease ID 0 (NoLease) where a lease is
 	// required. ID 0 means "assign one" and must be resolved by the proposer
 	// before the command is logged.
 	ErrInvalidID = errors.New("lease: invalid lease ID")

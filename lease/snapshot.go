@@ -143,16 +143,18 @@ func decodeBody(r *bufio.Reader) (map[ID]*tableEntry, map[string]ID, error) {
 	// Never trust a count for allocation: the input may be hostile.
 	leases := make(map[ID]*tableEntry, min(count, 1024))
 	keyLease := make(map[string]ID)
-	prev := NoLease
-	for range count {
+	var prev ID
+	for i := range count {
 		raw, err := readUvarint(r, "lease ID")
 		if err != nil {
 			return nil, nil, err
 		}
-		if raw > math.MaxInt64 || ID(raw) <= prev {
-			return nil, nil, fmt.Errorf("%w: lease ID %d out of order or invalid", ErrCorruptSnapshot, raw)
+		// IDs ascend as int64 (a negative ID is written as its
+		// two's-complement uvarint); none is NoLease.
+		id := ID(int64(raw))
+		if id == NoLease || (i > 0 && id <= prev) {
+			return nil, nil, fmt.Errorf("%w: lease ID %d out of order or invalid", ErrCorruptSnapshot, id)
 		}
-		id := ID(raw)
 		prev = id
 		ttl, err := readUvarint(r, "TTL")
 		if err != nil {

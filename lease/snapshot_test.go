@@ -34,7 +34,10 @@ func sampleTable(t testing.TB) *lease.Table {
 	mustGrant(t, tab, 3, 60)
 	mustGrant(t, tab, 1, 10)
 	mustGrant(t, tab, 1<<40, lease.MaxTTL)
+	mustGrant(t, tab, -1<<40, 30) // etcd grants negative IDs asked for
+	mustGrant(t, tab, -1<<63, 30)
 	mustAttach(t, tab, 3, "b", "a", "")
+	mustAttach(t, tab, -1<<40, "neg")
 	mustAttach(t, tab, 1<<40, "\x00\xff", strings.Repeat("k", 300))
 	if err := tab.Checkpoint(3, 42); err != nil {
 		t.Fatal(err)
@@ -198,34 +201,38 @@ func TestSnapshotValidation(t *testing.T) {
 		data []byte
 		want error
 	}{
-		"unknown version":       {craft(2, uv(0)), lease.ErrSnapshotVersion},
-		"version zero":          {craft(0, uv(0)), lease.ErrSnapshotVersion},
-		"bad magic":             {append([]byte("XXXX"), good[4:]...), lease.ErrCorruptSnapshot},
-		"empty input":           {nil, lease.ErrCorruptSnapshot},
-		"zero ID":               {craft(1, uv(1, 0, 10, 0, 0)), lease.ErrCorruptSnapshot},
-		"ID overflows int64":    {craft(1, uv(1, uint64(1)<<63, 10, 0, 0)), lease.ErrCorruptSnapshot},
-		"IDs out of order":      {craft(1, uv(2, 5, 10, 0, 0, 4, 10, 0, 0)), lease.ErrCorruptSnapshot},
-		"duplicate ID":          {craft(1, uv(2, 5, 10, 0, 0, 5, 10, 0, 0)), lease.ErrCorruptSnapshot},
-		"zero TTL":              {craft(1, uv(1, 5, 0, 0, 0)), lease.ErrCorruptSnapshot},
-		"TTL above max":         {craft(1, uv(1, 5, uint64(lease.MaxTTL)+1, 0, 0)), lease.ErrCorruptSnapshot},
-		"remaining above TTL":   {craft(1, uv(1, 5, 10, 11, 0)), lease.ErrCorruptSnapshot},
-		"keys out of order":     {craft(1, uv(1, 5, 10, 0, 2, 1, "b", 1, "a")), lease.ErrCorruptSnapshot},
-		"duplicate key":         {craft(1, uv(1, 5, 10, 0, 2, 1, "a", 1, "a")), lease.ErrCorruptSnapshot},
-		"key in two leases":     {craft(1, uv(2, 5, 10, 0, 1, 1, "a", 6, 10, 0, 1, 1, "a")), lease.ErrCorruptSnapshot},
-		"fewer leases than":     {craft(1, uv(2, 5, 10, 0, 0)), lease.ErrCorruptSnapshot},
-		"trailing body bytes":   {craft(1, uv(0, 7)), lease.ErrCorruptSnapshot},
-		"non-minimal varint":    {craft(1, append(uv(1, 5), 0x8a, 0x00, 0, 0)), lease.ErrCorruptSnapshot},
-		"varint overflow":       {craft(1, []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}), lease.ErrCorruptSnapshot},
-		"huge key length":       {craft(1, uv(1, 5, 10, 0, 1, uint64(1)<<62)), lease.ErrCorruptSnapshot},
-		"huge lease count":      {craft(1, uv(uint64(1)<<62)), lease.ErrCorruptSnapshot},
-		"huge key count":        {craft(1, uv(1, 5, 10, 0, uint64(1)<<62)), lease.ErrCorruptSnapshot},
-		"body length too long":  {func() []byte { d := slices.Clone(good); d[15]++; return d }(), lease.ErrCorruptSnapshot},
-		"body length too short": {func() []byte { d := slices.Clone(good); d[15]--; return d }(), lease.ErrCorruptSnapshot},
-		"huge body length":      {func() []byte { d := slices.Clone(good); d[8] = 0xff; return d }(), lease.ErrCorruptSnapshot},
+		"unknown version":         {craft(2, uv(0)), lease.ErrSnapshotVersion},
+		"version zero":            {craft(0, uv(0)), lease.ErrSnapshotVersion},
+		"bad magic":               {append([]byte("XXXX"), good[4:]...), lease.ErrCorruptSnapshot},
+		"empty input":             {nil, lease.ErrCorruptSnapshot},
+		"zero ID":                 {craft(1, uv(1, 0, 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"negative after positive": {craft(1, uv(2, 5, 10, 0, 0, neg(1), 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"negatives out of order":  {craft(1, uv(2, neg(1), 10, 0, 0, neg(5), 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"IDs out of order":        {craft(1, uv(2, 5, 10, 0, 0, 4, 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"duplicate ID":            {craft(1, uv(2, 5, 10, 0, 0, 5, 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"zero TTL":                {craft(1, uv(1, 5, 0, 0, 0)), lease.ErrCorruptSnapshot},
+		"TTL above max":           {craft(1, uv(1, 5, uint64(lease.MaxTTL)+1, 0, 0)), lease.ErrCorruptSnapshot},
+		"remaining above TTL":     {craft(1, uv(1, 5, 10, 11, 0)), lease.ErrCorruptSnapshot},
+		"keys out of order":       {craft(1, uv(1, 5, 10, 0, 2, 1, "b", 1, "a")), lease.ErrCorruptSnapshot},
+		"duplicate key":           {craft(1, uv(1, 5, 10, 0, 2, 1, "a", 1, "a")), lease.ErrCorruptSnapshot},
+		"key in two leases":       {craft(1, uv(2, 5, 10, 0, 1, 1, "a", 6, 10, 0, 1, 1, "a")), lease.ErrCorruptSnapshot},
+		"fewer leases than":       {craft(1, uv(2, 5, 10, 0, 0)), lease.ErrCorruptSnapshot},
+		"trailing body bytes":     {craft(1, uv(0, 7)), lease.ErrCorruptSnapshot},
+		"non-minimal varint":      {craft(1, append(uv(1, 5), 0x8a, 0x00, 0, 0)), lease.ErrCorruptSnapshot},
+		"varint overflow":         {craft(1, []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}), lease.ErrCorruptSnapshot},
+		"huge key length":         {craft(1, uv(1, 5, 10, 0, 1, uint64(1)<<62)), lease.ErrCorruptSnapshot},
+		"huge lease count":        {craft(1, uv(uint64(1)<<62)), lease.ErrCorruptSnapshot},
+		"huge key count":          {craft(1, uv(1, 5, 10, 0, uint64(1)<<62)), lease.ErrCorruptSnapshot},
+		"body length too long":    {func() []byte { d := slices.Clone(good); d[15]++; return d }(), lease.ErrCorruptSnapshot},
+		"body length too short":   {func() []byte { d := slices.Clone(good); d[15]--; return d }(), lease.ErrCorruptSnapshot},
+		"huge body length":        {func() []byte { d := slices.Clone(good); d[8] = 0xff; return d }(), lease.ErrCorruptSnapshot},
 	} {
 		t.Run(name, func(t *testing.T) { assertRestoreFails(t, c.data, c.want) })
 	}
 }
+
+// neg is the uvarint value a negative lease ID -id is written as.
+func neg(id int64) uint64 { return uint64(-id) }
 
 func TestSnapshotReaderError(t *testing.T) {
 	data := snapshotBytes(t, sampleTable(t))

@@ -5,8 +5,9 @@ import (
 	"slices"
 )
 
-// ID identifies a lease. Live leases have positive IDs; NoLease (0) means
-// "no lease".
+// ID identifies a lease. Any ID but NoLease (0), which means "no lease",
+// may be live: negative ones too, as etcd grants any ID asked for but 0
+// (SEMANTICS.md rule 18); the IDs kvstore chooses itself are positive.
 type ID int64
 
 // NoLease is the ID of "no lease": a key attached to NoLease is attached to
@@ -77,10 +78,10 @@ func (t *Table) MinTTL() int64 { return t.minTTL }
 
 // Grant creates lease id with a TTL of ttl seconds, raised to the table's
 // minimum, and returns the granted TTL. It fails with ErrInvalidID if id is
-// not positive, ErrTTLTooLarge if ttl exceeds MaxTTL and ErrLeaseExists if
+// NoLease, ErrTTLTooLarge if ttl exceeds MaxTTL and ErrLeaseExists if
 // id is live; an ID that has been revoked may be granted again.
 func (t *Table) Grant(id ID, ttl int64) (int64, error) {
-	if id <= 0 {
+	if id == NoLease {
 		return 0, fmt.Errorf("%w: %d", ErrInvalidID, id)
 	}
 	if ttl > MaxTTL {
@@ -113,12 +114,9 @@ func (t *Table) Revoke(id ID) ([]string, error) {
 // SetKeyLease records that key is now attached to lease id, detaching it
 // from the lease it was attached to, if any. Use it on every put (with the
 // put's lease, NoLease for none) and with NoLease when the key is deleted.
-// It fails, changing nothing, with ErrInvalidID if id is negative and with
-// ErrLeaseNotFound if id is not NoLease and not live.
+// It fails, changing nothing, with ErrLeaseNotFound if id is not NoLease
+// and not live.
 func (t *Table) SetKeyLease(key string, id ID) error {
-	if id < 0 {
-		return fmt.Errorf("%w: %d", ErrInvalidID, id)
-	}
 	var to *tableEntry
 	if id != NoLease {
 		var ok bool

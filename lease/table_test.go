@@ -45,10 +45,8 @@ func TestGrant(t *testing.T) {
 	if l, _ := tab.Lookup(1); l.TTL != 60 {
 		t.Errorf("failed re-grant changed the TTL to %d", l.TTL)
 	}
-	for _, id := range []lease.ID{0, -1} {
-		if _, err := tab.Grant(id, 10); !errors.Is(err, lease.ErrInvalidID) {
-			t.Errorf("Grant(%d): err = %v, want ErrInvalidID", id, err)
-		}
+	if _, err := tab.Grant(lease.NoLease, 10); !errors.Is(err, lease.ErrInvalidID) {
+		t.Errorf("Grant(NoLease): err = %v, want ErrInvalidID", err)
 	}
 	if _, err := tab.Grant(2, lease.MaxTTL+1); !errors.Is(err, lease.ErrTTLTooLarge) {
 		t.Errorf("TTL above MaxTTL: err = %v, want ErrTTLTooLarge", err)
@@ -172,8 +170,8 @@ func TestSetKeyLease(t *testing.T) {
 	if err := tab.SetKeyLease("m", 3); !errors.Is(err, lease.ErrLeaseNotFound) {
 		t.Errorf("attach to unknown lease: err = %v", err)
 	}
-	if err := tab.SetKeyLease("m", -1); !errors.Is(err, lease.ErrInvalidID) {
-		t.Errorf("attach to negative lease: err = %v", err)
+	if err := tab.SetKeyLease("m", -1); !errors.Is(err, lease.ErrLeaseNotFound) {
+		t.Errorf("attach to an unknown negative lease: err = %v", err)
 	}
 	if tab.Hash() != h || tab.KeyLease("m") != 1 {
 		t.Error("failed SetKeyLease changed the table")

@@ -270,7 +270,7 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 
 // checkVersion rejects a version that would break the store's invariants.
 func checkVersion(it *keyItem, v *version, rev int64) error {
-	bad := v.main < 1 || v.main > rev || v.lease < 0
+	bad := v.main < 1 || v.main > rev
 	if last := it.versions.last(); last != nil && v.main <= last.main {
 		bad = true
 	}

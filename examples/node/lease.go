@@ -69,6 +69,12 @@ func (a *api) leaseGrant(r *http.Request, q *query) (any, error) {
 	if req.TTL == nil {
 		return nil, fmt.Errorf("%w: ttl is required (seconds)", errInvalidTTL)
 	}
+	if req.ID < 0 {
+		// This API names leases by positive IDs in its paths
+		// (pathLeaseID), so it grants none it could not name; the node
+		// itself grants negative IDs, as etcd does.
+		return nil, fmt.Errorf("%w: lease ID %d: want a positive decimal integer", kvstore.ErrInvalidLeaseID, req.ID)
+	}
 	var opts []kvstore.LeaseOption
 	if req.ID != 0 {
 		opts = append(opts, kvstore.WithLeaseID(int64(req.ID)))
