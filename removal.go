@@ -105,7 +105,10 @@ func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
 		}
 		if members > 0 && (self == nil || before < m.Index) {
 			n.markRemoved()
+			return nil
 		}
+		n.logger().Info("not acting on a removal notice: this node's log does not show it as the incarnation removed",
+			"removal_index", m.Index, "last_index", before, "members", members, "listed", self != nil)
 		return nil
 	}
 }
