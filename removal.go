@@ -81,9 +81,11 @@ func (n *Node) notifyRemoved(id, addr string, index uint64) {
 // wiped this node and started it again under the same ID and address, so
 // it is acted on only by the incarnation it removed: one whose
 // configuration no longer lists it (it saw its removal), or still lists it
-// from a log that ends before the removal. A node with no configuration
-// yet, or one whose log already goes past the removal while listing it
-// (added again since), ignores it.
+// from a log that does not hold the removal entry: one that ends before
+// it, or that holds another entry at its index (an uncommitted tail from
+// an older term, which the leader stopped replicating to this node before
+// it could overwrite it). A node with no configuration yet, or one whose
+// log holds the removal and lists it again (added since), ignores it.
 func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
 	if m == nil || m.Op != wire.MemberRemove || m.ID != n.cfg.id {
 		return fmt.Errorf("%w: removal notice for another member", ErrBadRPC)
@@ -103,11 +105,39 @@ func (n *Node) serveRemoved(ctx context.Context, m *wire.Membership) error {
 		if n.raft.LastIndex() != before {
 			continue
 		}
-		if members > 0 && (self == nil || before < m.Index) {
+		if members > 0 && (self == nil || before < m.Index || !n.logHoldsRemoval(m.Index)) {
 			n.markRemoved()
+			return nil
 		}
+		n.logger().Info("not acting on a removal notice: this node's log does not show it as the incarnation removed",
+			"removal_index", m.Index, "last_index", before, "members", members, "listed", self != nil)
 		return nil
 	}
+}
+
+// logHoldsRemoval reports whether this node's log, which reaches index,
+// holds there the configuration entry that removed this node, or may have
+// held it (the entry is compacted away, or cannot be read): a log that went
+// past the removal and still lists this node was added to again since.
+// The caller has read the configuration no earlier than the last index
+// reached index, so an entry there is one raft had already taken into
+// that configuration; only a removal entry replacing an older tail at that
+// very moment, leaving the last index where it was, can still be taken
+// for a later incarnation's (the notice is best effort).
+func (n *Node) logHoldsRemoval(index uint64) bool {
+	var entry raft.Log
+	if err := n.disk.GetLog(index, &entry); err != nil {
+		return true
+	}
+	if entry.Type != raft.LogConfiguration {
+		return false
+	}
+	for _, s := range raft.DecodeConfiguration(entry.Data).Servers {
+		if string(s.ID) == n.cfg.id {
+			return false
+		}
+	}
+	return true
 }
 
 // selfInConfiguration returns this node's entry in its latest raft

@@ -1,9 +1,11 @@
 package etcdapi_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvstore/kvstore/etcdapi"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -99,7 +101,15 @@ func TestMemberPromoteAndRemove(t *testing.T) {
 	select {
 	case <-c.Node(learner).Removed():
 	case <-ctx.Done():
-		t.Fatalf("the removed member never learned it was removed: %v", ctx.Err())
+		// Say what the member saw: whether it had the removal entry, or
+		// any configuration at all, tells which way the notice was lost.
+		n := c.Node(learner)
+		st := n.Status()
+		mctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		members, err := n.Members(mctx)
+		cancel()
+		t.Fatalf("the removed member never learned it was removed: %v; it is %s in term %d (leader %q, commit %d, applied %d) and lists %+v (%v)",
+			ctx.Err(), st.RaftState, st.RaftTerm, st.LeaderID, st.CommitIndex, st.AppliedIndex, members, err)
 	}
 	c.Stop(learner)
 	if _, err := cli.MemberRemove(ctx, 42); !errors.Is(err, rpctypes.ErrMemberNotFound) {

@@ -22,8 +22,12 @@
 //		})
 //	}
 //
-// On-disk storage ([WithDisk]) does real file I/O and is better run outside
-// a bubble.
+// On-disk storage ([WithDisk]) does real file I/O. It runs in a bubble too,
+// where the I/O takes no virtual time: a slow fsync or a loaded machine
+// cannot expire raft's timeouts there (the fast timing below makes a
+// connected leader step down in wall time when its followers answer 30 ms
+// late), so a test that needs leadership to move only when it injects a
+// fault should run on disk in a bubble.
 //
 // # Faults
 //
