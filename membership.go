@@ -225,7 +225,26 @@ func (n *Node) transferLeadership(ctx context.Context, to *raft.Server) error {
 	default:
 		f = n.raft.LeadershipTransferToServer(to.ID, to.Address)
 	}
-	return n.waitFuture(ctx, f)
+	if err := n.waitFuture(ctx, f); err != nil {
+		return err
+	}
+	// raft's future resolves once this node has stepped down, before the
+	// new leader's first heartbeat: wait, as etcd's MoveLeader does, until
+	// this node sees the member it handed over to (any other member
+	// without a target) lead, so that the caller's next request finds it.
+	for {
+		info, changed := n.lead.get()
+		if info.LeaderID != "" && (to == nil && info.LeaderID != n.cfg.id || to != nil && info.LeaderID == string(to.ID)) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("kvstore: leadership handed over, but no new leader seen yet: %w", ctx.Err())
+		case <-n.closed:
+			return n.errClosed()
+		}
+	}
 }
 
 // confirmMemberAt checks, on the leader, that the member id answers at
