@@ -73,6 +73,13 @@
 //     on the leader, after each compaction ([WithCorruptCheckInterval]):
 //     a member whose store disagrees with the majority's gets a CORRUPT
 //     alarm and refuses reads and writes with [ErrCorrupt].
+//     [Node.Backup] streams a consistent backup from any member,
+//     [ReadBackupStatus] describes one and [Restore] prepares a data dir
+//     from it for a new cluster (etcd's snapshot save, status, restore).
+//   - Auth: [Node.Auth] manages etcd's users, roles and key-range
+//     permissions, replicated through raft; it issues the tokens and
+//     answers the permission checks that a server such as the etcdapi
+//     module enforces.
 //
 // Responses carry a [Header] with the store revision, the raft term and
 // the answering member, as etcd's do. Semantics follow etcd v3, rule by
