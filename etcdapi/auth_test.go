@@ -419,3 +419,51 @@ func rootToken(t *testing.T, ctx context.Context, authc pb.AuthClient) string {
 	}
 	return res.Token
 }
+
+// TestAuthLeaseTimeToLive: a lease's time-to-live names its keys, so with
+// auth enabled it needs read permission on every key attached to the
+// lease, as etcd's (CVE-2023-32082); a lease holding only readable keys,
+// or none, is answered.
+func TestAuthLeaseTimeToLive(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+	c.WaitApplied()
+
+	root := c.userClient(t, "root", "rootpw")
+	alice := c.userClient(t, "alice", "alicepw")
+	secret, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx, "z2", "leased", clientv3.WithLease(secret.ID)); err != nil {
+		t.Fatal(err)
+	}
+	readable, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx, "a3", "leased", clientv3.WithLease(readable.ID)); err != nil {
+		t.Fatal(err)
+	}
+	empty, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, opts := range [][]clientv3.LeaseOption{{clientv3.WithAttachedKeys()}, nil} {
+		_, err = alice.TimeToLive(ctx, secret.ID, opts...)
+		wantErr(t, "alice's time-to-live of a lease holding z2", err, rpctypes.ErrPermissionDenied)
+	}
+	if res, err := alice.TimeToLive(ctx, readable.ID, clientv3.WithAttachedKeys()); err != nil || len(res.Keys) != 1 {
+		t.Fatalf("alice's time-to-live of a lease holding a3: %v, %v", res, err)
+	}
+	if _, err := alice.TimeToLive(ctx, empty.ID, clientv3.WithAttachedKeys()); err != nil {
+		t.Fatalf("alice's time-to-live of a lease holding nothing: %v", err)
+	}
+	if res, err := root.TimeToLive(ctx, secret.ID, clientv3.WithAttachedKeys()); err != nil || len(res.Keys) != 1 {
+		t.Fatalf("root's time-to-live of a lease holding z2: %v, %v", res, err)
+	}
+	_, err = c.client(t).TimeToLive(ctx, empty.ID)
+	wantErr(t, "time-to-live without a user", err, rpctypes.ErrUserEmpty)
+}

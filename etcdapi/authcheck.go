@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 
 	"github.com/kvstore/kvstore"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -12,7 +13,7 @@ import (
 )
 
 // Enforcement of auth, as etcd's: while auth is enabled every KV, Txn,
-// Watch and lease revocation is checked against the caller's key
+// Watch, lease revocation and lease time-to-live is checked against the caller's key
 // permissions, and the admin calls need the root role. The caller is the
 // user of the request's token (gRPC metadata "token", as clientv3 sends
 // it), or, without one and with WithClientCertAuth, the common name of
@@ -107,6 +108,10 @@ type checkedLease struct {
 
 func (c checkedLease) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
 	return checked(c.s, ctx, "/etcdserverpb.Lease/LeaseRevoke", r, c.LeaseServer.LeaseRevoke)
+}
+
+func (c checkedLease) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	return checked(c.s, ctx, "/etcdserverpb.Lease/LeaseTimeToLive", r, c.LeaseServer.LeaseTimeToLive)
 }
 
 type checkedCluster struct {
@@ -266,6 +271,8 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (context
 		err = s.checkTxn(ctx, r)
 	case *pb.LeaseRevokeRequest:
 		err = s.checkLeaseRevoke(ctx, r.ID)
+	case *pb.LeaseTimeToLiveRequest:
+		err = s.checkLeaseTimeToLive(ctx, r.ID)
 	case *pb.AuthUserGetRequest:
 		err = s.checkUserGet(ctx, r.Name)
 	case *pb.AuthRoleGetRequest:
@@ -412,16 +419,58 @@ func (s *Server) checkLeaseRevoke(ctx context.Context, id int64) error {
 	if s.checkAdmin(ctx) == nil {
 		return nil // the root role may write every key
 	}
-	ttl, err := s.node.TimeToLive(ctx, id, true)
+	keys, err := s.leaseKeys(ctx, id)
 	if err != nil {
-		return nil
+		return err
 	}
-	for _, key := range ttl.Keys {
+	for _, key := range keys {
 		if err := s.check(ctx, func(user string) error { return s.node.Auth().IsPutPermitted(user, key) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkLeaseTimeToLive checks that the caller may read every key attached
+// to the lease, whose names the answer can hold, as etcd's (since the fix
+// of CVE-2023-32082): whether or not the request asks for the keys, and
+// with no user at all refused as etcd refuses it. An unknown lease is left
+// to the handler to answer.
+func (s *Server) checkLeaseTimeToLive(ctx context.Context, id int64) error {
+	user, err := s.user(ctx)
+	if err != nil {
+		return err
+	}
+	if user == "" {
+		return rpctypes.ErrGRPCUserEmpty
+	}
+	if s.node.Auth().IsAdminPermitted(user) == nil {
+		return nil // the root role may read every key
+	}
+	keys, err := s.leaseKeys(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if err := toGRPC(s.node.Auth().IsRangePermitted(user, key, nil)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaseKeys returns the keys attached to a lease, none for an unknown
+// lease. Any other failure to read them is returned: a check that cannot
+// see the keys does not let the call through.
+func (s *Server) leaseKeys(ctx context.Context, id int64) ([][]byte, error) {
+	ttl, err := s.node.TimeToLive(ctx, id, true)
+	switch {
+	case errors.Is(err, kvstore.ErrLeaseNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, toGRPC(err)
+	}
+	return ttl.Keys, nil
 }
 
 // checkUserGet lets a user read itself; anyone else needs the root role.
