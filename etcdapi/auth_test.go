@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/etcdapi"
 	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/kvtest"
@@ -466,4 +467,50 @@ func TestAuthLeaseTimeToLive(t *testing.T) {
 	}
 	_, err = c.client(t).TimeToLive(ctx, empty.ID)
 	wantErr(t, "time-to-live without a user", err, rpctypes.ErrUserEmpty)
+}
+
+// TestAuthAdminCallCheckedAtApply: an admin call carries the auth revision
+// its root role was checked at, so one checked before the caller lost the
+// root role and applied after is refused with ErrGRPCAuthOldRevision and
+// changes nothing (clientv3 then checks again), as etcd's apply-time
+// check refuses it.
+func TestAuthAdminCallCheckedAtApply(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+	root := c.userClient(t, "root", "rootpw")
+	if _, err := root.UserAdd(ctx, "admin", "adminpw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "admin", "root"); err != nil {
+		t.Fatal(err)
+	}
+	node := c.Node(0)
+	token, err := node.Auth().Authenticate(ctx, "admin", "adminpw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := etcdapi.NewServer(node)
+	defer srv.Close()
+	callCtx := metadata.NewIncomingContext(ctx, metadata.Pairs(rpctypes.TokenFieldNameGRPC, token))
+	checkedCtx, err := etcdapi.Authorize(srv, callCtx, "/etcdserverpb.Auth/RoleGrantPermission",
+		&pb.AuthRoleGrantPermissionRequest{Name: "reader"})
+	if err != nil {
+		t.Fatalf("admin's call checked while admin holds the root role: %v", err)
+	}
+	// The root role is revoked between the check and the proposal.
+	if _, err := root.UserRevokeRole(ctx, "admin", "root"); err != nil {
+		t.Fatal(err)
+	}
+	err = node.Auth().RoleGrantPermission(checkedCtx, "reader", authPerm("z", ""))
+	wantErr(t, "a grant checked before the revocation, applied after", err, auth.ErrAuthOldRevision)
+	role, err := node.Auth().RoleGet(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range role.Permissions {
+		if string(p.Key) == "z" {
+			t.Fatalf("the refused grant changed the role: %+v", role)
+		}
+	}
 }

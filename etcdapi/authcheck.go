@@ -13,23 +13,24 @@ import (
 )
 
 // Enforcement of auth, as etcd's: while auth is enabled every KV, Txn,
-// Watch, lease revocation and lease time-to-live is checked against the caller's key
-// permissions, and the admin calls need the root role. The caller is the
-// user of the request's token (gRPC metadata "token", as clientv3 sends
-// it), or, without one and with WithClientCertAuth, the common name of
-// its verified client certificate; a request with neither is refused with
-// ErrGRPCUserEmpty, one with an invalid or expired token with
-// ErrGRPCInvalidAuthToken (clientv3 then authenticates again).
+// Watch, lease revocation and lease time-to-live is checked against the
+// caller's key permissions, and the admin calls need the root role. The
+// caller is the user of the request's token (gRPC metadata "token", as
+// clientv3 sends it), or, without one and with WithClientCertAuth, the
+// common name of its verified client certificate; a request with neither
+// is refused with ErrGRPCUserEmpty, one with an invalid or expired token
+// with ErrGRPCInvalidAuthToken (clientv3 then authenticates again).
 //
-// The check runs on the member serving the request, against the auth
-// state that member has applied (kvstore.Auth's checks). A write carries
-// the auth revision it was checked at (kvstore.WithAuthRevision), and is
-// refused at apply with ErrGRPCAuthOldRevision if the auth state changed
-// in between, which clientv3 retries. A linearizable read first catches
-// the member's auth state up (kvstore.Auth.Sync, one read-index round),
-// so it is judged by the state as of the request, as etcd judges it; a
-// serializable read is judged by the member's state as it is, as it is
-// served from it (see DESIGN.md).
+// The check runs on the member serving the request, against the auth state
+// that member has applied (kvstore.Auth's checks). A write, an auth change
+// or a Compact carries the auth revision it was checked at
+// (kvstore.WithAuthRevision), and is refused at apply with
+// ErrGRPCAuthOldRevision if the auth state changed in between, which
+// clientv3 retries. A linearizable read first catches the member's auth
+// state up (kvstore.Auth.Sync, one read-index round), so it is judged by
+// the state as of the request, as etcd judges it; a serializable read is
+// judged by the member's state as it is, as it is served from it (see
+// DESIGN.md).
 //
 // Register registers every service wrapped in its checked* type below, so
 // no service is served unchecked.
@@ -243,7 +244,15 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (context
 		return ctx, nil
 	}
 	if adminMethods[method] {
-		return ctx, s.checkAdmin(ctx)
+		// The revision goes with the call too: one checked before the
+		// caller lost the root role is refused at apply (auth changes and
+		// Compact; membership changes are not raft commands, and are
+		// judged at the check alone).
+		rev := a.Revision()
+		if err := s.checkAdmin(ctx); err != nil {
+			return ctx, err
+		}
+		return kvstore.WithAuthRevision(ctx, rev), nil
 	}
 	if linearizableRead(req) {
 		// As etcd, judge a linearizable read by the auth state as of the
