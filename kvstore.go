@@ -192,7 +192,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		n.goAsync(n.runReadvertise)
 	}
 	n.startCorruptionChecks()
-	if !cfg.attrs.empty() {
+	if !cfg.attrs.empty() || existing { // existing: it may withdraw what it published before
 		n.goAsync(n.runPublishAttributes)
 	}
 	if peerLogs != nil {
