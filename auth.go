@@ -115,11 +115,14 @@ type authRevisionKey struct{}
 
 // WithAuthRevision returns a context for a write whose permissions the
 // caller checked against the auth state at revision rev (Auth.Revision,
-// read before the check): a Put, Delete, Txn, Compact, Revoke or change
-// of the Auth API. Proposed with it, the write is applied only if
-// the auth state has not changed since: otherwise it fails with
-// auth.ErrAuthOldRevision on every member and changes nothing, and the
-// caller checks again. That is etcd's apply-time permission check.
+// read before the check, with auth enabled or not): a Put, Delete, Txn,
+// Compact, Revoke or change of the Auth API. Proposed with it, the write
+// is applied only if auth is disabled when it applies, or the auth state
+// has not changed since: otherwise it fails with auth.ErrAuthOldRevision
+// on every member and changes nothing, and the caller checks again. That
+// is etcd's apply-time permission check; a write let through while auth
+// was disabled is so refused if it applies after auth was enabled. A
+// revision of 0 (a store that never changed) asks for no check.
 func WithAuthRevision(ctx context.Context, rev uint64) context.Context {
 	return context.WithValue(ctx, authRevisionKey{}, rev)
 }
@@ -138,9 +141,10 @@ func authRevisionFor(ctx context.Context, c *wire.Command) uint64 {
 }
 
 // refuseStaleAuth is the apply-time check of WithAuthRevision: it
-// depends on the log alone, so every member decides alike.
+// depends on the log alone, so every member decides alike. With auth
+// disabled at apply nothing is checked, so nothing is refused.
 func refuseStaleAuth(s *auth.Store, c *wire.Command) error {
-	if c.AuthRevision != 0 && c.AuthRevision < s.Revision() {
+	if c.AuthRevision != 0 && s.Enabled() && c.AuthRevision < s.Revision() {
 		return fmt.Errorf("%w: checked at %d, applied at %d", auth.ErrAuthOldRevision, c.AuthRevision, s.Revision())
 	}
 	return nil

@@ -514,3 +514,42 @@ func TestAuthAdminCallCheckedAtApply(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthWriteCheckedBeforeEnableRefused: a write let through while auth
+// was disabled on the serving member (a member that had not yet applied an
+// AuthEnable committed through another) is refused at apply if auth is
+// enabled by then, with ErrGRPCAuthOldRevision (clientv3 then checks it
+// again, against the enabled state), as etcd's apply-time check refuses
+// it; a write applied while auth stays disabled is not refused for auth
+// changes in between.
+func TestAuthWriteCheckedBeforeEnableRefused(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	node := c.Node(0)
+	srv := etcdapi.NewServer(node)
+	defer srv.Close()
+	put := &pb.PutRequest{Key: []byte("z"), Value: []byte("v")}
+
+	checkedCtx, err := etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Put", put)
+	if err != nil {
+		t.Fatalf("a put checked with auth disabled: %v", err)
+	}
+	if err := node.Auth().RoleAdd(ctx, "unrelated"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Put(checkedCtx, put.Key, put.Value); err != nil {
+		t.Fatalf("a put checked and applied with auth disabled, a role added in between: %v", err)
+	}
+
+	checkedCtx, err = etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Put", put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enableAuth(t, c.client(t))
+	before := node.Status().Revision
+	_, err = node.Put(checkedCtx, put.Key, []byte("unauthenticated"))
+	wantErr(t, "a put checked with auth disabled, applied with it enabled", err, auth.ErrAuthOldRevision)
+	if got := node.Status().Revision; got != before {
+		t.Fatalf("the refused put changed the store: revision %d → %d", before, got)
+	}
+}

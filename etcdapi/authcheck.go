@@ -241,7 +241,10 @@ func checked[Req, Resp any](s *Server, ctx context.Context, method string, r Req
 func (s *Server) authorize(ctx context.Context, method string, req any) (context.Context, error) {
 	a := s.node.Auth()
 	if !a.Enabled() {
-		return ctx, nil
+		// Nothing to check, but the write still carries the revision:
+		// applied after an AuthEnable this member had not applied yet, it
+		// is refused, and checked again against the enabled state.
+		return kvstore.WithAuthRevision(ctx, a.Revision()), nil
 	}
 	if adminMethods[method] {
 		// The revision goes with the call too: one checked before the
