@@ -84,8 +84,14 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 		logger.Info("waiting for the cluster's leader to reach this member; it must have been added first, with etcdctl member add "+s.name+" --peer-urls="+s.peerURL,
 			"cluster_token", s.token)
 	}
-	api := etcdapi.NewServer(node, etcdapi.WithClusterToken(s.token),
-		etcdapi.WithAdvertiseClientURLs(s.advertiseClientURLs...), etcdapi.WithPeerURLScheme(s.peerScheme))
+	apiOpts := []etcdapi.Option{etcdapi.WithClusterToken(s.token),
+		etcdapi.WithAdvertiseClientURLs(s.advertiseClientURLs...), etcdapi.WithPeerURLScheme(s.peerScheme)}
+	if s.clientTLS.clientCertAuth {
+		// As etcd's --client-cert-auth: with auth enabled, a request
+		// without a token is the certificate's common name's.
+		apiOpts = append(apiOpts, etcdapi.WithClientCertAuth())
+	}
+	api := etcdapi.NewServer(node, apiOpts...)
 	gs := grpc.NewServer()
 	api.Register(gs)
 	httpHandler := newHTTPHandler(node, reg, s.enablePprof, logger)
