@@ -553,3 +553,56 @@ func TestAuthWriteCheckedBeforeEnableRefused(t *testing.T) {
 		t.Fatalf("the refused put changed the store: revision %d → %d", before, got)
 	}
 }
+
+// TestAuthEveryCallChecked: with auth enabled, every unary call of every
+// service Register registers is refused to a caller without a user,
+// except those etcd leaves open. A call added to a service without a
+// check fails here.
+func TestAuthEveryCallChecked(t *testing.T) {
+	open := map[string]string{
+		"/etcdserverpb.Auth/Authenticate":      "how a user gets a token",
+		"/etcdserverpb.Auth/AuthStatus":        "etcd answers anyone",
+		"/etcdserverpb.Lease/LeaseGrant":       "etcd answers anyone",
+		"/etcdserverpb.Lease/LeaseLeases":      "etcd answers anyone (IDs only)",
+		"/etcdserverpb.Lease/LeaseRevoke":      "checked against the lease's keys: none for an unknown lease (TestAuthEnforced)",
+		"/etcdserverpb.Cluster/MemberList":     "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Status":     "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Alarm":      "etcd answers anyone",
+		"/etcdserverpb.Maintenance/MoveLeader": "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Downgrade":  "etcd answers anyone",
+		"/etcdserverpb.KV/Txn":                 "an empty txn touches no key, and etcd lets it through; compares and ops are checked (TestAuthEnforced)",
+		"/grpc.health.v1.Health/Check":         "not etcd's API",
+		"/grpc.health.v1.Health/List":          "not etcd's API",
+	}
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+
+	gs := grpc.NewServer()
+	etcdapi.NewServer(c.Node(0)).Register(gs)
+	conn, err := grpc.NewClient(c.endpoints[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	calls := 0
+	for service, info := range gs.GetServiceInfo() {
+		for _, m := range info.Methods {
+			method := "/" + service + "/" + m.Name
+			if m.IsClientStream || m.IsServerStream {
+				continue // Watch checks each watch it creates; Snapshot is an admin call (TestAuthAdminCallsNeedRoot); LeaseKeepAlive etcd answers anyone
+			}
+			if _, ok := open[method]; ok {
+				continue
+			}
+			calls++
+			err := conn.Invoke(ctx, method, &emptypb.Empty{}, &emptypb.Empty{})
+			if !errors.Is(rpctypes.Error(err), rpctypes.ErrUserEmpty) && status.Code(err) != codes.PermissionDenied {
+				t.Errorf("%s without a user: %v, want ErrGRPCUserEmpty or PermissionDenied", method, err)
+			}
+		}
+	}
+	if calls < 25 {
+		t.Fatalf("only %d calls checked: the services are not all registered", calls)
+	}
+}
