@@ -26,8 +26,9 @@ import (
 // [Auth.VerifyToken] and checks each request with the Is*Permitted calls,
 // against this member's applied auth state; a write checked so can carry
 // the auth revision it was checked at ([WithAuthRevision]), and is then
-// refused at apply, on every member alike, if the auth state changed
-// since (auth.ErrAuthOldRevision), as etcd's apply-time check.
+// refused at apply, on every member alike, if auth is enabled there and
+// the auth state changed since (auth.ErrAuthOldRevision), as etcd's
+// apply-time check.
 
 // DefaultAuthTokenTTL is how long a token from Authenticate is valid:
 // etcd's --auth-token-ttl default.
