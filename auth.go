@@ -26,8 +26,9 @@ import (
 // [Auth.VerifyToken] and checks each request with the Is*Permitted calls,
 // against this member's applied auth state; a write checked so can carry
 // the auth revision it was checked at ([WithAuthRevision]), and is then
-// refused at apply, on every member alike, if the auth state changed
-// since (auth.ErrAuthOldRevision), as etcd's apply-time check.
+// refused at apply, on every member alike, if auth is enabled there and
+// the auth state changed since (auth.ErrAuthOldRevision), as etcd's
+// apply-time check.
 
 // DefaultAuthTokenTTL is how long a token from Authenticate is valid:
 // etcd's --auth-token-ttl default.
@@ -115,11 +116,14 @@ type authRevisionKey struct{}
 
 // WithAuthRevision returns a context for a write whose permissions the
 // caller checked against the auth state at revision rev (Auth.Revision,
-// read before the check): a Put, Delete, Txn, Compact, Revoke or change
-// of the Auth API. Proposed with it, the write is applied only if
-// the auth state has not changed since: otherwise it fails with
-// auth.ErrAuthOldRevision on every member and changes nothing, and the
-// caller checks again. That is etcd's apply-time permission check.
+// read before the check, with auth enabled or not): a Put, Delete, Txn,
+// Compact, Revoke or change of the Auth API. Proposed with it, the write
+// is applied only if auth is disabled when it applies, or the auth state
+// has not changed since: otherwise it fails with auth.ErrAuthOldRevision
+// on every member and changes nothing, and the caller checks again. That
+// is etcd's apply-time permission check; a write let through while auth
+// was disabled is so refused if it applies after auth was enabled. A
+// revision of 0 (a store that never changed) asks for no check.
 func WithAuthRevision(ctx context.Context, rev uint64) context.Context {
 	return context.WithValue(ctx, authRevisionKey{}, rev)
 }
@@ -138,9 +142,10 @@ func authRevisionFor(ctx context.Context, c *wire.Command) uint64 {
 }
 
 // refuseStaleAuth is the apply-time check of WithAuthRevision: it
-// depends on the log alone, so every member decides alike.
+// depends on the log alone, so every member decides alike. With auth
+// disabled at apply nothing is checked, so nothing is refused.
 func refuseStaleAuth(s *auth.Store, c *wire.Command) error {
-	if c.AuthRevision != 0 && c.AuthRevision < s.Revision() {
+	if c.AuthRevision != 0 && s.Enabled() && c.AuthRevision < s.Revision() {
 		return fmt.Errorf("%w: checked at %d, applied at %d", auth.ErrAuthOldRevision, c.AuthRevision, s.Revision())
 	}
 	return nil

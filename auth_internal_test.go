@@ -60,6 +60,13 @@ func TestFSMAppliesAuth(t *testing.T) {
 	if r := a.apply(stale); !errors.Is(r.Err, auth.ErrAuthOldRevision) || a.f.kv.Revision() != rev {
 		t.Fatalf("stale put: %v, revision %d → %d", r.Err, rev, a.f.kv.Revision())
 	}
+
+	// With auth disabled at apply, nothing is checked: the same put
+	// applies.
+	a.apply(authCmd(&wire.Auth{Op: wire.AuthDisable}))
+	if r := a.apply(stale); r.Err != nil {
+		t.Fatalf("stale put with auth disabled: %v", r.Err)
+	}
 }
 
 // TestFSMSnapshotCarriesAuth: a format-3 snapshot restores the auth

@@ -48,18 +48,19 @@ import (
 // serving, the effect of etcd's alarm for member 0 in that case. Either
 // way the members, hashes and revisions are logged at error level.
 //
-// A member with a CORRUPT alarm in its name refuses reads (Get and
-// read-only Txn, linearizable and serializable), new watches, Backup and
-// writes through it (Put, Delete, Txn, Compact, Grant, Revoke) with ErrCorrupt;
-// as leader it refuses the writes other members forward to it (their
-// results would be read from its state) and hands leadership to another
-// member: at once when its own check raised the alarm, else at its next
-// compact hash check tick (none with WithCorruptCheckInterval(0)). It still replicates and applies the log,
-// and answers Alarms, DisarmAlarm, Status, HashKV and membership calls, so
-// that an operator can look at it and repair it (remove it, wipe it, add it
-// back; or restore it from a backup) and then disarm the alarm. The other
-// members keep serving: etcd stops the whole cluster on any CORRUPT alarm,
-// which a member that knows it is the odd one out need not.
+// A member with a CORRUPT alarm in its name refuses reads (Get and read-only
+// Txn, linearizable and serializable), new watches, Backup and writes
+// through it (Put, Delete, Txn, Compact, Grant, Revoke) with ErrCorrupt; as
+// leader it refuses the writes other members forward to it (their results
+// would be read from its state) and hands leadership to another member: at
+// once when its own check raised the alarm, else at its next compact hash
+// check tick or as soon as it refuses a write, whichever comes first. It
+// still replicates and applies the log, and answers Alarms, DisarmAlarm,
+// Status, HashKV and membership calls, so that an operator can look at it
+// and repair it (remove it, wipe it, add it back; or restore it from a
+// backup) and then disarm the alarm. The other members keep serving: etcd
+// stops the whole cluster on any CORRUPT alarm, which a member that knows it
+// is the odd one out need not.
 
 // DefaultCorruptCheckInterval is how often the leader runs the compact
 // hash check: etcd 3.6's --compact-hash-check-time, its check being on by
@@ -470,12 +471,31 @@ func (n *Node) checkNotCorrupt(context.Context) error {
 
 // refuseCommandIfCorrupt is refuseIfCorrupt for a command about to be
 // proposed through this member: alarm commands pass, so that the alarm can
-// be disarmed through any member.
+// be disarmed through any member. A leader that refuses one hands
+// leadership over, in the background: the alarm may have come from
+// another member's check, and with no compact hash check ticking here
+// nothing else would.
 func (n *Node) refuseCommandIfCorrupt(c *wire.Command) error {
 	if c.Kind == wire.CmdAlarm {
 		return nil
 	}
-	return n.refuseIfCorrupt()
+	err := n.refuseIfCorrupt()
+	if err != nil && n.raft.State() == raft.Leader && n.handingOver.CompareAndSwap(false, true) {
+		if !n.goAsync(n.handOverCorruptLeadership) {
+			n.handingOver.Store(false)
+		}
+	}
+	return err
+}
+
+// handOverCorruptLeadership is the goroutine refuseCommandIfCorrupt
+// starts: one hand-over attempt, bounded by corruptCallTimeout and by the
+// node's Close.
+func (n *Node) handOverCorruptLeadership() {
+	defer n.handingOver.Store(false)
+	ctx, cancel := context.WithTimeout(n.closedCtx, corruptCallTimeout)
+	defer cancel()
+	n.stepDownIfCorrupt(ctx)
 }
 
 // refuseForwardedIfCorrupt is refuseCommandIfCorrupt for an encoded

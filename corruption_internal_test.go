@@ -116,3 +116,53 @@ func TestCorruptLeaderServesCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestCorruptMemberStaysAlive: a member under a CORRUPT alarm of its own
+// is not ready (data_corruption) but stays alive, so that a liveness probe
+// does not restart it in a loop (the alarm outlives restarts) while an
+// operator repairs it; its read checks still read its state, and the
+// client calls keep refusing with ErrCorrupt.
+func TestCorruptMemberStaysAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		tr, err := transport.NewNetwork().Join("n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Open("", WithID("n1"), WithTransport(tr), WithMemoryStorage(NewMemoryStorage()),
+			WithBootstrap(Peer{ID: "n1", Address: "n1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if _, err := n.WaitLeader(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.propose(ctx, alarmCommand(wire.AlarmActivate, "n1", AlarmCorrupt)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range n.LiveChecks() {
+			if err := c.Check(ctx); err != nil {
+				t.Fatalf("live check %s under the alarm: %v", c.Name, err)
+			}
+		}
+		for _, c := range n.ReadyChecks() {
+			err := c.Check(ctx)
+			if c.Name == "data_corruption" {
+				if err == nil {
+					t.Fatal("data_corruption passes under the alarm")
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("ready check %s under the alarm: %v", c.Name, err)
+			}
+		}
+		if _, err := n.Get(ctx, []byte("k")); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Get under the alarm: %v, want ErrCorrupt", err)
+		}
+		if _, err := n.Get(ctx, []byte("k"), WithSerializable()); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("serializable Get under the alarm: %v, want ErrCorrupt", err)
+		}
+	})
+}

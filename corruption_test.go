@@ -364,3 +364,46 @@ func TestCorruptCheckOptions(t *testing.T) {
 		t.Fatalf("negative interval: %v, want ErrInvalidOption naming WithCorruptCheckInterval", err)
 	}
 }
+
+// A leader that another member's check finds corrupt hands leadership
+// over when it refuses a write, even with no compact hash check to run
+// (WithCorruptCheckInterval(0)): else every write of the cluster, which
+// needs the leader, would be refused until an operator stepped in.
+func TestCorruptLeaderFoundByAnotherHandsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithCorruptCheckInterval(0)))
+		leader := c.WaitLeader()
+		putKeys(t, leader, 10)
+		c.WaitApplied()
+		bad := c.Index(leader)
+		badID := c.ID(bad)
+		if err := c.CorruptValue(bad, []byte("k3"), []byte("garbage")); err != nil {
+			t.Fatal(err)
+		}
+		checker := c.Index(c.Followers()[0])
+		c.Stop(checker)
+		c.Restart(checker) // its initial check compares with the corrupt leader's
+		waitCorruptAlarm(t, c.Node(checker), badID, 10*time.Second)
+		waitAppliedAlarm(t, c.Node(bad))
+
+		via := c.Node(checker)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := via.Put(context.Background(), []byte("after"), []byte("v"))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, kvstore.ErrCorrupt) {
+				t.Fatalf("put through %s: %v", via.ID(), err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("writes still refused %v after the leader's CORRUPT alarm: %v", 10*time.Second, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if next := c.WaitLeader(); next.ID() == badID {
+			t.Fatalf("the corrupt member %s still leads", badID)
+		}
+		c.Stop(bad) // its state disagrees: leave it out of the cleanup's check
+	})
+}

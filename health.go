@@ -55,7 +55,11 @@ func (n *Node) LiveChecks() []HealthCheck {
 //     wants read traffic during a NOSPACE alarm excludes it (examples/node:
 //     /readyz?exclude=no_space).
 //
-// The alarm checks read this member's applied state.
+// The alarm checks read this member's applied state. The read checks
+// read it even under a CORRUPT alarm of this member's, which client reads
+// refuse (data_corruption reports that alarm): so a corrupt member stays
+// alive, and a probe does not restart it over and over while an operator
+// repairs it, the alarm being in the replicated state.
 func (n *Node) ReadyChecks() []HealthCheck {
 	return []HealthCheck{
 		{Name: "leader", Check: n.checkLeader},
@@ -121,11 +125,11 @@ func (n *Node) checkCaughtUp(ctx context.Context) error {
 }
 
 func (n *Node) checkSerializableRead(ctx context.Context) error {
-	_, err := n.Get(ctx, []byte(healthKey), WithSerializable(), WithCountOnly())
+	_, err := n.get(ctx, false, []byte(healthKey), WithSerializable(), WithCountOnly())
 	return err
 }
 
 func (n *Node) checkLinearizableRead(ctx context.Context) error {
-	_, err := n.Get(ctx, []byte(healthKey), WithCountOnly())
+	_, err := n.get(ctx, false, []byte(healthKey), WithCountOnly())
 	return err
 }

@@ -68,6 +68,14 @@ func (n *Node) Delete(ctx context.Context, key []byte, opts ...OpOption) (*Delet
 // Get reads key, or a range. It is linearizable unless WithSerializable:
 // it sees every write acknowledged by any member before it was called.
 func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetResponse, error) {
+	return n.get(ctx, true, key, opts...)
+}
+
+// get is Get; refuseCorrupt false reads this member's state even under a
+// CORRUPT alarm of its own, for the health checks alone (they report the
+// alarm through their own check, and a member that can still read its
+// state is alive).
+func (n *Node) get(ctx context.Context, refuseCorrupt bool, key []byte, opts ...OpOption) (*GetResponse, error) {
 	defer n.warnIfSlow("range", time.Now())
 	o := OpGet(key, opts...)
 	req, err := o.mvccOp()
@@ -79,8 +87,10 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 			return nil, err
 		}
 	}
-	if err := n.refuseIfCorrupt(); err != nil {
-		return nil, err
+	if refuseCorrupt {
+		if err := n.refuseIfCorrupt(); err != nil {
+			return nil, err
+		}
 	}
 	res, err := n.fsm.rangeKeys(req.Range)
 	if err != nil {

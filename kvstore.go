@@ -60,6 +60,9 @@ type Node struct {
 	// hashes is this member's latest hash at its compact revision, for
 	// the corruption checks (corruption.go).
 	hashes hashCache
+	// handingOver is set while a corrupt leader's hand-over, started by a
+	// write it refused, runs (corruption.go).
+	handingOver atomic.Bool
 
 	// leaseOrder puts lease checkpoints and the clears renewals need into
 	// the log in the order the Expirer produced them (lease/doc.go).
@@ -192,7 +195,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		n.goAsync(n.runReadvertise)
 	}
 	n.startCorruptionChecks()
-	if !cfg.attrs.empty() {
+	if !cfg.attrs.empty() || existing { // existing: it may withdraw what it published before
 		n.goAsync(n.runPublishAttributes)
 	}
 	if peerLogs != nil {

@@ -22,8 +22,9 @@ import (
 // through raft so that every member's Members lists them, whoever is
 // asked. A member opened WithMemberName or WithClientURLs publishes them
 // after it starts (a wire.CmdMemberAttrs entry), and again after a restart
-// with other values; until it has, Members lists it with none, as etcd
-// lists a member added but not started.
+// with other values, or with none: a member restarted without them
+// withdraws what it published before. Until it has published, Members
+// lists it with none, as etcd lists a member added but not started.
 //
 // The FSM keeps the latest attributes of each member. A configuration
 // entry that removes a member drops its attributes on every member at the
@@ -277,8 +278,10 @@ var errNotMemberYet = errors.New("kvstore: this member is not in its configurati
 // runPublishAttributes is the goroutine that publishes this member's
 // attributes (WithMemberName, WithClientURLs) once it is in the
 // configuration, unless the replicated ones already are the same. Open
-// starts it when there is something to publish; it ends once they are
-// published, when the node learns it was removed, or when it closes.
+// starts it when there is something to publish, and at every restart
+// (attributes published before and not given now are withdrawn); it ends
+// once the replicated attributes are this member's, when the node learns
+// it was removed, or when it closes.
 func (n *Node) runPublishAttributes() {
 	wait := n.cfg.electionTimeout
 	for attempt := 1; ; attempt++ {

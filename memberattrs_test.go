@@ -144,3 +144,41 @@ func TestMemberAttributesGoWithTheMember(t *testing.T) {
 		}
 	})
 }
+
+// A member restarted without attributes after it had published some
+// withdraws them: Members lists it with none, not with client URLs it no
+// longer serves (a client that syncs its endpoints from the member list
+// would dial them).
+func TestMemberAttributesWithdrawnOnRestartWithout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		withAttrs := true
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptionsByID(func(id string) []kvstore.Option {
+			if id == "n1" && !withAttrs {
+				return nil
+			}
+			return []kvstore.Option{kvstore.WithMemberName("name-" + id), kvstore.WithClientURLs("http://" + id + ":2379")}
+		}))
+		c.WaitLeader()
+		for _, n := range c.Nodes() {
+			waitMembers(t, n, "n1's attributes", func(ms []kvstore.Member) bool {
+				m, _ := memberByID(ms, "n1")
+				return m.Name == "name-n1"
+			})
+		}
+		c.Stop(0)
+		withAttrs = false
+		c.Restart(0)
+		for _, n := range c.Nodes() {
+			waitMembers(t, n, "n1's attributes withdrawn", func(ms []kvstore.Member) bool {
+				m, ok := memberByID(ms, "n1")
+				return ok && m.Name == "" && len(m.ClientURLs) == 0
+			})
+		}
+		if m, _ := memberByID(waitMembers(t, c.Node(0), "n2 listed", func(ms []kvstore.Member) bool {
+			_, ok := memberByID(ms, "n2")
+			return ok
+		}), "n2"); m.Name != "name-n2" {
+			t.Fatalf("n2 lost its attributes: %+v", m)
+		}
+	})
+}

@@ -287,10 +287,15 @@ func (s *Store) RoleDelete(name string) error {
 
 // RoleGrantPermission grants p to a role. A permission over the same Key
 // and End as one the role holds replaces its type. A type other than
-// Read, Write and ReadWrite is ErrInvalidPermission.
+// Read, Write and ReadWrite is ErrInvalidPermission; a permission without
+// a key, or whose End is neither empty, "\x00" nor after Key, is
+// ErrInvalidAuthMgmt, as etcd refuses them.
 func (s *Store) RoleGrantPermission(name string, p Permission) error {
 	if !p.Type.valid() {
 		return fmt.Errorf("%w: %d", ErrInvalidPermission, uint8(p.Type))
+	}
+	if !validPermissionRange(p.Key, p.End) {
+		return fmt.Errorf("%w: permission over [%q, %q) names no key", ErrInvalidAuthMgmt, p.Key, p.End)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -325,6 +330,19 @@ func (s *Store) RoleRevokePermission(name string, key, end []byte) error {
 	r.perms = slices.Delete(r.perms, i, i+1)
 	s.commit()
 	return nil
+}
+
+// validPermissionRange reports whether key and end (etcd's range
+// encoding) name at least one key: a key, and an end that is empty (the
+// key alone), "\x00" (every key from key on) or after key.
+func validPermissionRange(key, end []byte) bool {
+	switch {
+	case len(key) == 0:
+		return false
+	case len(end) == 0, len(end) == 1 && end[0] == 0:
+		return true
+	}
+	return bytes.Compare(key, end) < 0
 }
 
 // comparePerm orders permissions by Key, then End (their identity).

@@ -181,6 +181,17 @@ func TestUserAndRoleChanges(t *testing.T) {
 	wantErr(t, "revoke not granted", s.UserRevokeRole("u", "zz"), auth.ErrRoleNotGranted)
 	wantErr(t, "bad perm type", s.RoleGrantPermission("a", auth.Permission{Type: 3, Key: []byte("k")}), auth.ErrInvalidPermission)
 	wantErr(t, "perm to unknown role", s.RoleGrantPermission("zz", auth.Permission{Key: []byte("k")}), auth.ErrRoleNotFound)
+	// As etcd's: a permission needs a key, and a range end after it (or
+	// none, or "\x00" for every key from key on).
+	before := s.Revision()
+	wantErr(t, "perm without a key", s.RoleGrantPermission("a", auth.Permission{Type: auth.Read}), auth.ErrInvalidAuthMgmt)
+	wantErr(t, "perm over an empty range", s.RoleGrantPermission("a", auth.Permission{Type: auth.Read, Key: []byte("m"), End: []byte("k")}), auth.ErrInvalidAuthMgmt)
+	wantErr(t, "perm over no key", s.RoleGrantPermission("a", auth.Permission{Type: auth.Read, Key: []byte("m"), End: []byte("m")}), auth.ErrInvalidAuthMgmt)
+	if s.Revision() != before {
+		t.Fatalf("refused grants moved the revision %d → %d", before, s.Revision())
+	}
+	must(t, s.RoleGrantPermission("a", auth.Permission{Type: auth.Read, Key: []byte("z"), End: []byte{0}}))
+	must(t, s.RoleRevokePermission("a", []byte("z"), []byte{0}))
 	must(t, s.RoleGrantPermission("a", auth.Permission{Type: auth.Read, Key: []byte("k"), End: []byte("m")}))
 	must(t, s.RoleGrantPermission("a", auth.Permission{Type: auth.Write, Key: []byte("k"), End: []byte("m")})) // replaces
 	must(t, s.RoleGrantPermission("a", auth.Permission{Type: auth.Read, Key: []byte("b")}))

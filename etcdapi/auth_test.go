@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/auth"
 	"github.com/kvstore/kvstore/etcdapi"
 	"github.com/kvstore/kvstore/internal/testcerts"
 	"github.com/kvstore/kvstore/kvtest"
@@ -418,4 +419,190 @@ func rootToken(t *testing.T, ctx context.Context, authc pb.AuthClient) string {
 		t.Fatal(err)
 	}
 	return res.Token
+}
+
+// TestAuthLeaseTimeToLive: a lease's time-to-live names its keys, so with
+// auth enabled it needs read permission on every key attached to the
+// lease, as etcd's (CVE-2023-32082); a lease holding only readable keys,
+// or none, is answered.
+func TestAuthLeaseTimeToLive(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+	c.WaitApplied()
+
+	root := c.userClient(t, "root", "rootpw")
+	alice := c.userClient(t, "alice", "alicepw")
+	secret, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx, "z2", "leased", clientv3.WithLease(secret.ID)); err != nil {
+		t.Fatal(err)
+	}
+	readable, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx, "a3", "leased", clientv3.WithLease(readable.ID)); err != nil {
+		t.Fatal(err)
+	}
+	empty, err := root.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, opts := range [][]clientv3.LeaseOption{{clientv3.WithAttachedKeys()}, nil} {
+		_, err = alice.TimeToLive(ctx, secret.ID, opts...)
+		wantErr(t, "alice's time-to-live of a lease holding z2", err, rpctypes.ErrPermissionDenied)
+	}
+	if res, err := alice.TimeToLive(ctx, readable.ID, clientv3.WithAttachedKeys()); err != nil || len(res.Keys) != 1 {
+		t.Fatalf("alice's time-to-live of a lease holding a3: %v, %v", res, err)
+	}
+	if _, err := alice.TimeToLive(ctx, empty.ID, clientv3.WithAttachedKeys()); err != nil {
+		t.Fatalf("alice's time-to-live of a lease holding nothing: %v", err)
+	}
+	if res, err := root.TimeToLive(ctx, secret.ID, clientv3.WithAttachedKeys()); err != nil || len(res.Keys) != 1 {
+		t.Fatalf("root's time-to-live of a lease holding z2: %v, %v", res, err)
+	}
+	_, err = c.client(t).TimeToLive(ctx, empty.ID)
+	wantErr(t, "time-to-live without a user", err, rpctypes.ErrUserEmpty)
+}
+
+// TestAuthAdminCallCheckedAtApply: an admin call carries the auth revision
+// its root role was checked at, so one checked before the caller lost the
+// root role and applied after is refused with ErrGRPCAuthOldRevision and
+// changes nothing (clientv3 then checks again), as etcd's apply-time
+// check refuses it.
+func TestAuthAdminCallCheckedAtApply(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+	root := c.userClient(t, "root", "rootpw")
+	if _, err := root.UserAdd(ctx, "admin", "adminpw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.UserGrantRole(ctx, "admin", "root"); err != nil {
+		t.Fatal(err)
+	}
+	node := c.Node(0)
+	token, err := node.Auth().Authenticate(ctx, "admin", "adminpw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := etcdapi.NewServer(node)
+	defer srv.Close()
+	callCtx := metadata.NewIncomingContext(ctx, metadata.Pairs(rpctypes.TokenFieldNameGRPC, token))
+	checkedCtx, err := etcdapi.Authorize(srv, callCtx, "/etcdserverpb.Auth/RoleGrantPermission",
+		&pb.AuthRoleGrantPermissionRequest{Name: "reader"})
+	if err != nil {
+		t.Fatalf("admin's call checked while admin holds the root role: %v", err)
+	}
+	// The root role is revoked between the check and the proposal.
+	if _, err := root.UserRevokeRole(ctx, "admin", "root"); err != nil {
+		t.Fatal(err)
+	}
+	err = node.Auth().RoleGrantPermission(checkedCtx, "reader", authPerm("z", ""))
+	wantErr(t, "a grant checked before the revocation, applied after", err, auth.ErrAuthOldRevision)
+	role, err := node.Auth().RoleGet(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range role.Permissions {
+		if string(p.Key) == "z" {
+			t.Fatalf("the refused grant changed the role: %+v", role)
+		}
+	}
+}
+
+// TestAuthWriteCheckedBeforeEnableRefused: a write let through while auth
+// was disabled on the serving member (a member that had not yet applied an
+// AuthEnable committed through another) is refused at apply if auth is
+// enabled by then, with ErrGRPCAuthOldRevision (clientv3 then checks it
+// again, against the enabled state), as etcd's apply-time check refuses
+// it; a write applied while auth stays disabled is not refused for auth
+// changes in between.
+func TestAuthWriteCheckedBeforeEnableRefused(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	node := c.Node(0)
+	srv := etcdapi.NewServer(node)
+	defer srv.Close()
+	put := &pb.PutRequest{Key: []byte("z"), Value: []byte("v")}
+
+	checkedCtx, err := etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Put", put)
+	if err != nil {
+		t.Fatalf("a put checked with auth disabled: %v", err)
+	}
+	if err := node.Auth().RoleAdd(ctx, "unrelated"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Put(checkedCtx, put.Key, put.Value); err != nil {
+		t.Fatalf("a put checked and applied with auth disabled, a role added in between: %v", err)
+	}
+
+	checkedCtx, err = etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Put", put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enableAuth(t, c.client(t))
+	before := node.Status().Revision
+	_, err = node.Put(checkedCtx, put.Key, []byte("unauthenticated"))
+	wantErr(t, "a put checked with auth disabled, applied with it enabled", err, auth.ErrAuthOldRevision)
+	if got := node.Status().Revision; got != before {
+		t.Fatalf("the refused put changed the store: revision %d → %d", before, got)
+	}
+}
+
+// TestAuthEveryCallChecked: with auth enabled, every unary call of every
+// service Register registers is refused to a caller without a user,
+// except those etcd leaves open. A call added to a service without a
+// check fails here.
+func TestAuthEveryCallChecked(t *testing.T) {
+	open := map[string]string{
+		"/etcdserverpb.Auth/Authenticate":      "how a user gets a token",
+		"/etcdserverpb.Auth/AuthStatus":        "etcd answers anyone",
+		"/etcdserverpb.Lease/LeaseGrant":       "etcd answers anyone",
+		"/etcdserverpb.Lease/LeaseLeases":      "etcd answers anyone (IDs only)",
+		"/etcdserverpb.Lease/LeaseRevoke":      "checked against the lease's keys: none for an unknown lease (TestAuthEnforced)",
+		"/etcdserverpb.Cluster/MemberList":     "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Status":     "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Alarm":      "etcd answers anyone",
+		"/etcdserverpb.Maintenance/MoveLeader": "etcd answers anyone",
+		"/etcdserverpb.Maintenance/Downgrade":  "etcd answers anyone",
+		"/etcdserverpb.KV/Txn":                 "an empty txn touches no key, and etcd lets it through; compares and ops are checked (TestAuthEnforced)",
+		"/grpc.health.v1.Health/Check":         "not etcd's API",
+		"/grpc.health.v1.Health/List":          "not etcd's API",
+	}
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	enableAuth(t, c.client(t))
+
+	gs := grpc.NewServer()
+	etcdapi.NewServer(c.Node(0)).Register(gs)
+	conn, err := grpc.NewClient(c.endpoints[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	calls := 0
+	for service, info := range gs.GetServiceInfo() {
+		for _, m := range info.Methods {
+			method := "/" + service + "/" + m.Name
+			if m.IsClientStream || m.IsServerStream {
+				continue // Watch checks each watch it creates; Snapshot is an admin call (TestAuthAdminCallsNeedRoot); LeaseKeepAlive etcd answers anyone
+			}
+			if _, ok := open[method]; ok {
+				continue
+			}
+			calls++
+			err := conn.Invoke(ctx, method, &emptypb.Empty{}, &emptypb.Empty{})
+			if !errors.Is(rpctypes.Error(err), rpctypes.ErrUserEmpty) && status.Code(err) != codes.PermissionDenied {
+				t.Errorf("%s without a user: %v, want ErrGRPCUserEmpty or PermissionDenied", method, err)
+			}
+		}
+	}
+	if calls < 25 {
+		t.Fatalf("only %d calls checked: the services are not all registered", calls)
+	}
 }

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 
 	"github.com/kvstore/kvstore"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -12,23 +13,24 @@ import (
 )
 
 // Enforcement of auth, as etcd's: while auth is enabled every KV, Txn,
-// Watch and lease revocation is checked against the caller's key
-// permissions, and the admin calls need the root role. The caller is the
-// user of the request's token (gRPC metadata "token", as clientv3 sends
-// it), or, without one and with WithClientCertAuth, the common name of
-// its verified client certificate; a request with neither is refused with
-// ErrGRPCUserEmpty, one with an invalid or expired token with
-// ErrGRPCInvalidAuthToken (clientv3 then authenticates again).
+// Watch, lease revocation and lease time-to-live is checked against the
+// caller's key permissions, and the admin calls need the root role. The
+// caller is the user of the request's token (gRPC metadata "token", as
+// clientv3 sends it), or, without one and with WithClientCertAuth, the
+// common name of its verified client certificate; a request with neither
+// is refused with ErrGRPCUserEmpty, one with an invalid or expired token
+// with ErrGRPCInvalidAuthToken (clientv3 then authenticates again).
 //
-// The check runs on the member serving the request, against the auth
-// state that member has applied (kvstore.Auth's checks). A write carries
-// the auth revision it was checked at (kvstore.WithAuthRevision), and is
-// refused at apply with ErrGRPCAuthOldRevision if the auth state changed
-// in between, which clientv3 retries. A linearizable read first catches
-// the member's auth state up (kvstore.Auth.Sync, one read-index round),
-// so it is judged by the state as of the request, as etcd judges it; a
-// serializable read is judged by the member's state as it is, as it is
-// served from it (see DESIGN.md).
+// The check runs on the member serving the request, against the auth state
+// that member has applied (kvstore.Auth's checks). A write, an auth change
+// or a Compact carries the auth revision it was checked at
+// (kvstore.WithAuthRevision), and is refused at apply with
+// ErrGRPCAuthOldRevision if the auth state changed in between, which
+// clientv3 retries. A linearizable read first catches the member's auth
+// state up (kvstore.Auth.Sync, one read-index round), so it is judged by
+// the state as of the request, as etcd judges it; a serializable read is
+// judged by the member's state as it is, as it is served from it (see
+// DESIGN.md).
 //
 // Register registers every service wrapped in its checked* type below, so
 // no service is served unchecked.
@@ -107,6 +109,10 @@ type checkedLease struct {
 
 func (c checkedLease) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
 	return checked(c.s, ctx, "/etcdserverpb.Lease/LeaseRevoke", r, c.LeaseServer.LeaseRevoke)
+}
+
+func (c checkedLease) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	return checked(c.s, ctx, "/etcdserverpb.Lease/LeaseTimeToLive", r, c.LeaseServer.LeaseTimeToLive)
 }
 
 type checkedCluster struct {
@@ -235,10 +241,21 @@ func checked[Req, Resp any](s *Server, ctx context.Context, method string, r Req
 func (s *Server) authorize(ctx context.Context, method string, req any) (context.Context, error) {
 	a := s.node.Auth()
 	if !a.Enabled() {
-		return ctx, nil
+		// Nothing to check, but the write still carries the revision:
+		// applied after an AuthEnable this member had not applied yet, it
+		// is refused, and checked again against the enabled state.
+		return kvstore.WithAuthRevision(ctx, a.Revision()), nil
 	}
 	if adminMethods[method] {
-		return ctx, s.checkAdmin(ctx)
+		// The revision goes with the call too: one checked before the
+		// caller lost the root role is refused at apply (auth changes and
+		// Compact; membership changes are not raft commands, and are
+		// judged at the check alone).
+		rev := a.Revision()
+		if err := s.checkAdmin(ctx); err != nil {
+			return ctx, err
+		}
+		return kvstore.WithAuthRevision(ctx, rev), nil
 	}
 	if linearizableRead(req) {
 		// As etcd, judge a linearizable read by the auth state as of the
@@ -266,6 +283,8 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (context
 		err = s.checkTxn(ctx, r)
 	case *pb.LeaseRevokeRequest:
 		err = s.checkLeaseRevoke(ctx, r.ID)
+	case *pb.LeaseTimeToLiveRequest:
+		err = s.checkLeaseTimeToLive(ctx, r.ID)
 	case *pb.AuthUserGetRequest:
 		err = s.checkUserGet(ctx, r.Name)
 	case *pb.AuthRoleGetRequest:
@@ -412,16 +431,58 @@ func (s *Server) checkLeaseRevoke(ctx context.Context, id int64) error {
 	if s.checkAdmin(ctx) == nil {
 		return nil // the root role may write every key
 	}
-	ttl, err := s.node.TimeToLive(ctx, id, true)
+	keys, err := s.leaseKeys(ctx, id)
 	if err != nil {
-		return nil
+		return err
 	}
-	for _, key := range ttl.Keys {
+	for _, key := range keys {
 		if err := s.check(ctx, func(user string) error { return s.node.Auth().IsPutPermitted(user, key) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkLeaseTimeToLive checks that the caller may read every key attached
+// to the lease, whose names the answer can hold, as etcd's (since the fix
+// of CVE-2023-32082): whether or not the request asks for the keys, and
+// with no user at all refused as etcd refuses it. An unknown lease is left
+// to the handler to answer.
+func (s *Server) checkLeaseTimeToLive(ctx context.Context, id int64) error {
+	user, err := s.user(ctx)
+	if err != nil {
+		return err
+	}
+	if user == "" {
+		return rpctypes.ErrGRPCUserEmpty
+	}
+	if s.node.Auth().IsAdminPermitted(user) == nil {
+		return nil // the root role may read every key
+	}
+	keys, err := s.leaseKeys(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if err := toGRPC(s.node.Auth().IsRangePermitted(user, key, nil)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaseKeys returns the keys attached to a lease, none for an unknown
+// lease. Any other failure to read them is returned: a check that cannot
+// see the keys does not let the call through.
+func (s *Server) leaseKeys(ctx context.Context, id int64) ([][]byte, error) {
+	ttl, err := s.node.TimeToLive(ctx, id, true)
+	switch {
+	case errors.Is(err, kvstore.ErrLeaseNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, toGRPC(err)
+	}
+	return ttl.Keys, nil
 }
 
 // checkUserGet lets a user read itself; anyone else needs the root role.

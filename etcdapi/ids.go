@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"slices"
 	"strconv"
 )
@@ -49,8 +50,15 @@ func ClusterID(token string) uint64 { return hashID(token) }
 // the member started with --initial-cluster-state existing must find its
 // ID from its own flags, with no one to ask, and raft lets a removed ID be
 // added again (its old data dir must be wiped first, as etcd requires).
+//
+// A URL counts by its scheme, host and port alone: the spellings
+// [ParsePeerURL] accepts for one peer ("http://h:2380", "http://h:2380/",
+// "HTTP://h:2380") give one ID, whichever of them a flag or etcdctl used.
 func PeerMemberID(peerURLs []string, token string) string {
-	sorted := slices.Clone(peerURLs)
+	sorted := make([]string, len(peerURLs))
+	for i, u := range peerURLs {
+		sorted[i] = canonicalPeerURL(u)
+	}
 	slices.Sort(sorted)
 	h := sha256.New()
 	for _, u := range sorted {
@@ -63,6 +71,17 @@ func PeerMemberID(peerURLs []string, token string) string {
 		v = 1
 	}
 	return FormatMemberID(v)
+}
+
+// canonicalPeerURL returns raw as scheme://host:port, lowercase scheme, if
+// it is a peer URL ParsePeerURL accepts; else raw as it is.
+func canonicalPeerURL(raw string) string {
+	hostPort, err := ParsePeerURL(raw, "")
+	if err != nil {
+		return raw
+	}
+	u, _ := url.Parse(raw) // ParsePeerURL parsed it
+	return u.Scheme + "://" + hostPort
 }
 
 // FormatMemberID returns the etcd-style kvstore member ID whose etcd ID is

@@ -31,6 +31,19 @@ func TestPeerMemberID(t *testing.T) {
 	if len(a) != 16 || etcdapi.FormatMemberID(etcdapi.MemberID(a)) != a {
 		t.Errorf("MemberID(%q) = %x: not the ID's own value", a, etcdapi.MemberID(a))
 	}
+	// A URL is its scheme, host and port: the spellings ParsePeerURL
+	// accepts for one peer give one ID, so that a member started with
+	// --initial-advertise-peer-urls=http://h:2380/ finds the ID that
+	// etcdctl member add --peer-urls=HTTP://h:2380 added it under.
+	canonical := etcdapi.PeerMemberID([]string{"http://10.0.0.1:2380"}, "tok")
+	if got := etcdapi.PeerMemberID([]string{"http://10.0.0.1:2380"}, "tok"); got != canonical {
+		t.Fatalf("the ID is not stable: %s, %s", got, canonical)
+	}
+	for _, spelling := range []string{"http://10.0.0.1:2380/", "HTTP://10.0.0.1:2380"} {
+		if got := etcdapi.PeerMemberID([]string{spelling}, "tok"); got != canonical {
+			t.Errorf("PeerMemberID(%q) = %s, want %s as for http://10.0.0.1:2380", spelling, got, canonical)
+		}
+	}
 	// Other IDs are hashed, as before: embedded nodes keep their etcd IDs.
 	for _, id := range []string{"n1", "8E9E05C52164694D", "0000000000000000", "8e9e05c52164694", "8e9e05c52164694dz"} {
 		if got, want := etcdapi.MemberID(id), fnv64a(id); got != want {

@@ -110,7 +110,7 @@ func parseCommandLine(program string, args []string, stderr io.Writer) (config, 
 	fs.StringVar(&cfg.initialCluster, "initial-cluster", cfg.initialCluster, "name=peer-URL of every member, for bootstrapping a new cluster")
 	fs.StringVar(&cfg.initialClusterToken, "initial-cluster-token", cfg.initialClusterToken, "the cluster's token, from which member and cluster IDs derive")
 	fs.StringVar(&cfg.initialClusterState, "initial-cluster-state", cfg.initialClusterState, "new (bootstrap with --initial-cluster) or existing (join after etcdctl member add)")
-	fs.BoolVar(&cfg.clientTLS.clientCertAuth, "client-cert-auth", false, "require client certificates signed by --trusted-ca-file")
+	fs.BoolVar(&cfg.clientTLS.clientCertAuth, "client-cert-auth", false, "require client certificates signed by --trusted-ca-file; with auth enabled, a request without a token is the certificate's common name's")
 	fs.StringVar(&cfg.clientTLS.trustedCAFile, "trusted-ca-file", "", "CA of client certificates")
 	fs.StringVar(&cfg.clientTLS.certFile, "cert-file", "", "certificate of the https:// client URLs")
 	fs.StringVar(&cfg.clientTLS.keyFile, "key-file", "", "key of --cert-file")

@@ -80,6 +80,27 @@ func TestTLSClusterOfProcesses(t *testing.T) {
 	if out, err := ctl.run(endpointsOf(ms[0]), "--cacert="+pki.caFile, "--command-timeout=3s", "get", "k"); err == nil {
 		t.Errorf("a client without a certificate was served: %s", out)
 	}
+
+	// With auth enabled, --client-cert-auth makes the certificate's common
+	// name the user of a request without a token, as etcd's.
+	for _, args := range [][]string{
+		{"user", "add", "root", "--new-user-password=rootpw"},
+		{"role", "add", "root"},
+		{"user", "grant-role", "root", "root"},
+		{"user", "add", "127.0.0.1", "--no-password"}, // the certificate's common name
+		{"role", "add", "k-reader"},
+		{"role", "grant-permission", "k-reader", "read", "k"},
+		{"user", "grant-role", "127.0.0.1", "k-reader"},
+		{"auth", "enable"},
+	} {
+		ctl.must(endpointsOf(ms[0]), append(secure, args...)...)
+	}
+	if out := ctl.must(endpointsOf(ms[1]), append(secure, "get", "k", "--print-value-only")...); out != "over-tls\n" {
+		t.Fatalf("get as the certificate's user: %q", out)
+	}
+	if out, err := ctl.run(endpointsOf(ms[1]), append(secure, "--command-timeout=3s", "put", "k", "denied")...); err == nil || !strings.Contains(out, "permission denied") {
+		t.Errorf("put as the certificate's user, who may only read: %s, %v", out, err)
+	}
 	for _, m := range ms {
 		if err := m.stop(syscall.SIGTERM); err != nil {
 			t.Errorf("%s after SIGTERM: %v", m.name, err)
