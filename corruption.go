@@ -123,7 +123,12 @@ type hashCache struct {
 	mu                sync.Mutex
 	valid             bool
 	revision, compact int64
-	hash              uint32
+	// restores is the FSM's count of snapshot restores when the hash was
+	// taken: a store replaced by a snapshot at the same compact revision
+	// must be hashed again (a corrupt snapshot would otherwise hide
+	// behind the hash of the state it replaced).
+	restores uint64
+	hash     uint32
 }
 
 // forget drops the cached hash (the store was changed behind apply's back,
@@ -152,8 +157,8 @@ func (n *Node) hashAt(rev int64) (memberHash, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for range 3 {
-		compact := n.fsm.compactRevision()
-		if c.valid && c.revision == rev && c.compact == compact {
+		compact, restores := n.fsm.compactRevision(), n.fsm.restores.Load()
+		if c.valid && c.revision == rev && c.compact == compact && c.restores == restores {
 			return memberHash{member: n.cfg.id, hash: c.hash, compact: compact, current: n.fsm.revision()}, nil
 		}
 		current := n.fsm.revision()
@@ -161,11 +166,11 @@ func (n *Node) hashAt(rev int64) (memberHash, error) {
 		if err != nil {
 			return memberHash{}, err
 		}
-		if n.fsm.compactRevision() != compact {
-			continue // a compaction applied meanwhile: the hash may cover either
+		if n.fsm.compactRevision() != compact || n.fsm.restores.Load() != restores {
+			continue // a compaction or a restore applied meanwhile: the hash may cover either
 		}
 		if rev == compact {
-			c.valid, c.revision, c.compact, c.hash = true, rev, compact, h
+			c.valid, c.revision, c.compact, c.restores, c.hash = true, rev, compact, restores, h
 		}
 		return memberHash{member: n.cfg.id, hash: h, compact: compact, current: current}, nil
 	}

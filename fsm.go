@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -42,6 +43,9 @@ type fsm struct {
 	applied appliedIndex
 	// sinceSnapshot counts what the next Open would replay (closesnapshot.go).
 	sinceSnapshot replayBytes
+	// restores counts the snapshots restored into the state (Restore), so
+	// that what was computed from the state before one is known stale.
+	restores atomic.Uint64
 
 	// compacted is the revision and done channel of the latest applied
 	// compaction, for Compact WithCompactPhysical.

@@ -182,5 +182,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.watches.Restored()
 	f.applied.reset(applied)
 	f.sinceSnapshot.reset()
+	f.restores.Add(1)
 	return nil
 }
