@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/hashicorp/raft"
 )
@@ -25,17 +26,51 @@ var shutdownChType = reflect.TypeOf((chan struct{})(nil))
 // for futures without the field (raft's already-failed errorFuture), which
 // never block.
 func bindShutdown(f raft.Future, stop chan struct{}) bool {
+	var fields shutdownFields
+	return fields.bind(f, stop)
+}
+
+// shutdownFields remembers where each future type keeps its ShutdownCh:
+// reflect's lookup by name allocates on every call, and every write waits
+// on a future. Its zero value is ready; safe for concurrent use.
+type shutdownFields struct {
+	index sync.Map // future type -> []int, nil for a type without the field
+}
+
+// bind is bindShutdown through the cache.
+func (s *shutdownFields) bind(f raft.Future, stop chan struct{}) bool {
 	v := reflect.ValueOf(f)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return false
 	}
-	field := v.Elem().FieldByName("ShutdownCh")
-	if !field.IsValid() || !field.CanSet() || field.Type() != shutdownChType {
+	cached, ok := s.index.Load(v.Type())
+	if !ok {
+		var index []int
+		if field, found := v.Type().Elem().FieldByName("ShutdownCh"); found && field.Type == shutdownChType {
+			index = field.Index
+		}
+		cached, _ = s.index.LoadOrStore(v.Type(), index)
+	}
+	index := cached.([]int)
+	if index == nil {
+		return false
+	}
+	field := v.Elem().FieldByIndex(index)
+	if !field.CanSet() {
 		return false
 	}
 	field.Set(reflect.ValueOf(stop))
 	return true
 }
+
+// futureStop is the channel a future waited on with a context is bound
+// to: closed by whichever of the context and the node's Close ends first.
+type futureStop struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (s *futureStop) close() { s.once.Do(func() { close(s.ch) }) }
 
 // waitFuture waits for a raft future until ctx ends or the node closes,
 // and maps raft's errors to kvstore's. A future abandoned because ctx
@@ -43,13 +78,13 @@ func bindShutdown(f raft.Future, stop chan struct{}) bool {
 func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 	stop := n.closed
 	if ctx.Done() != nil {
-		stop = make(chan struct{})
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(n.closedCtx, cancel)()
-		defer context.AfterFunc(ctx, func() { close(stop) })()
+		s := &futureStop{ch: make(chan struct{})}
+		stop = s.ch
+		closeStop := s.close
+		defer context.AfterFunc(n.closedCtx, closeStop)()
+		defer context.AfterFunc(ctx, closeStop)()
 	}
-	bindShutdown(f, stop)
+	n.futureFields.bind(f, stop)
 	err := f.Error()
 	switch {
 	case err == nil:

@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -45,6 +46,37 @@ func TestBindShutdownReachesRaftFutures(t *testing.T) {
 	}
 	if err := apply.Error(); err != raft.ErrNotLeader {
 		t.Errorf("apply on a follower: %v", err)
+	}
+}
+
+// Every write waits on a future: once a future type is known, binding its
+// ShutdownCh allocates nothing (reflect's lookup by name did, each time),
+// and it sets the field.
+func TestShutdownFieldsBindWithoutAllocating(t *testing.T) {
+	conf := raft.DefaultConfig()
+	conf.LocalID = "a"
+	conf.Logger = hclog.NewNullLogger()
+	store := raft.NewInmemStore()
+	_, tr := raft.NewInmemTransport("a")
+	r, err := raft.NewRaft(conf, newFSM(1, 128, watch.Config{}), store, store, raft.NewDiscardSnapshotStore(), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown()
+	var fields shutdownFields
+	f := r.VerifyLeader() // a follower forever: never answered
+	stop := make(chan struct{})
+	if !fields.bind(f, stop) {
+		t.Fatalf("%T: no settable ShutdownCh", f)
+	}
+	if n := testing.AllocsPerRun(100, func() { fields.bind(f, stop) }); n != 0 {
+		t.Errorf("bind allocates %v times per call", n)
+	}
+	if fields.bind(doneFuture{}, stop) {
+		t.Error("bound a future without the field")
+	}
+	if got := reflect.ValueOf(f).Elem().FieldByName("ShutdownCh").Interface(); got != stop {
+		t.Errorf("ShutdownCh is %v after bind, want %v", got, stop)
 	}
 }
 

@@ -80,6 +80,9 @@ type Node struct {
 	removedCh  chan struct{}
 	removeOnce sync.Once
 
+	// futureFields finds the ShutdownCh of raft's futures (futures.go).
+	futureFields shutdownFields
+
 	// closed is closed, and closedCtx cancelled, when Close begins.
 	closed       chan struct{}
 	closedCtx    context.Context
