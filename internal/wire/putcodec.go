@@ -281,7 +281,12 @@ func (r *putReader) flag() bool {
 // share body's memory.
 func readPutCommand(body []byte) (*Command, bool) {
 	r := &putReader{b: body, ok: true}
-	c := &Command{Put: &Put{}}
+	both := &struct { // one allocation for the command and its put
+		c Command
+		p Put
+	}{}
+	c := &both.c
+	c.Put = &both.p
 	fields := int(r.byte()) - mpFixMapMin
 	if fields == 3 {
 		if !r.key("ar") {
