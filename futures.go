@@ -72,17 +72,61 @@ type futureStop struct {
 
 func (s *futureStop) close() { s.once.Do(func() { close(s.ch) }) }
 
+// futureWaits holds the stops of the futures being waited on with a
+// context, and closes them all when the node stops serving: one map entry
+// per wait instead of an AfterFunc on the node's closed context, whose
+// registration cost two allocations per write. The zero value is ready;
+// safe for concurrent use.
+type futureWaits struct {
+	mu     sync.Mutex
+	closed bool
+	set    map[*futureStop]struct{}
+}
+
+// add registers s, or reports false once closeAll has run.
+func (w *futureWaits) add(s *futureStop) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	if w.set == nil {
+		w.set = make(map[*futureStop]struct{})
+	}
+	w.set[s] = struct{}{}
+	return true
+}
+
+func (w *futureWaits) remove(s *futureStop) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.set, s)
+}
+
+// closeAll closes every registered stop, and every later add fails.
+func (w *futureWaits) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for s := range w.set {
+		s.close()
+	}
+	w.set = nil
+}
+
 // waitFuture waits for a raft future until ctx ends or the node closes,
 // and maps raft's errors to kvstore's. A future abandoned because ctx
 // ended may still complete: for a write, it may still commit.
 func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 	stop := n.closed
 	if ctx.Done() != nil {
-		s := &futureStop{ch: make(chan struct{})}
-		stop = s.ch
-		closeStop := s.close
-		defer context.AfterFunc(n.closedCtx, closeStop)()
-		defer context.AfterFunc(ctx, closeStop)()
+		// Closed by ctx, or by stopServing; once the node has stopped
+		// serving, n.closed (closed already) ends the wait.
+		if s := (&futureStop{ch: make(chan struct{})}); n.futureWaits.add(s) {
+			stop = s.ch
+			defer n.futureWaits.remove(s)
+			defer context.AfterFunc(ctx, s.close)()
+		}
 	}
 	n.futureFields.bind(f, stop)
 	err := f.Error()

@@ -100,3 +100,49 @@ func TestWaitFutureLeadershipTransferIsNotLeader(t *testing.T) {
 		t.Fatalf("over the wire: %v, want ErrNotLeader", fromWireError(got))
 	}
 }
+
+// blockingFuture is a raft.Future that is never answered, like an entry
+// still queued when raft shuts down (hashicorp/raft#498): only its
+// ShutdownCh ends Error.
+type blockingFuture struct {
+	ShutdownCh chan struct{}
+}
+
+func (f *blockingFuture) Error() error {
+	<-f.ShutdownCh
+	return raft.ErrRaftShutdown
+}
+
+// A wait with a context on a future raft never answers ends with the
+// node's Close (ErrClosed), whether it began before Close or after, and
+// with its context (the context's error); either way it leaves nothing
+// registered behind.
+func TestWaitFutureEndsAtCloseOrContext(t *testing.T) {
+	n := &Node{closed: make(chan struct{})}
+	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
+	defer n.cancelClosed()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.waitFuture(ctx, &blockingFuture{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with a cancelled context: %v, want context.Canceled", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- n.waitFuture(ctx, &blockingFuture{}) }()
+	n.stopServing()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait across Close: %v, want ErrClosed", err)
+	}
+	if err := n.waitFuture(ctx, &blockingFuture{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait after Close: %v, want ErrClosed", err)
+	}
+	n.futureWaits.mu.Lock()
+	left := len(n.futureWaits.set)
+	n.futureWaits.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d stops still registered", left)
+	}
+}

@@ -80,8 +80,10 @@ type Node struct {
 	removedCh  chan struct{}
 	removeOnce sync.Once
 
-	// futureFields finds the ShutdownCh of raft's futures (futures.go).
+	// futureFields finds the ShutdownCh of raft's futures, and futureWaits
+	// ends the waits on them when the node stops serving (futures.go).
 	futureFields shutdownFields
+	futureWaits  futureWaits
 
 	// closed is closed, and closedCtx cancelled, when Close begins.
 	closed       chan struct{}
@@ -279,6 +281,7 @@ func (n *Node) stopServing() {
 		n.asyncMu.Unlock()
 		close(n.closed)
 		n.cancelClosed()
+		n.futureWaits.closeAll()
 	})
 }
 
