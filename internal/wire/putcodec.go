@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/kvstore/kvstore/mvcc"
 )
 
 // A hand-written codec for the most frequent log entry, a Put command,
@@ -21,6 +23,18 @@ import (
 // an empty key, nil, an unknown field) makes it decline, and the entry goes
 // to the msgpack decoder, so every replica still decodes the same bytes the
 // same way whichever path reads them.
+
+// PutCommand returns the command that proposes r: PutOf(r) in a CmdPut,
+// the two in one allocation.
+func PutCommand(r *mvcc.PutRequest) *Command {
+	both := &struct {
+		c Command
+		p Put
+	}{}
+	both.p = *PutOf(r)
+	both.c = Command{Kind: CmdPut, Put: &both.p}
+	return &both.c
+}
 
 // msgpack format bytes the Put codec uses.
 const (

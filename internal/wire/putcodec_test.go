@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
+
+	"github.com/kvstore/kvstore/mvcc"
 )
 
 // msgpackBody is the body go-msgpack writes for c, what EncodeCommand
@@ -153,4 +155,17 @@ func TestPutCodecAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeCommand(data) }); n > 1 {
 		t.Errorf("DecodeCommand of a put: %v allocations, want 1", n)
 	}
+}
+
+// TestPutCommand: PutCommand is the CmdPut of PutOf, in one allocation.
+func TestPutCommand(t *testing.T) {
+	r := &mvcc.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 3, PrevKV: true, IgnoreLease: true}
+	if got, want := PutCommand(r), (&Command{Kind: CmdPut, Put: PutOf(r)}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("PutCommand: %+v %+v, want %+v %+v", got, got.Put, want, want.Put)
+	}
+	var sink *Command
+	if n := testing.AllocsPerRun(100, func() { sink = PutCommand(r) }); n != 1 {
+		t.Errorf("PutCommand: %v allocations, want 1", n)
+	}
+	_ = sink
 }
