@@ -241,6 +241,9 @@ func (f *fsm) trackLeases(events []mvcc.Event) {
 		if events[i].Type == mvcc.EventPut {
 			id = lease.ID(events[i].KV.Lease)
 		}
+		if id == lease.NoLease && f.leases.KeyLease(string(events[i].KV.Key)) == lease.NoLease {
+			continue // nothing to change (and no key string to build)
+		}
 		// The lease was checked by the put itself; a failure here would
 		// mean the table and the store disagree, which must stop the node
 		// rather than let replicas diverge.

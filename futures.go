@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/hashicorp/raft"
 )
@@ -25,16 +26,92 @@ var shutdownChType = reflect.TypeOf((chan struct{})(nil))
 // for futures without the field (raft's already-failed errorFuture), which
 // never block.
 func bindShutdown(f raft.Future, stop chan struct{}) bool {
+	var fields shutdownFields
+	return fields.bind(f, stop)
+}
+
+// shutdownFields remembers where each future type keeps its ShutdownCh:
+// reflect's lookup by name allocates on every call, and every write waits
+// on a future. Its zero value is ready; safe for concurrent use.
+type shutdownFields struct {
+	index sync.Map // future type -> []int, nil for a type without the field
+}
+
+// bind is bindShutdown through the cache.
+func (s *shutdownFields) bind(f raft.Future, stop chan struct{}) bool {
 	v := reflect.ValueOf(f)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return false
 	}
-	field := v.Elem().FieldByName("ShutdownCh")
-	if !field.IsValid() || !field.CanSet() || field.Type() != shutdownChType {
+	cached, ok := s.index.Load(v.Type())
+	if !ok {
+		var index []int
+		if field, found := v.Type().Elem().FieldByName("ShutdownCh"); found && field.Type == shutdownChType {
+			index = field.Index
+		}
+		cached, _ = s.index.LoadOrStore(v.Type(), index)
+	}
+	index := cached.([]int)
+	if index == nil {
+		return false
+	}
+	field := v.Elem().FieldByIndex(index)
+	if !field.CanSet() {
 		return false
 	}
 	field.Set(reflect.ValueOf(stop))
 	return true
+}
+
+// futureStop is the channel a future waited on with a context is bound
+// to: closed by whichever of the context and the node's Close ends first.
+type futureStop struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (s *futureStop) close() { s.once.Do(func() { close(s.ch) }) }
+
+// futureWaits holds the stops of the futures being waited on with a
+// context, and closes them all when the node stops serving: one map entry
+// per wait instead of an AfterFunc on the node's closed context, whose
+// registration cost two allocations per write. The zero value is ready;
+// safe for concurrent use.
+type futureWaits struct {
+	mu     sync.Mutex
+	closed bool
+	set    map[*futureStop]struct{}
+}
+
+// add registers s, or reports false once closeAll has run.
+func (w *futureWaits) add(s *futureStop) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	if w.set == nil {
+		w.set = make(map[*futureStop]struct{})
+	}
+	w.set[s] = struct{}{}
+	return true
+}
+
+func (w *futureWaits) remove(s *futureStop) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.set, s)
+}
+
+// closeAll closes every registered stop, and every later add fails.
+func (w *futureWaits) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for s := range w.set {
+		s.close()
+	}
+	w.set = nil
 }
 
 // waitFuture waits for a raft future until ctx ends or the node closes,
@@ -43,13 +120,15 @@ func bindShutdown(f raft.Future, stop chan struct{}) bool {
 func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 	stop := n.closed
 	if ctx.Done() != nil {
-		stop = make(chan struct{})
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(n.closedCtx, cancel)()
-		defer context.AfterFunc(ctx, func() { close(stop) })()
+		// Closed by ctx, or by stopServing; once the node has stopped
+		// serving, n.closed (closed already) ends the wait.
+		if s := (&futureStop{ch: make(chan struct{})}); n.futureWaits.add(s) {
+			stop = s.ch
+			defer n.futureWaits.remove(s)
+			defer context.AfterFunc(ctx, s.close)()
+		}
 	}
-	bindShutdown(f, stop)
+	n.futureFields.bind(f, stop)
 	err := f.Error()
 	switch {
 	case err == nil:

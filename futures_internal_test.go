@@ -3,6 +3,7 @@ package kvstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,6 +49,37 @@ func TestBindShutdownReachesRaftFutures(t *testing.T) {
 	}
 }
 
+// Every write waits on a future: once a future type is known, binding its
+// ShutdownCh allocates nothing (reflect's lookup by name did, each time),
+// and it sets the field.
+func TestShutdownFieldsBindWithoutAllocating(t *testing.T) {
+	conf := raft.DefaultConfig()
+	conf.LocalID = "a"
+	conf.Logger = hclog.NewNullLogger()
+	store := raft.NewInmemStore()
+	_, tr := raft.NewInmemTransport("a")
+	r, err := raft.NewRaft(conf, newFSM(1, 128, watch.Config{}), store, store, raft.NewDiscardSnapshotStore(), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown()
+	var fields shutdownFields
+	f := r.VerifyLeader() // a follower forever: never answered
+	stop := make(chan struct{})
+	if !fields.bind(f, stop) {
+		t.Fatalf("%T: no settable ShutdownCh", f)
+	}
+	if n := testing.AllocsPerRun(100, func() { fields.bind(f, stop) }); n != 0 {
+		t.Errorf("bind allocates %v times per call", n)
+	}
+	if fields.bind(doneFuture{}, stop) {
+		t.Error("bound a future without the field")
+	}
+	if got := reflect.ValueOf(f).Elem().FieldByName("ShutdownCh").Interface(); got != stop {
+		t.Errorf("ShutdownCh is %v after bind, want %v", got, stop)
+	}
+}
+
 // doneFuture is a raft.Future that has already failed with err.
 type doneFuture struct{ err error }
 
@@ -66,5 +98,51 @@ func TestWaitFutureLeadershipTransferIsNotLeader(t *testing.T) {
 	}
 	if got := toWireError(err); !errors.Is(fromWireError(got), ErrNotLeader) {
 		t.Fatalf("over the wire: %v, want ErrNotLeader", fromWireError(got))
+	}
+}
+
+// blockingFuture is a raft.Future that is never answered, like an entry
+// still queued when raft shuts down (hashicorp/raft#498): only its
+// ShutdownCh ends Error.
+type blockingFuture struct {
+	ShutdownCh chan struct{}
+}
+
+func (f *blockingFuture) Error() error {
+	<-f.ShutdownCh
+	return raft.ErrRaftShutdown
+}
+
+// A wait with a context on a future raft never answers ends with the
+// node's Close (ErrClosed), whether it began before Close or after, and
+// with its context (the context's error); either way it leaves nothing
+// registered behind.
+func TestWaitFutureEndsAtCloseOrContext(t *testing.T) {
+	n := &Node{closed: make(chan struct{})}
+	n.closedCtx, n.cancelClosed = context.WithCancel(context.Background())
+	defer n.cancelClosed()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.waitFuture(ctx, &blockingFuture{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with a cancelled context: %v, want context.Canceled", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- n.waitFuture(ctx, &blockingFuture{}) }()
+	n.stopServing()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait across Close: %v, want ErrClosed", err)
+	}
+	if err := n.waitFuture(ctx, &blockingFuture{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait after Close: %v, want ErrClosed", err)
+	}
+	n.futureWaits.mu.Lock()
+	left := len(n.futureWaits.set)
+	n.futureWaits.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d stops still registered", left)
 	}
 }

@@ -43,7 +43,7 @@ func (n *Node) Put(ctx context.Context, key, value []byte, opts ...OpOption) (*P
 	if err != nil {
 		return nil, err
 	}
-	res, err := n.propose(ctx, &wire.Command{Kind: wire.CmdPut, Put: wire.PutOf(req.Put)})
+	res, err := n.propose(ctx, wire.PutCommand(req.Put))
 	if err != nil {
 		return nil, err
 	}

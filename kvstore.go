@@ -83,6 +83,11 @@ type Node struct {
 	removedCh  chan struct{}
 	removeOnce sync.Once
 
+	// futureFields finds the ShutdownCh of raft's futures, and futureWaits
+	// ends the waits on them when the node stops serving (futures.go).
+	futureFields shutdownFields
+	futureWaits  futureWaits
+
 	// closed is closed, and closedCtx cancelled, when Close begins.
 	closed       chan struct{}
 	closedCtx    context.Context
@@ -279,6 +284,7 @@ func (n *Node) stopServing() {
 		n.asyncMu.Unlock()
 		close(n.closed)
 		n.cancelClosed()
+		n.futureWaits.closeAll()
 	})
 }
 

@@ -60,8 +60,8 @@ type opSettings struct {
 // end from WithPrefix or WithFromKey.
 func newOpSettings(key []byte, opts []OpOption) opSettings {
 	s := opSettings{key: key}
-	for _, opt := range opts {
-		opt(&s)
+	if len(opts) > 0 {
+		s = applyOpOptions(s, opts)
 	}
 	switch {
 	case (s.prefix || s.fromKey) && len(key) == 0:
@@ -70,6 +70,19 @@ func newOpSettings(key []byte, opts []OpOption) opSettings {
 		s.end = mvcc.PrefixEnd(key)
 	case s.fromKey:
 		s.end = []byte{0}
+	}
+	return s
+}
+
+// applyOpOptions returns s with opts applied. It is apart from
+// newOpSettings because the options take s's address, which moves it to
+// the heap: a request without options then allocates nothing for them
+// (inlined, it would move newOpSettings' copy to the heap again).
+//
+//go:noinline
+func applyOpOptions(s opSettings, opts []OpOption) opSettings {
+	for _, opt := range opts {
+		opt(&s)
 	}
 	return s
 }
@@ -237,6 +250,12 @@ var opOptionTable = []struct {
 	{"WithIgnoreLease", func(s *opSettings) bool { return s.ignoreLease }, requestPut},
 }
 
+// checkOpSettings is s.check apart, for newOp: check takes s's address,
+// which would move the whole Op to the heap for every request.
+//
+//go:noinline
+func checkOpSettings(s opSettings, kind requestKind) error { return s.check(kind) }
+
 // check returns ErrInvalidOpOption, naming the option, if s holds an option
 // that does not apply to kind.
 func (s *opSettings) check(kind requestKind) error {
@@ -291,7 +310,9 @@ func OpTxn(cmps []Cmp, then, els []Op) Op {
 
 func newOp(kind requestKind, key, value []byte, opts []OpOption) Op {
 	o := Op{kind: kind, key: key, value: value, settings: newOpSettings(key, opts)}
-	o.err = o.settings.check(kind)
+	if len(opts) > 0 { // without options none is set
+		o.err = checkOpSettings(o.settings, kind)
+	}
 	return o
 }
 

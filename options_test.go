@@ -27,8 +27,12 @@ func TestBuildConfig(t *testing.T) {
 	if c.maxRequestBytes != 1536*1024 || c.maxTxnOps != 128 || c.logStore != LogStoreWAL {
 		t.Fatalf("defaults %+v", c)
 	}
-	if err := raft.ValidateConfig(c.raftConfig(hclog.NewNullLogger())); err != nil {
+	rc := c.raftConfig(hclog.NewNullLogger())
+	if err := raft.ValidateConfig(rc); err != nil {
 		t.Fatalf("default raft config invalid: %v", err)
+	}
+	if !rc.BatchApplyCh {
+		t.Error("raft's apply channel is not buffered (BatchApplyCh): writers hand over one at a time")
 	}
 	cases := []struct {
 		opts   []Option

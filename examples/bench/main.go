@@ -73,6 +73,7 @@ type config struct {
 	cpuProfile  string
 	blockProf   string
 	mutexProf   string
+	memProf     string
 	json        bool
 	metrics     bool
 }
@@ -119,6 +120,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed windows to this file")
 	fs.StringVar(&c.blockProf, "blockprofile", "", "write a block profile of the timed windows to this file")
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")
+	fs.StringVar(&c.memProf, "memprofile", "", "write an allocation profile of the whole program (start-up included) to this file at exit")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
 	fs.BoolVar(&c.metrics, "metrics", false, "register every node's Prometheus metrics (kvstore.WithMetrics) on a registry of the cluster's, to measure what they cost")
 	if err := fs.Parse(args); err != nil {
@@ -206,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(root)
 	}
-	prof := &profiler{cpu: cfg.cpuProfile, block: cfg.blockProf, mutex: cfg.mutexProf, windows: len(cfg.workloads) * cfg.runs}
+	prof := &profiler{cpu: cfg.cpuProfile, block: cfg.blockProf, mutex: cfg.mutexProf, mem: cfg.memProf, windows: len(cfg.workloads) * cfg.runs}
 	rep := newReport(cfg)
 	status := 0
 	for i := range cfg.workloads {

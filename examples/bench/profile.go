@@ -21,11 +21,14 @@ const (
 // preload. Each window gets its own CPU profile: the -cpuprofile name
 // itself when the program times one window, else the name with
 // ".<workload>.run<N>" before its extension. Block and mutex profiles are
-// sampled in the windows only and written once at exit.
+// sampled in the windows only and written once at exit. The allocation
+// profile (-memprofile) is the whole program's, written at exit: Go keeps
+// one cumulative record of allocations, so start-up and preload are in it
+// too (small beside a timed window of writes).
 type profiler struct {
-	cpu, block, mutex string
-	windows           int // how many windows the program will time
-	cpuFile           *os.File
+	cpu, block, mutex, mem string
+	windows                int // how many windows the program will time
+	cpuFile                *os.File
 }
 
 func (p *profiler) start(label string) error {
@@ -67,10 +70,13 @@ func (p *profiler) stop() error {
 	return err
 }
 
-// writeExit writes the block and mutex profiles, if asked for.
+// writeExit writes the block, mutex and allocation profiles, if asked for.
 func (p *profiler) writeExit() error {
 	var errs []error
-	for _, w := range []struct{ name, path string }{{"block", p.block}, {"mutex", p.mutex}} {
+	if p.mem != "" {
+		runtime.GC() // the profile records allocations up to the latest GC
+	}
+	for _, w := range []struct{ name, path string }{{"block", p.block}, {"mutex", p.mutex}, {"allocs", p.mem}} {
 		if w.path == "" {
 			continue
 		}
