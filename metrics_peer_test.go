@@ -131,11 +131,20 @@ func TestMetricsPeerNetwork(t *testing.T) {
 	if _, err := nodes[leader].Put(ctx, []byte("big"), make([]byte, 100_000)); err != nil {
 		t.Fatal(err)
 	}
-	fams = scrape(t, reg)
-	if after := peer(fams, "etcd_network_peer_sent_bytes_total", leader, "To", followers[0]); after < before+100_000 {
-		t.Errorf("the leader's bytes to %s went from %v to %v after a 100 kB put", followers[0], before, after)
-	}
-	if after := peer(fams, "etcd_network_peer_received_bytes_total", followers[0], "From", leader); after < beforeRecv+100_000 {
-		t.Errorf("%s's bytes from the leader went from %v to %v after a 100 kB put", followers[0], beforeRecv, after)
+	// The put returned once a quorum had it: followers[0] may not be in
+	// that quorum, so wait (with a deadline) for the entry to reach it.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		fams = scrape(t, reg)
+		sent := peer(fams, "etcd_network_peer_sent_bytes_total", leader, "To", followers[0])
+		recv := peer(fams, "etcd_network_peer_received_bytes_total", followers[0], "From", leader)
+		if sent >= before+100_000 && recv >= beforeRecv+100_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a 100 kB put, the leader's bytes to %s went from %v to %v and %s's from the leader from %v to %v",
+				followers[0], before, sent, followers[0], beforeRecv, recv)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
