@@ -188,10 +188,10 @@ func (t *TCPTransport) SetHandler(h Handler) {
 
 // Close stops listening, fails pending and future operations (raft RPCs and Calls, in both
 // directions), tells the callers on each Call connection it serves which requests it accepted
-// (the others fail with ErrNotDelivered there; waiting at most the RPC timeout for a caller
-// that does not read), closes every connection, and returns once every goroutine the transport started
-// has ended, handlers included (their contexts are cancelled). It is idempotent and returns
-// nil; concurrent calls all return after the first has finished.
+// (the later ones fail with ErrNotDelivered there; it waits at most the RPC timeout for a
+// caller that does not read), closes every connection, and returns once every goroutine the
+// transport started has ended, handlers included (their contexts are cancelled). It is
+// idempotent and returns nil; concurrent calls all return after the first has finished.
 //
 // raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
 // let anyone wait for: it ends right after its Accept fails, which Close makes happen (for the
