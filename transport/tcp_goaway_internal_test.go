@@ -58,7 +58,12 @@ func TestTCPCallAfterPeerCloseOnPooledConnection(t *testing.T) {
 	if _, err := caller.Call(ctx, "", server.LocalAddr(), []byte("first")); err != nil {
 		t.Fatalf("first Call: %v", err)
 	}
-	conn := caller.calls.peers[callKey{"", server.LocalAddr()}].slots[0].conn
+	caller.calls.mu.Lock()
+	slot := &caller.calls.peers[callKey{"", server.LocalAddr()}].slots[0]
+	caller.calls.mu.Unlock()
+	slot.mu.Lock()
+	conn := slot.conn
+	slot.mu.Unlock()
 	if err := server.Close(); err != nil {
 		t.Fatal(err)
 	}
