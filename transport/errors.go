@@ -40,7 +40,8 @@ var (
 	// the peer's handler, so the Call had no effect there and may be sent again: the peer is
 	// unknown or closed, the request direction is cut, the dial or handshake failed, the peer
 	// identity check refused, the request was over the size limit, the connection broke before
-	// the request was queued on it, or the peer has no handler. It never stands alone: the
+	// the request was queued on it, the peer has no handler, or the peer, closing, said on the
+	// connection (TCP's goaway) that it handles no request sent after the last it accepted. It never stands alone: the
 	// error also matches the reason ([ErrUnreachable], [ErrTooLarge], [ErrNoHandler]), and its
 	// text is the reason's. A Call failure that does not match it (a connection lost with the
 	// request on it, a lost reply, a deadline) may have run the handler.

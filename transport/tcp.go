@@ -61,8 +61,12 @@ type TCPTransport struct {
 	// servers, call readers and writers, dials, handlers, raft RPC forwarders) and every
 	// inbound raft connection until raft's NetworkTransport closes it; its mu also guards conns.
 	lifecycle
-	conns     map[*trackedConn]struct{} // open connections, both directions, closed by Close
-	closeDone chan struct{}
+	conns map[*trackedConn]struct{} // open connections, both directions, closed by Close
+	// callServers are the Call connections served, told goaway by Close (tcp_goaway.go).
+	callServers map[*callServer]struct{}
+	closeDone   chan struct{}
+
+	hooks transportHooks // tests only
 }
 
 var _ Transport = (*TCPTransport)(nil)
@@ -183,15 +187,20 @@ func (t *TCPTransport) SetHandler(h Handler) {
 }
 
 // Close stops listening, fails pending and future operations (raft RPCs and Calls, in both
-// directions), closes every connection, and returns once every goroutine the transport started
-// has ended, handlers included (their contexts are cancelled). It is idempotent and returns
-// nil; concurrent calls all return after the first has finished.
+// directions), tells the callers on each Call connection it serves which requests it accepted
+// (the later ones fail with ErrNotDelivered there; it waits at most the RPC timeout for a
+// caller that does not read), closes every connection, and returns once every goroutine the
+// transport started has ended, handlers included (their contexts are cancelled). It is
+// idempotent and returns nil; concurrent calls all return after the first has finished.
 //
 // raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
 // let anyone wait for: it ends right after its Accept fails, which Close makes happen (for the
 // NetworkTransport that sends and for the one of each inbound raft connection).
 func (t *TCPTransport) Close() error {
 	if t.shut() {
+		// No handler starts any more: tell the callers on our Call connections which of their
+		// requests were accepted, so that they may send the others again.
+		t.goAwayCallServers()
 		t.cancel() // the RPC forwarders close their NetworkTransports
 		_ = t.ln.Close()
 		_ = t.net.Close() // closes stream too: raft's accept loop ends

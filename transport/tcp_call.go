@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -23,7 +24,7 @@ import (
 //	uint64 request ID (chosen by the caller, unique per connection)
 //	body:  request: int64 remaining time in ns (0: no deadline), then the request bytes
 //	       reply:   byte status, then the reply bytes (or an error text for replyTooLarge)
-//	       cancel, ping, pong: empty
+//	       cancel, ping, pong, goaway: empty
 //
 // The caller sends requests and cancels, the server replies, in any order: many Calls are in
 // flight on one connection. The deadline travels as a duration, not a time, because the two
@@ -32,6 +33,15 @@ import (
 // suspended while a request is unacknowledged, so it would not notice a peer that vanished
 // with Calls pending. A frame longer than the message size limit (plus the fixed
 // fields) is a protocol violation and ends the connection.
+//
+// A server whose transport closes first sends goaway, on every Call connection it serves,
+// carrying the ID of the last request it accepted (0: none), and handles no request after it;
+// then it closes the connection. The caller knows that every request of its own with a higher
+// ID never reached a handler, and fails those Calls with ErrNotDelivered (HTTP/2's GOAWAY,
+// with "last stream ID"). A caller that predates goaway treats it as a frame it does not
+// know: a protocol violation, which ends the connection as the close right behind it would
+// have, with the same errors as before. Request IDs on a connection increase, so "higher" is
+// "sent later".
 
 const (
 	frameRequest byte = 1
@@ -39,6 +49,7 @@ const (
 	frameCancel  byte = 3
 	framePing    byte = 4
 	framePong    byte = 5
+	frameGoAway  byte = 6 // server to caller; the ID is the last request accepted
 
 	replyOK        byte = 0
 	replyNoHandler byte = 1
@@ -67,11 +78,13 @@ type frameWriter struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	queue   [][]byte
-	wake    chan struct{} // one slot: "the queue is not empty"
+	flushed []chan struct{} // closed once the frames queued before them are written
+	wake    chan struct{}   // one slot: "the queue is not empty"
+	stopped chan struct{}   // closed when run returns
 }
 
 func newFrameWriter(c *trackedConn, timeout time.Duration) *frameWriter {
-	return &frameWriter{conn: c, timeout: timeout, wake: make(chan struct{}, 1)}
+	return &frameWriter{conn: c, timeout: timeout, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // send queues an encoded frame.
@@ -79,17 +92,50 @@ func (w *frameWriter) send(frame []byte) {
 	w.mu.Lock()
 	w.queue = append(w.queue, frame)
 	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *frameWriter) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
+// sendAndWait queues an encoded frame and waits until it and every frame queued before it are
+// written to the connection, the writer stops (a write failed or the connection is done with),
+// or wait has passed. It reports whether the frame was written.
+func (w *frameWriter) sendAndWait(frame []byte, wait time.Duration) bool {
+	written := make(chan struct{})
+	w.mu.Lock()
+	w.queue = append(w.queue, frame)
+	w.flushed = append(w.flushed, written)
+	w.mu.Unlock()
+	w.signal()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-written:
+		return true
+	case <-w.stopped:
+		select {
+		case <-written:
+			return true
+		default:
+			return false
+		}
+	case <-timer.C:
+		return false
+	}
+}
+
 // run writes queued frames until done is closed or a write fails (a batch must be written
 // within scaledTimeout), and returns the write error, if any.
 func (w *frameWriter) run(done <-chan struct{}) error {
+	defer close(w.stopped)
 	bw := bufio.NewWriterSize(w.conn, 64<<10)
 	var batch [][]byte
+	var flushed []chan struct{}
 	for {
 		select {
 		case <-w.wake:
@@ -102,6 +148,7 @@ func (w *frameWriter) run(done <-chan struct{}) error {
 		runtime.Gosched()
 		w.mu.Lock()
 		batch, w.queue = w.queue, batch[:0]
+		flushed, w.flushed = w.flushed, flushed[:0]
 		w.mu.Unlock()
 		size := 0
 		for _, f := range batch {
@@ -116,6 +163,10 @@ func (w *frameWriter) run(done <-chan struct{}) error {
 		}
 		if err := bw.Flush(); err != nil {
 			return err
+		}
+		for i, ch := range flushed {
+			close(ch)
+			flushed[i] = nil
 		}
 	}
 }
@@ -223,18 +274,18 @@ func (t *TCPTransport) Call(ctx context.Context, id raft.ServerID, target raft.S
 		}
 		return nil, notDelivered(err) // no connection: nothing was written
 	}
-	replyCh := make(chan callResult, 1)
-	reqID, err := c.register(replyCh)
-	if err != nil {
-		return nil, notDelivered(err) // the connection broke before the request was queued
-	}
 	var remaining int64 // measured as late as possible: a dial may have taken a while
 	if dl, ok := ctx.Deadline(); ok {
 		remaining = max(1, int64(time.Until(dl)))
 	}
 	var fixed [requestFixed]byte
 	binary.BigEndian.PutUint64(fixed[:], uint64(remaining))
-	c.w.send(encodeFrame(frameRequest, reqID, fixed[:], request))
+	replyCh := make(chan callResult, 1)
+	reqID, err := c.send(encodeFrame(frameRequest, 0, fixed[:], request), replyCh)
+	if err != nil {
+		// The connection broke, or the server said goaway, before the request was queued.
+		return nil, notDelivered(err)
+	}
 
 	select {
 	case r := <-replyCh:
@@ -349,9 +400,15 @@ type callConn struct {
 	addr raft.ServerAddress
 	w    *frameWriter
 
-	mu      sync.Mutex // guards the fields below
+	mu      sync.Mutex // guards the fields below; taken before w's
 	nextID  uint64
 	pending map[uint64]chan<- callResult
+	// retired is set when no request may be queued any more, though replies may still come:
+	// the server said goaway (the Calls above its last accepted ID got this error, the
+	// connection is failed once the others are answered), or the peer reset the connection
+	// under a write (the reader fails it at the end of what arrived). It matches
+	// ErrNotDelivered.
+	retired error
 	err     error // set once the connection broke; every pending Call got it
 }
 
@@ -369,7 +426,7 @@ func (t *TCPTransport) dialCall(id raft.ServerID, addr raft.ServerAddress) (*cal
 	})
 	if !readerStarted || !t.spawn(func() {
 		if err := c.w.run(done); err != nil {
-			c.fail(unreachableErr(addr, fmt.Errorf("connection lost: %w", err)))
+			c.writeFailed(unreachableErr(addr, fmt.Errorf("connection lost: %w", err)))
 		}
 	}) {
 		_ = tc.Close()
@@ -384,6 +441,9 @@ func (c *callConn) readReplies() {
 	fr := frameReader{conn: c.conn, r: bufio.NewReaderSize(c.conn, 64<<10), maxBody: c.t.cfg.maxMessageSize + replyFixed, timeout: c.t.cfg.rpcTimeout}
 	awaitingPong := false
 	for {
+		if h := c.t.hooks.beforeCallReply; h != nil {
+			h()
+		}
 		wait := pingAfter(c.t.cfg.rpcTimeout)
 		if awaitingPong {
 			wait = c.t.cfg.rpcTimeout
@@ -395,6 +455,15 @@ func (c *callConn) readReplies() {
 			continue
 		}
 		if err == nil && typ == framePong {
+			awaitingPong = false
+			continue
+		}
+		if err == nil && typ == frameGoAway {
+			if c.goAway(id) {
+				// Nothing is left to wait for: close the connection now.
+				c.fail(notDelivered(unreachable(c.addr, "the peer closed the connection")))
+				return
+			}
 			awaitingPong = false
 			continue
 		}
@@ -434,16 +503,53 @@ func (c *callConn) readReplies() {
 	}
 }
 
-// register allots a request ID to a Call whose reply goes to ch.
-func (c *callConn) register(ch chan<- callResult) (uint64, error) {
+// send allots a request ID to a Call whose reply goes to ch, writes it into frame (a request
+// frame encoded with ID 0) and queues the frame, all under c.mu: a request is never queued on a
+// connection already known to be broken or going away, and one that was queued is pending
+// until it is answered or failed. The error is the connection's.
+func (c *callConn) send(frame []byte, ch chan<- callResult) (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
 	}
+	if c.retired != nil {
+		return 0, c.retired
+	}
 	c.nextID++
+	binary.BigEndian.PutUint64(frame[5:], c.nextID)
 	c.pending[c.nextID] = ch
+	c.w.send(frame)
 	return c.nextID, nil
+}
+
+// goAway handles the server's goaway with the last request ID it accepted: the connection
+// takes no more requests, and the Calls above last fail with ErrNotDelivered, the server having
+// promised not to handle them. The others keep waiting for their replies. It reports whether
+// none is left waiting.
+func (c *callConn) goAway(last uint64) (drained bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return true
+	}
+	err := notDelivered(unreachable(c.addr, "the peer is closing: it stopped taking requests on this connection"))
+	if c.retired == nil {
+		c.retired = err
+	}
+	var unsent []chan<- callResult
+	for id, ch := range c.pending {
+		if id > last {
+			unsent = append(unsent, ch)
+			delete(c.pending, id)
+		}
+	}
+	drained = len(c.pending) == 0
+	c.mu.Unlock()
+	for _, ch := range unsent {
+		ch <- callResult{err: err}
+	}
+	return drained
 }
 
 // forget drops a pending Call whose caller gave up; it reports whether the Call was still
@@ -456,10 +562,28 @@ func (c *callConn) forget(id uint64) bool {
 	return ok && c.err == nil
 }
 
+// broken reports whether the connection takes no more requests.
 func (c *callConn) broken() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err != nil
+	return c.err != nil || c.retired != nil
+}
+
+// writeFailed handles the failure of a write on the connection. The connection takes no more
+// requests. When the peer reset or closed it (ECONNRESET, EPIPE), the peer is done with the
+// connection and what it sent before, a goaway perhaps, is in our receive buffer: the reader
+// reads it, then fails at the end of the data, soon. Otherwise (a write deadline) the
+// connection is failed now.
+func (c *callConn) writeFailed(err error) {
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		c.fail(err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.retired == nil {
+		c.retired = notDelivered(err)
+	}
 }
 
 // fail marks the connection broken, closes it and fails every pending Call with err (ErrClosed
@@ -489,7 +613,16 @@ func (c *callConn) fail(err error) {
 func (t *TCPTransport) serveCalls(c *trackedConn) {
 	connCtx, cancelConn := context.WithCancel(t.ctx)
 	defer cancelConn()
+	defer c.Close()
 	w := newFrameWriter(c, t.cfg.rpcTimeout)
+	server := &callServer{w: w}
+	if !t.addCallServer(server) {
+		// Close began as we started, and did not see this connection: no request was
+		// accepted. Nothing else writes to it yet.
+		writeGoAwayNow(c, t.cfg.rpcTimeout)
+		return
+	}
+	defer t.removeCallServer(server)
 	done := make(chan struct{})
 	defer close(done)
 	if !t.spawn(func() {
@@ -497,10 +630,11 @@ func (t *TCPTransport) serveCalls(c *trackedConn) {
 			_ = c.Close() // the reader below fails and cancels the handlers
 		}
 	}) {
-		_ = c.Close()
+		// Close began after addCallServer: it sends goaway through w, which runs here until
+		// Close cancels t.ctx.
+		_ = w.run(t.ctx.Done())
 		return
 	}
-	defer c.Close()
 
 	var mu sync.Mutex
 	running := make(map[uint64]context.CancelFunc) // handlers by request ID, for cancels
@@ -543,27 +677,33 @@ func (t *TCPTransport) serveCalls(c *trackedConn) {
 			running[id] = cancel
 			mu.Unlock()
 			request := body[requestFixed:]
-			started := t.spawn(func() {
-				defer cancel()
-				reply := (*h)(hctx, request)
+			accepted := server.accept(id, func() bool {
+				return t.spawn(func() {
+					defer cancel()
+					reply := (*h)(hctx, request)
+					mu.Lock()
+					delete(running, id)
+					mu.Unlock()
+					if t.ctx.Err() != nil {
+						// Close cancelled the handler: its caller gets ErrUnreachable from the
+						// closed connection, not whatever the handler made of the cancellation.
+						return
+					}
+					if len(reply) > t.cfg.maxMessageSize {
+						msg := fmt.Sprintf("%d bytes, limit %d", len(reply), t.cfg.maxMessageSize)
+						w.send(encodeFrame(frameReply, id, []byte{replyTooLarge}, []byte(msg)))
+						return
+					}
+					w.send(encodeFrame(frameReply, id, []byte{replyOK}, reply))
+				})
+			})
+			if !accepted {
+				// The transport is closing: goaway tells the caller this request was not
+				// handled, and Close closes the connection.
 				mu.Lock()
 				delete(running, id)
 				mu.Unlock()
-				if t.ctx.Err() != nil {
-					// Close cancelled the handler: its caller gets ErrUnreachable from the
-					// closed connection, not whatever the handler made of the cancellation.
-					return
-				}
-				if len(reply) > t.cfg.maxMessageSize {
-					msg := fmt.Sprintf("%d bytes, limit %d", len(reply), t.cfg.maxMessageSize)
-					w.send(encodeFrame(frameReply, id, []byte{replyTooLarge}, []byte(msg)))
-					return
-				}
-				w.send(encodeFrame(frameReply, id, []byte{replyOK}, reply))
-			})
-			if !started {
 				cancel()
-				return
 			}
 		default:
 			t.logger.Warn("transport: unexpected call frame", "type", typ, "remote", c.raw.RemoteAddr().String())

@@ -14,6 +14,7 @@ import (
 func FuzzFrameReader(f *testing.F) {
 	f.Add(encodeFrame(frameRequest, 1, make([]byte, requestFixed), []byte("hello")))
 	f.Add(append(encodeFrame(frameReply, 7, []byte{replyOK}, []byte("x")), encodeFrame(framePing, 0, nil, nil)...))
+	f.Add(encodeFrame(frameGoAway, 3, nil, nil))
 	f.Add([]byte{0, 0, 0, 3, 1})          // length shorter than the header
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}) // length over the limit
 	f.Fuzz(func(t *testing.T, data []byte) {
