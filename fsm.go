@@ -61,6 +61,11 @@ type fsm struct {
 	// rest of apply, and safe for concurrent reads.
 	auth *auth.Store
 
+	// afterBatch, when set, is told the last index of each applied batch
+	// (the node's nudger, nudge.go); set before raft starts, it must not
+	// block.
+	afterBatch func(last uint64)
+
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
 	watches *watch.Hub
@@ -162,6 +167,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.watches.NotifyBatch(&f.notify)
 	f.notify.Reset()
 	f.applied.set(last)
+	if f.afterBatch != nil {
+		f.afterBatch(last)
+	}
 	return out
 }
 

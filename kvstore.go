@@ -51,6 +51,9 @@ type Node struct {
 	lead  leadership
 	reads readBatcher
 	nudge nudger
+	// relay is the transport raft sends through: it tells followers the
+	// commit index in heartbeats (commitrelay.go).
+	relay *commitRelay
 
 	// metrics is nil without WithMetrics (metrics.go).
 	metrics *nodeMetrics
@@ -179,7 +182,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	cfg.transport.SetHandler(n.handleRPCStarting)
 	rc := cfg.raftConfig(logger.Named("raft"))
 	snaps := storage.NewSnapshotGuard(st.Snaps, st.Logs)
-	r, err := raft.NewRaft(rc, f, st.Logs, st.Stable, snaps, cfg.transport)
+	n.relay = newCommitRelay(cfg.transport, n.nudgeFollowers)
+	f.afterBatch = n.appliedBatch
+	r, err := raft.NewRaft(rc, f, st.Logs, st.Stable, snaps, n.relay)
 	if err := snaps.Started(err); err != nil {
 		cfg.transport.SetHandler(nil)
 		n.cancelClosed()
@@ -188,6 +193,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.raft = r
+	n.relay.start(r)
 	cfg.transport.SetHandler(n.handleRPC)
 	n.goAsync(n.runLeadership)
 	n.goAsync(n.runReadIndex)

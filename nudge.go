@@ -1,45 +1,47 @@
 package kvstore
 
 import (
-	"sync/atomic"
-
 	"github.com/hashicorp/raft"
 )
 
-// Followers learn the commit index only from AppendEntries: hashicorp/raft's
-// heartbeats do not carry it, and a leader with nothing new to send waits
-// for its commit timeout (50–100 ms by default) before telling followers
-// what has committed. A follower that forwarded a write, or asked for a read
-// index, waits to apply that index, so it would wait that long.
+// The leader nudges followers when they could learn a commit index they do
+// not know (the commit relay's reasons, commitrelay.go): after it applied
+// entries, after it answered a follower's call with an index (a forwarded
+// write, a read index, a membership change), and when a follower's answer
+// shows it holds entries committed since it was last told. A nudge is a
+// VerifyLeader: raft heartbeats every follower at once, and the relay
+// writes into each heartbeat the commit index that follower can use. No
+// log entry is appended and no disk is touched.
 //
-// So the leader nudges: after answering a follower's call with an index, it
-// appends a barrier entry (unless one was appended after that index
-// committed), and the AppendEntries carrying it carries the commit index
-// too. Nudges are coalesced: one barrier serves every call answered before
-// it was appended. Barriers never reach the state machine.
+// Nudges are coalesced: one pending and one in flight at most, and none
+// when every follower already knows what it can be told. A follower learns
+// of a commit one heartbeat round trip after the leader applied it, instead
+// of at the next write or the commit timeout.
 
 // nudger is the leader's coalescing trigger for nudges.
 type nudger struct {
 	wake chan struct{} // one token: a nudge is pending
-	// covered is the commit index when the latest nudge was appended:
-	// followers will learn every index up to it without another one.
-	covered atomic.Uint64
 }
 
 func (g *nudger) init() { g.wake = make(chan struct{}, 1) }
 
-// nudgeFollowers makes sure followers soon learn that index committed.
-func (n *Node) nudgeFollowers(index uint64) {
-	if index == 0 || index <= n.nudge.covered.Load() {
-		return
-	}
+// nudgeFollowers makes sure followers soon learn the commit index. It never
+// blocks, and is called from raft's goroutines and the apply goroutine.
+func (n *Node) nudgeFollowers() {
 	select {
 	case n.nudge.wake <- struct{}{}:
-	default: // a nudge is pending and will cover index
+	default: // a nudge is pending and will cover this one
 	}
 }
 
-// runNudges appends the coalesced barriers until the node closes.
+// appliedBatch is the FSM's report that it applied entries up to index.
+func (n *Node) appliedBatch(uint64) {
+	if n.IsLeader() {
+		n.nudgeFollowers()
+	}
+}
+
+// runNudges sends the coalesced nudges until the node closes.
 func (n *Node) runNudges() {
 	for {
 		select {
@@ -47,12 +49,14 @@ func (n *Node) runNudges() {
 		case <-n.closed:
 			return
 		}
-		if n.raft.State() != raft.Leader {
+		if n.raft.State() != raft.Leader || !n.relay.anyBehind() {
 			continue
 		}
-		n.nudge.covered.Store(n.raft.CommitIndex())
-		// Nobody waits for the barrier itself; Barrier returns once raft
-		// has taken it, or at shutdown.
-		n.raft.Barrier(0)
+		// The heartbeats go out at once; waiting for their quorum keeps one
+		// nudge in flight. An error (leadership lost, shutdown) needs
+		// nothing done: a new leader tells followers itself.
+		verify := n.raft.VerifyLeader()
+		bindShutdown(verify, n.closed)
+		_ = verify.Error()
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // A linearizable read on a follower that lags in applying must wait for
 // the latest write even when the leader's log holds no command at or below
-// its commit index any more: the tail of the log is barriers (nudges,
+// its commit index any more: the tail of the log is barriers (a new leader's,
 // no-ops) and a snapshot truncated the rest. The leader used to answer the
 // read round with index 0 then, and the follower read its stale state.
 // Found while investigating the robustness suite's stale reads (seed

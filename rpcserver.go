@@ -71,7 +71,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		if res != nil {
 			reply.Result = resultToWire(res)
 		}
-		n.nudgeFollowers(reply.Index)
+		n.nudgeFollowers()
 	case wire.RPCReadIndex:
 		if n.raft.State() != raft.Leader {
 			err = n.notLeader()
@@ -81,7 +81,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		select {
 		case <-r.done:
 			reply.Index, err = r.index, r.err
-			n.nudgeFollowers(reply.Index)
+			n.nudgeFollowers()
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
@@ -91,7 +91,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 			break
 		}
 		reply.Index, err = n.changeMembershipLocal(ctx, req.Membership)
-		n.nudgeFollowers(reply.Index)
+		n.nudgeFollowers()
 	case wire.RPCJoin:
 		reply.Index, err = n.serveJoin(ctx, req.Membership)
 	case wire.RPCRemoved:

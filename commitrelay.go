@@ -1,0 +1,199 @@
+package kvstore
+
+import (
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
+)
+
+// A hashicorp/raft follower learns that entries committed only from the
+// LeaderCommitIndex of an AppendEntries request, and its leader sends one
+// only with new entries or, when none come, after its commit timeout
+// (50–100 ms by default): heartbeats carry no commit index, so that raft's
+// transports can answer them without waiting for the follower's disk. A
+// follower that forwarded a write, answers a linearizable read at a read
+// index, or serves watches, would wait that long to apply what already
+// committed. etcd's raft leader sends the new commit index as soon as it
+// advances.
+//
+// The commit relay sits between raft and the node's transport on the
+// leader's side and writes into a heartbeat the commit index its follower
+// can use. The nudger (nudge.go) makes raft heartbeat at once when a
+// follower could learn something (VerifyLeader: no log entry, no fsync).
+//
+// Safety. A follower applies min(LeaderCommitIndex, its last index) without
+// the log matching check an AppendEntries with entries gets (a heartbeat
+// names no previous entry), so the relay must only tell it an index c such
+// that its log holds the committed entries up to c. The relay learns match,
+// the index up to which the follower's log equals the leader's, from the
+// follower's successful answers to AppendEntries requests of the leader's
+// term T that named a previous entry or carried entries. Within T only this
+// leader writes to the follower's log, and never against its own log, so the
+// follower's log up to match stays equal to the leader's log of term T. It
+// sends c = min(commit, match) where commit is raft's commit index read
+// while this node's term is still T (the term is read after it): every
+// entry up to commit in this node's log is committed and was in its log of
+// term T, so the follower's entries up to c are the committed ones. A
+// heartbeat of term T reaching a follower already in a later term is
+// refused before its commit index is looked at; one of a term whose match
+// the relay has not learnt carries nothing.
+type commitRelay struct {
+	transport.Transport
+
+	// behind is called, with no lock held, when a follower's answer shows it
+	// could be told a higher commit index than it knows; it must not block.
+	behind func()
+
+	mu    sync.Mutex
+	src   commitSource // nil until raft exists
+	peers map[raft.ServerID]*relayedPeer
+}
+
+// commitSource is what the relay reads of raft (*raft.Raft satisfies it).
+type commitSource interface {
+	CommitIndex() uint64
+	CurrentTerm() uint64
+}
+
+// relayedPeer is what the leader knows of one follower, in one term.
+type relayedPeer struct {
+	term  uint64 // the leader term match and told were learnt in
+	match uint64 // the follower's log equals the leader's up to here
+	told  uint64 // the follower's commit index is at least this
+}
+
+func newCommitRelay(t transport.Transport, behind func()) *commitRelay {
+	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer)}
+}
+
+// start gives the relay raft's commit index and term; heartbeats carry
+// nothing before.
+func (r *commitRelay) start(src commitSource) {
+	r.mu.Lock()
+	r.src = src
+	r.mu.Unlock()
+}
+
+// AppendEntries implements raft.Transport: it passes the request on, with
+// the usable commit index written into a copy of a bare heartbeat, and
+// learns from the answer.
+func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	sent := args
+	if isBareHeartbeat(args) {
+		if c := r.usableCommit(id, args.Term); c > 0 {
+			hb := *args // raft reuses its heartbeat request: never write into it
+			hb.LeaderCommitIndex = c
+			sent = &hb
+		}
+	}
+	err := r.Transport.AppendEntries(id, target, sent, resp)
+	switch {
+	case err != nil:
+		// The follower may have restarted, forgetting its commit index
+		// (raft keeps it in memory only): tell it again next time.
+		r.forgetTold(id)
+	case resp.Success && resp.Term == sent.Term:
+		if r.learn(id, sent) {
+			r.behind()
+		}
+	}
+	return err
+}
+
+// isBareHeartbeat reports whether req is raft's heartbeat: no entries, no
+// previous entry to match, no commit index.
+func isBareHeartbeat(req *raft.AppendEntriesRequest) bool {
+	return len(req.Entries) == 0 && req.PrevLogEntry == 0 && req.PrevLogTerm == 0 && req.LeaderCommitIndex == 0
+}
+
+// usableCommit is the commit index a heartbeat of term to follower id may
+// carry, or 0 when it has nothing new to tell (see the safety argument on
+// commitRelay).
+func (r *commitRelay) usableCommit(id raft.ServerID, term uint64) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src == nil {
+		return 0
+	}
+	commit := r.src.CommitIndex()
+	if r.src.CurrentTerm() != term {
+		return 0
+	}
+	p := r.peers[id]
+	if p == nil || p.term != term {
+		return 0
+	}
+	c := min(commit, p.match)
+	if c <= p.told {
+		return 0
+	}
+	return c
+}
+
+// learn records a successful answer to req: how far the follower's log is
+// known to match, and what commit index it now knows. It reports whether
+// the follower could be told more than it knows.
+func (r *commitRelay) learn(id raft.ServerID, req *raft.AppendEntriesRequest) (behind bool) {
+	var matched, knows uint64
+	if isBareHeartbeat(req) {
+		// Nothing matched; an injected heartbeat (LeaderCommitIndex set by
+		// usableCommit, at most match) is not bare and lands below.
+	} else if len(req.Entries) == 0 && req.PrevLogEntry == 0 {
+		// A heartbeat the relay wrote a commit index into: the follower
+		// applied up to it (it holds at least match entries).
+		knows = req.LeaderCommitIndex
+	} else {
+		matched = req.PrevLogEntry
+		if n := len(req.Entries); n > 0 {
+			matched = req.Entries[n-1].Index
+		}
+		knows = min(req.LeaderCommitIndex, matched)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[id]
+	switch {
+	case p == nil:
+		p = &relayedPeer{term: req.Term}
+		r.peers[id] = p
+	case req.Term < p.term:
+		return false // an answer from an older term, overtaken
+	case req.Term > p.term:
+		*p = relayedPeer{term: req.Term}
+	}
+	p.match = max(p.match, matched)
+	p.told = max(p.told, knows)
+	if r.src == nil {
+		return false
+	}
+	return min(r.src.CommitIndex(), p.match) > p.told
+}
+
+// forgetTold drops what follower id was told, keeping what matched.
+func (r *commitRelay) forgetTold(id raft.ServerID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.peers[id]; p != nil {
+		p.told = 0
+	}
+}
+
+// anyBehind reports whether a heartbeat would tell some follower more than
+// it knows.
+func (r *commitRelay) anyBehind() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src == nil {
+		return false
+	}
+	commit := r.src.CommitIndex()
+	term := r.src.CurrentTerm()
+	for _, p := range r.peers {
+		if p.term == term && min(commit, p.match) > p.told {
+			return true
+		}
+	}
+	return false
+}

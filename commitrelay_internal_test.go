@@ -1,0 +1,162 @@
+package kvstore
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/transport"
+)
+
+// relayFollower answers AppendEntries as a follower would, recording what
+// it was sent.
+type relayFollower struct {
+	transport.Transport // nil: only AppendEntries is used
+	got                 []raft.AppendEntriesRequest
+	fail                error
+	success             bool
+	term                uint64
+}
+
+func (f *relayFollower) AppendEntries(_ raft.ServerID, _ raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	f.got = append(f.got, *args)
+	if f.fail != nil {
+		return f.fail
+	}
+	resp.Success, resp.Term = f.success, f.term
+	return nil
+}
+
+type fixedCommit struct{ commit, term uint64 }
+
+func (s *fixedCommit) CommitIndex() uint64 { return s.commit }
+func (s *fixedCommit) CurrentTerm() uint64 { return s.term }
+
+func relayUnderTest(t *testing.T) (*commitRelay, *relayFollower, *fixedCommit, *int) {
+	t.Helper()
+	f := &relayFollower{success: true, term: 2}
+	src := &fixedCommit{commit: 0, term: 2}
+	behind := new(int)
+	r := newCommitRelay(f, func() { *behind++ })
+	r.start(src)
+	return r, f, src, behind
+}
+
+func heartbeat(term uint64) *raft.AppendEntriesRequest {
+	return &raft.AppendEntriesRequest{Term: term}
+}
+
+func appendReq(term, prev, commit uint64, indexes ...uint64) *raft.AppendEntriesRequest {
+	req := &raft.AppendEntriesRequest{Term: term, PrevLogEntry: prev, PrevLogTerm: term, LeaderCommitIndex: commit}
+	for _, i := range indexes {
+		req.Entries = append(req.Entries, &raft.Log{Index: i, Term: term})
+	}
+	return req
+}
+
+func (r *commitRelay) sendT(t *testing.T, req *raft.AppendEntriesRequest) {
+	t.Helper()
+	var resp raft.AppendEntriesResponse
+	_ = r.AppendEntries("f1", "addr", req, &resp)
+}
+
+func lastSentCommit(f *relayFollower) uint64 { return f.got[len(f.got)-1].LeaderCommitIndex }
+
+func TestCommitRelayTellsAtMostWhatMatched(t *testing.T) {
+	r, f, src, behind := relayUnderTest(t)
+	src.commit = 7
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a heartbeat before any match carried commit %d", c)
+	}
+	r.sendT(t, appendReq(2, 2, 3, 3, 4, 5)) // entries 3..5, commit 3 known to it
+	if *behind != 1 {
+		t.Fatalf("behind called %d times after an answer showing entries 4..5 committed and untold", *behind)
+	}
+	hb := heartbeat(2)
+	r.sendT(t, hb)
+	if c := lastSentCommit(f); c != 5 {
+		t.Fatalf("heartbeat carried commit %d, want the match 5 (commit is 7)", c)
+	}
+	if hb.LeaderCommitIndex != 0 {
+		t.Fatal("raft's heartbeat request was written into")
+	}
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a heartbeat with nothing new carried commit %d", c)
+	}
+	if r.anyBehind() {
+		t.Fatal("anyBehind with every follower told all it matched")
+	}
+	// The commit index moving below the match is told as it is.
+	r.sendT(t, appendReq(2, 5, 5, 6, 7, 8, 9))
+	src.commit = 8
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 8 {
+		t.Fatalf("heartbeat carried commit %d, want the commit 8 (match is 9)", c)
+	}
+}
+
+func TestCommitRelayTellsNothingAcrossTerms(t *testing.T) {
+	r, f, src, _ := relayUnderTest(t)
+	src.commit = 5
+	r.sendT(t, appendReq(2, 0, 0, 1, 2, 3, 4, 5))
+	// This node moved to term 3 (it lost leadership, or won again): its
+	// commit index may now cover entries the follower's log of term 2
+	// differs on.
+	src.term = 3
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a heartbeat of term 2 sent in term 3 carried commit %d", c)
+	}
+	r.sendT(t, heartbeat(3))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a heartbeat of term 3 carried commit %d from term 2's match", c)
+	}
+	// A late answer from term 2 does not bring its match back.
+	f.term = 3
+	r.sendT(t, appendReq(3, 5, 5)) // matches up to 5 in term 3, told 5
+	src.commit = 6
+	r.sendT(t, appendReq(2, 0, 0, 1, 2, 3, 4, 5, 6))
+	r.sendT(t, heartbeat(3))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a heartbeat carried commit %d learnt from an older term's answer", c)
+	}
+}
+
+func TestCommitRelayLearnsOnlyFromSuccess(t *testing.T) {
+	r, f, src, behind := relayUnderTest(t)
+	src.commit = 5
+	f.success = false
+	r.sendT(t, appendReq(2, 0, 0, 1, 2, 3, 4, 5))
+	f.success = true
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 || *behind != 0 {
+		t.Fatalf("a refused append taught a match: heartbeat commit %d, behind %d", c, *behind)
+	}
+	// An error may mean the follower restarted and forgot its commit
+	// index: it is told again.
+	r.sendT(t, appendReq(2, 0, 5, 1, 2, 3, 4, 5))
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 {
+		t.Fatalf("a follower told commit 5 by the append was told %d again", c)
+	}
+	f.fail = errors.New("connection reset")
+	r.sendT(t, heartbeat(2))
+	f.fail = nil
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 5 {
+		t.Fatalf("after a failed heartbeat, the next carried commit %d, want 5", c)
+	}
+}
+
+func TestCommitRelayBeforeRaftStarts(t *testing.T) {
+	f := &relayFollower{success: true, term: 2}
+	r := newCommitRelay(f, func() { t.Fatal("behind called before raft started") })
+	r.sendT(t, appendReq(2, 0, 0, 1, 2))
+	r.sendT(t, heartbeat(2))
+	if c := lastSentCommit(f); c != 0 || r.anyBehind() {
+		t.Fatalf("heartbeat commit %d before raft started", c)
+	}
+}
