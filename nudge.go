@@ -56,7 +56,7 @@ func (n *Node) runNudges() {
 		// nudge in flight. An error (leadership lost, shutdown) needs
 		// nothing done: a new leader tells followers itself.
 		verify := n.raft.VerifyLeader()
-		bindShutdown(verify, n.closed)
+		n.futureFields.bind(verify, n.closed)
 		_ = verify.Error()
 	}
 }

@@ -95,7 +95,7 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 		}
 		commit := n.raft.CommitIndex()
 		verify := n.raft.VerifyLeader()
-		bindShutdown(verify, n.closed)
+		n.futureFields.bind(verify, n.closed)
 		if err := verify.Error(); err != nil {
 			if errors.Is(err, raft.ErrRaftShutdown) {
 				return 0, n.errClosed()
