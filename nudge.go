@@ -14,9 +14,15 @@ import (
 // log entry is appended and no disk is touched.
 //
 // Nudges are coalesced: one pending and one in flight at most, and none
-// when every follower already knows what it can be told. A follower learns
-// of a commit one heartbeat round trip after the leader applied it, instead
-// of at the next write or the commit timeout.
+// when every follower already knows what it can be told, or while entries
+// are in flight (their AppendEntries carry the commit index, and the nudge
+// after they apply covers the rest). A follower learns of a commit one
+// heartbeat round trip after the leader applied it, instead of at the next
+// write or the commit timeout. etcd's leader does the same on every commit
+// (an empty append when nothing else is to be sent). Entries that never
+// reach the state machine (a new leader's barrier) trigger no nudge of
+// their own; followers learn them with the next write or at the commit
+// timeout, as before, and nothing waits on them.
 
 // nudger is the leader's coalescing trigger for nudges.
 type nudger struct {
@@ -28,6 +34,9 @@ func (g *nudger) init() { g.wake = make(chan struct{}, 1) }
 // nudgeFollowers makes sure followers soon learn the commit index. It never
 // blocks, and is called from raft's goroutines and the apply goroutine.
 func (n *Node) nudgeFollowers() {
+	if !n.relay.anyBehind() {
+		return // the common case after a read round: nothing to tell
+	}
 	select {
 	case n.nudge.wake <- struct{}{}:
 	default: // a nudge is pending and will cover this one
@@ -50,6 +59,12 @@ func (n *Node) runNudges() {
 			return
 		}
 		if n.raft.State() != raft.Leader || !n.relay.anyBehind() {
+			continue
+		}
+		if n.raft.LastIndex() > n.raft.CommitIndex() {
+			// Entries are in flight: the AppendEntries that carry them, or
+			// the nudge after they apply, tell followers this commit. Under
+			// load that spares a heartbeat round per batch.
 			continue
 		}
 		// The heartbeats go out at once; waiting for their quorum keeps one
