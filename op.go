@@ -226,35 +226,86 @@ func (k requestKind) String() string {
 // of them alike, since an option that does nothing is a bug in the caller.
 var opOptionTable = []struct {
 	name  string
-	set   func(s *opSettings) bool
+	bit   optionBit
 	kinds requestKind
 }{
-	{"WithRange", func(s *opSettings) bool { return s.end != nil && !s.prefix && !s.fromKey }, requestGet | requestDelete | requestWatch},
-	{"WithPrefix", func(s *opSettings) bool { return s.prefix }, requestGet | requestDelete | requestWatch},
-	{"WithFromKey", func(s *opSettings) bool { return s.fromKey }, requestGet | requestDelete | requestWatch},
-	{"WithRev", func(s *opSettings) bool { return s.rev != 0 }, requestGet | requestWatch},
-	{"WithLimit", func(s *opSettings) bool { return s.limit != 0 }, requestGet},
-	{"WithSort", func(s *opSettings) bool { return s.sortOrder != 0 || s.sortTarget != 0 }, requestGet},
-	{"WithKeysOnly", func(s *opSettings) bool { return s.keysOnly }, requestGet},
-	{"WithCountOnly", func(s *opSettings) bool { return s.countOnly }, requestGet},
-	{"WithSerializable", func(s *opSettings) bool { return s.serializable }, requestGet},
-	{"WithModRevisionRange", func(s *opSettings) bool { return s.minMod != 0 || s.maxMod != 0 }, requestGet},
-	{"WithCreateRevisionRange", func(s *opSettings) bool { return s.minCreate != 0 || s.maxCreate != 0 }, requestGet},
-	{"WithPrevKV", func(s *opSettings) bool { return s.prevKV }, requestPut | requestDelete | requestWatch},
-	{"WithFilterPut", func(s *opSettings) bool { return s.filterPut }, requestWatch},
-	{"WithFilterDelete", func(s *opSettings) bool { return s.filterDelete }, requestWatch},
-	{"WithProgressNotify", func(s *opSettings) bool { return s.progressNotify }, requestWatch},
-	{"WithCreatedNotify", func(s *opSettings) bool { return s.createdNotify }, requestWatch},
-	{"WithLease", func(s *opSettings) bool { return s.lease != 0 }, requestPut},
-	{"WithIgnoreValue", func(s *opSettings) bool { return s.ignoreValue }, requestPut},
-	{"WithIgnoreLease", func(s *opSettings) bool { return s.ignoreLease }, requestPut},
+	{"WithRange", optRange, requestGet | requestDelete | requestWatch},
+	{"WithPrefix", optPrefix, requestGet | requestDelete | requestWatch},
+	{"WithFromKey", optFromKey, requestGet | requestDelete | requestWatch},
+	{"WithRev", optRev, requestGet | requestWatch},
+	{"WithLimit", optLimit, requestGet},
+	{"WithSort", optSort, requestGet},
+	{"WithKeysOnly", optKeysOnly, requestGet},
+	{"WithCountOnly", optCountOnly, requestGet},
+	{"WithSerializable", optSerializable, requestGet},
+	{"WithModRevisionRange", optModRange, requestGet},
+	{"WithCreateRevisionRange", optCreateRange, requestGet},
+	{"WithPrevKV", optPrevKV, requestPut | requestDelete | requestWatch},
+	{"WithFilterPut", optFilterPut, requestWatch},
+	{"WithFilterDelete", optFilterDelete, requestWatch},
+	{"WithProgressNotify", optProgressNotify, requestWatch},
+	{"WithCreatedNotify", optCreatedNotify, requestWatch},
+	{"WithLease", optLease, requestPut},
+	{"WithIgnoreValue", optIgnoreValue, requestPut},
+	{"WithIgnoreLease", optIgnoreLease, requestPut},
 }
 
-// checkOpSettings is s.check apart, for newOp: check takes s's address,
-// which would move the whole Op to the heap for every request.
-//
-//go:noinline
-func checkOpSettings(s opSettings, kind requestKind) error { return s.check(kind) }
+// optionBit is one OpOption in a set of them (opSettings.options).
+type optionBit uint32
+
+const (
+	optRange optionBit = 1 << iota
+	optPrefix
+	optFromKey
+	optRev
+	optLimit
+	optSort
+	optKeysOnly
+	optCountOnly
+	optSerializable
+	optModRange
+	optCreateRange
+	optPrevKV
+	optFilterPut
+	optFilterDelete
+	optProgressNotify
+	optCreatedNotify
+	optLease
+	optIgnoreValue
+	optIgnoreLease
+)
+
+// options returns the set of OpOptions s holds. It reads fields directly,
+// not through a function per option, so that checking a request's
+// settings does not move them to the heap.
+func (s *opSettings) options() optionBit {
+	var set optionBit
+	flag := func(on bool, bit optionBit) {
+		if on {
+			set |= bit
+		}
+	}
+	flag(s.end != nil && !s.prefix && !s.fromKey, optRange)
+	flag(s.prefix, optPrefix)
+	flag(s.fromKey, optFromKey)
+	flag(s.rev != 0, optRev)
+	flag(s.limit != 0, optLimit)
+	flag(s.sortOrder != 0 || s.sortTarget != 0, optSort)
+	flag(s.keysOnly, optKeysOnly)
+	flag(s.countOnly, optCountOnly)
+	flag(s.serializable, optSerializable)
+	flag(s.minMod != 0 || s.maxMod != 0, optModRange)
+	flag(s.minCreate != 0 || s.maxCreate != 0, optCreateRange)
+	flag(s.prevKV, optPrevKV)
+	flag(s.filterPut, optFilterPut)
+	flag(s.filterDelete, optFilterDelete)
+	flag(s.progressNotify, optProgressNotify)
+	flag(s.createdNotify, optCreatedNotify)
+	flag(s.lease != 0, optLease)
+	flag(s.ignoreValue, optIgnoreValue)
+	flag(s.ignoreLease, optIgnoreLease)
+	return set
+}
 
 // check returns ErrInvalidOpOption, naming the option, if s holds an option
 // that does not apply to kind.
@@ -262,8 +313,12 @@ func (s *opSettings) check(kind requestKind) error {
 	if s.prefix && s.fromKey {
 		return fmt.Errorf("%w: WithPrefix and WithFromKey together on %s", ErrInvalidOpOption, kind)
 	}
+	set := s.options()
+	if set == 0 {
+		return nil
+	}
 	for _, opt := range opOptionTable {
-		if opt.set(s) && opt.kinds&kind == 0 {
+		if set&opt.bit != 0 && opt.kinds&kind == 0 {
 			return fmt.Errorf("%w: %s on %s", ErrInvalidOpOption, opt.name, kind)
 		}
 	}
@@ -311,7 +366,7 @@ func OpTxn(cmps []Cmp, then, els []Op) Op {
 func newOp(kind requestKind, key, value []byte, opts []OpOption) Op {
 	o := Op{kind: kind, key: key, value: value, settings: newOpSettings(key, opts)}
 	if len(opts) > 0 { // without options none is set
-		o.err = checkOpSettings(o.settings, kind)
+		o.err = o.settings.check(kind)
 	}
 	return o
 }
