@@ -9,8 +9,9 @@ import (
 // The op model: what a Put, Get, Delete or Watch call, or an Op of a Txn,
 // asks for. Three names, three things:
 //
-//   - OpOption is what a caller passes (WithPrefix, WithRev, ...). Each
-//     sets a field of an opSettings.
+//   - OpOption is what a caller passes (WithPrefix, WithRev, ...): a value
+//     naming one option and its arguments, which sets a field of an
+//     opSettings.
 //   - opSettings is the set of option values one call or Op collected,
 //     before anything checks them.
 //   - Op is a Txn operation (OpGet, OpPut, OpDelete, OpTxn): a request kind,
@@ -22,9 +23,14 @@ import (
 // the same table (the requestWatch column) and builds a watch.Request.
 
 // OpOption modifies a Put, Get, Delete, Watch or an Op, as clientv3's
-// OpOptions do. An option that does not apply to the call is
-// ErrInvalidOpOption.
-type OpOption func(*opSettings)
+// OpOptions do; the With functions below make them. An option that does not
+// apply to the call, or the zero OpOption, is ErrInvalidOpOption. An
+// OpOption is a small value: applying options allocates nothing.
+type OpOption struct {
+	bit   optionBit // which option; 0 for the zero OpOption
+	n, m  int64     // its numbers (WithRev's revision, WithSort's target and order...)
+	bytes []byte    // WithRange's end
+}
 
 // opSettings holds the values a request's OpOptions set.
 type opSettings struct {
@@ -54,6 +60,9 @@ type opSettings struct {
 	filterDelete   bool
 	progressNotify bool
 	createdNotify  bool
+
+	// zeroOption is set by an OpOption{} among the options.
+	zeroOption bool
 }
 
 // newOpSettings applies opts for a request on key and derives the range's
@@ -75,36 +84,78 @@ func newOpSettings(key []byte, opts []OpOption) opSettings {
 }
 
 // applyOpOptions returns s with opts applied. It is apart from
-// newOpSettings because the options take s's address, which moves it to
-// the heap: a request without options then allocates nothing for them
-// (inlined, it would move newOpSettings' copy to the heap again).
-//
-//go:noinline
+// newOpSettings so that a request without options runs no loop at all.
 func applyOpOptions(s opSettings, opts []OpOption) opSettings {
-	for _, opt := range opts {
-		opt(&s)
+	for _, o := range opts {
+		s.apply(o)
 	}
 	return s
+}
+
+// apply sets the field o stands for.
+func (s *opSettings) apply(o OpOption) {
+	switch o.bit {
+	case optRange:
+		s.end = o.bytes
+	case optPrefix:
+		s.prefix = true
+	case optFromKey:
+		s.fromKey = true
+	case optRev:
+		s.rev = o.n
+	case optLimit:
+		s.limit = o.n
+	case optSort:
+		s.sortTarget, s.sortOrder = SortTarget(o.n), SortOrder(o.m)
+	case optKeysOnly:
+		s.keysOnly = true
+	case optCountOnly:
+		s.countOnly = true
+	case optSerializable:
+		s.serializable = true
+	case optModRange:
+		s.minMod, s.maxMod = o.n, o.m
+	case optCreateRange:
+		s.minCreate, s.maxCreate = o.n, o.m
+	case optPrevKV:
+		s.prevKV = true
+	case optFilterPut:
+		s.filterPut = true
+	case optFilterDelete:
+		s.filterDelete = true
+	case optProgressNotify:
+		s.progressNotify = true
+	case optCreatedNotify:
+		s.createdNotify = true
+	case optLease:
+		s.lease = o.n
+	case optIgnoreValue:
+		s.ignoreValue = true
+	case optIgnoreLease:
+		s.ignoreLease = true
+	default:
+		s.zeroOption = true
+	}
 }
 
 // Range options: Get, Delete and Watch.
 
 // WithRange selects the keys in [key, end).
-func WithRange(end []byte) OpOption { return func(s *opSettings) { s.end = end } }
+func WithRange(end []byte) OpOption { return OpOption{bit: optRange, bytes: end} }
 
 // WithPrefix selects every key starting with key.
-func WithPrefix() OpOption { return func(s *opSettings) { s.prefix = true } }
+func WithPrefix() OpOption { return OpOption{bit: optPrefix} }
 
 // WithFromKey selects every key >= key.
-func WithFromKey() OpOption { return func(s *opSettings) { s.fromKey = true } }
+func WithFromKey() OpOption { return OpOption{bit: optFromKey} }
 
 // Read options: Get (WithRev also Watch, as its start revision).
 
 // WithRev reads at a past revision.
-func WithRev(rev int64) OpOption { return func(s *opSettings) { s.rev = rev } }
+func WithRev(rev int64) OpOption { return OpOption{bit: optRev, n: rev} }
 
 // WithLimit caps the number of keys a Get returns.
-func WithLimit(n int64) OpOption { return func(s *opSettings) { s.limit = n } }
+func WithLimit(n int64) OpOption { return OpOption{bit: optLimit, n: n} }
 
 // SortTarget is the field WithSort sorts a Get's keys by.
 type SortTarget = mvcc.SortTarget
@@ -132,62 +183,62 @@ const (
 // WithSort sorts a Get's keys by target in order; an unknown target or
 // order is ErrInvalidSortOption.
 func WithSort(target SortTarget, order SortOrder) OpOption {
-	return func(s *opSettings) { s.sortTarget, s.sortOrder = target, order }
+	return OpOption{bit: optSort, n: int64(target), m: int64(order)}
 }
 
 // WithKeysOnly drops values (and, as etcd v3.7, leases unless sorting by
 // value) from a Get.
-func WithKeysOnly() OpOption { return func(s *opSettings) { s.keysOnly = true } }
+func WithKeysOnly() OpOption { return OpOption{bit: optKeysOnly} }
 
 // WithCountOnly returns only the count of a Get.
-func WithCountOnly() OpOption { return func(s *opSettings) { s.countOnly = true } }
+func WithCountOnly() OpOption { return OpOption{bit: optCountOnly} }
 
 // WithModRevisionRange keeps keys whose mod revision lies in [min, max]; 0
 // leaves a bound open.
 func WithModRevisionRange(min, max int64) OpOption {
-	return func(s *opSettings) { s.minMod, s.maxMod = min, max }
+	return OpOption{bit: optModRange, n: min, m: max}
 }
 
 // WithCreateRevisionRange keeps keys whose create revision lies in
 // [min, max]; 0 leaves a bound open.
 func WithCreateRevisionRange(min, max int64) OpOption {
-	return func(s *opSettings) { s.minCreate, s.maxCreate = min, max }
+	return OpOption{bit: optCreateRange, n: min, m: max}
 }
 
 // WithSerializable makes a Get read this node's applied state with no
 // network round trip; it may lag behind the cluster.
-func WithSerializable() OpOption { return func(s *opSettings) { s.serializable = true } }
+func WithSerializable() OpOption { return OpOption{bit: optSerializable} }
 
 // Write options: Put (WithPrevKV also Delete and Watch).
 
 // WithPrevKV returns the previous key-value of a Put, or the deleted ones of
 // a Delete; on a Watch, each event's key before it.
-func WithPrevKV() OpOption { return func(s *opSettings) { s.prevKV = true } }
+func WithPrevKV() OpOption { return OpOption{bit: optPrevKV} }
 
 // WithLease attaches a Put's key to a lease.
-func WithLease(id int64) OpOption { return func(s *opSettings) { s.lease = id } }
+func WithLease(id int64) OpOption { return OpOption{bit: optLease, n: id} }
 
 // WithIgnoreValue keeps the key's current value on Put.
-func WithIgnoreValue() OpOption { return func(s *opSettings) { s.ignoreValue = true } }
+func WithIgnoreValue() OpOption { return OpOption{bit: optIgnoreValue} }
 
 // WithIgnoreLease keeps the key's current lease on Put.
-func WithIgnoreLease() OpOption { return func(s *opSettings) { s.ignoreLease = true } }
+func WithIgnoreLease() OpOption { return OpOption{bit: optIgnoreLease} }
 
 // Watch options (besides WithRange, WithPrefix, WithFromKey, WithRev for
 // the start revision, and WithPrevKV).
 
 // WithFilterPut drops PUT events from a watch.
-func WithFilterPut() OpOption { return func(s *opSettings) { s.filterPut = true } }
+func WithFilterPut() OpOption { return OpOption{bit: optFilterPut} }
 
 // WithFilterDelete drops DELETE events from a watch.
-func WithFilterDelete() OpOption { return func(s *opSettings) { s.filterDelete = true } }
+func WithFilterDelete() OpOption { return OpOption{bit: optFilterDelete} }
 
 // WithProgressNotify asks for a progress notification whenever the watch
 // received nothing for the node's WithWatchProgressInterval.
-func WithProgressNotify() OpOption { return func(s *opSettings) { s.progressNotify = true } }
+func WithProgressNotify() OpOption { return OpOption{bit: optProgressNotify} }
 
 // WithCreatedNotify asks for a first response with Created set.
-func WithCreatedNotify() OpOption { return func(s *opSettings) { s.createdNotify = true } }
+func WithCreatedNotify() OpOption { return OpOption{bit: optCreatedNotify} }
 
 // requestKind is what a set of OpOptions is for: one of the four Op kinds,
 // or a Watch. The kinds are bits, so that opOptionTable can list the kinds
@@ -310,6 +361,9 @@ func (s *opSettings) options() optionBit {
 // check returns ErrInvalidOpOption, naming the option, if s holds an option
 // that does not apply to kind.
 func (s *opSettings) check(kind requestKind) error {
+	if s.zeroOption {
+		return fmt.Errorf("%w: the zero OpOption on %s (make options with the With functions)", ErrInvalidOpOption, kind)
+	}
 	if s.prefix && s.fromKey {
 		return fmt.Errorf("%w: WithPrefix and WithFromKey together on %s", ErrInvalidOpOption, kind)
 	}

@@ -342,6 +342,7 @@ func TestTxnErrorsChangeNothing(t *testing.T) {
 			{"WithSerializable on OpPut", n.Txn(ctx).Then(kvstore.OpPut(k, nil, kvstore.WithSerializable())), kvstore.ErrInvalidOpOption},
 			{"WithRev on OpDelete", n.Txn(ctx).Then(kvstore.OpDelete(a, kvstore.WithRev(1))), kvstore.ErrInvalidOpOption},
 			{"WithIgnoreLease on OpDelete", n.Txn(ctx).Then(kvstore.OpDelete(a, kvstore.WithIgnoreLease())), kvstore.ErrInvalidOpOption},
+			{"zero OpOption", n.Txn(ctx).Then(put, kvstore.OpGet(a, kvstore.OpOption{})), kvstore.ErrInvalidOpOption},
 			{"WithPrefix and WithFromKey", n.Txn(ctx).Then(kvstore.OpDelete(a, kvstore.WithPrefix(), kvstore.WithFromKey())), kvstore.ErrInvalidOpOption},
 			{"zero Op", n.Txn(ctx).Then(put, kvstore.Op{}), kvstore.ErrInvalidOp},
 			{"nested zero Op", n.Txn(ctx).Then(put, kvstore.OpTxn(nil, nil, []kvstore.Op{{}})), kvstore.ErrInvalidOp},

@@ -121,6 +121,9 @@ func TestWatchFromOldRevisionAndCompaction(t *testing.T) {
 		if _, err := n.Watch(ctx, []byte("k"), kvstore.WithLimit(3)); !errors.Is(err, kvstore.ErrInvalidOpOption) {
 			t.Fatalf("a Get option on a watch: %v", err)
 		}
+		if _, err := n.Get(ctx, []byte("k"), kvstore.OpOption{}); !errors.Is(err, kvstore.ErrInvalidOpOption) {
+			t.Fatalf("the zero OpOption on a Get: %v", err)
+		}
 	})
 }
 
