@@ -78,10 +78,12 @@ func (n *Node) Get(ctx context.Context, key []byte, opts ...OpOption) (*GetRespo
 func (n *Node) get(ctx context.Context, refuseCorrupt bool, key []byte, opts ...OpOption) (*GetResponse, error) {
 	defer n.warnIfSlow("range", time.Now())
 	o := OpGet(key, opts...)
-	req, err := o.mvccOp()
-	if err != nil {
-		return nil, err
+	if o.err != nil {
+		return nil, o.err
 	}
+	// Built here rather than by mvccOp, which returns it by pointer: the
+	// store does not keep it, so it stays on the stack.
+	req := o.settings.rangeRequest()
 	if !o.settings.serializable {
 		if err := n.readIndex(ctx); err != nil {
 			return nil, err
@@ -92,7 +94,7 @@ func (n *Node) get(ctx context.Context, refuseCorrupt bool, key []byte, opts ...
 			return nil, err
 		}
 	}
-	res, err := n.fsm.rangeKeys(req.Range)
+	res, err := n.fsm.rangeKeys(&req)
 	if err != nil {
 		if errors.Is(err, mvcc.ErrClosed) {
 			return nil, n.errClosed()

@@ -434,11 +434,8 @@ func (o *Op) mvccOp() (mvcc.Op, error) {
 	s := &o.settings
 	switch o.kind {
 	case requestGet:
-		return mvcc.Op{Range: &mvcc.RangeRequest{
-			Key: s.key, End: s.end, Revision: s.rev, Limit: s.limit, SortOrder: s.sortOrder, SortTarget: s.sortTarget,
-			KeysOnly: s.keysOnly, CountOnly: s.countOnly, MinModRevision: s.minMod, MaxModRevision: s.maxMod,
-			MinCreateRevision: s.minCreate, MaxCreateRevision: s.maxCreate,
-		}}, nil
+		r := s.rangeRequest()
+		return mvcc.Op{Range: &r}, nil
 	case requestPut:
 		return mvcc.Op{Put: &mvcc.PutRequest{
 			Key: o.key, Value: o.value, Lease: s.lease, PrevKV: s.prevKV, IgnoreValue: s.ignoreValue, IgnoreLease: s.ignoreLease,
@@ -450,6 +447,15 @@ func (o *Op) mvccOp() (mvcc.Op, error) {
 		return mvcc.Op{Txn: t}, err
 	}
 	return mvcc.Op{}, fmt.Errorf("%w: %s", ErrInvalidOp, o.kind)
+}
+
+// rangeRequest is the store's request for a Get with settings s.
+func (s *opSettings) rangeRequest() mvcc.RangeRequest {
+	return mvcc.RangeRequest{
+		Key: s.key, End: s.end, Revision: s.rev, Limit: s.limit, SortOrder: s.sortOrder, SortTarget: s.sortTarget,
+		KeysOnly: s.keysOnly, CountOnly: s.countOnly, MinModRevision: s.minMod, MaxModRevision: s.maxMod,
+		MinCreateRevision: s.minCreate, MaxCreateRevision: s.maxCreate,
+	}
 }
 
 // mvccTxn builds the store's request for a txn, nested ones included.
