@@ -333,7 +333,7 @@ func TestAuthClientCert(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := etcdapi.NewServer(node, etcdapi.WithClientCertAuth())
-	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS)))
+	gs := grpc.NewServer(append(etcdapi.ServerOptions(), grpc.Creds(credentials.NewTLS(serverTLS)))...)
 	srv.Register(gs)
 	served := make(chan struct{})
 	go func() { defer close(served); gs.Serve(lis) }()

@@ -281,7 +281,7 @@ func startMember(rep int, self kvstore.Peer, peers []kvstore.Peer, token, client
 	m := &member{
 		node: node,
 		api:  etcdapi.NewServer(node, etcdapi.WithClusterToken(token), etcdapi.WithAdvertiseClientURLs(url)),
-		gs:   grpc.NewServer(),
+		gs:   grpc.NewServer(etcdapi.ServerOptions()...),
 	}
 	m.api.Register(m.gs)
 	go m.gs.Serve(lis)
