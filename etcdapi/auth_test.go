@@ -554,6 +554,26 @@ func TestAuthWriteCheckedBeforeEnableRefused(t *testing.T) {
 	}
 }
 
+// TestAuthDisabledRangeServedWithCallersContext: with auth disabled, a
+// Range is served with the caller's own context: a read is never refused
+// at apply, so it carries no auth revision (and costs no allocation for
+// one).
+func TestAuthDisabledRangeServedWithCallersContext(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	srv := etcdapi.NewServer(c.Node(0))
+	defer srv.Close()
+	for _, r := range []*pb.RangeRequest{{Key: []byte("k")}, {Key: []byte("k"), Serializable: true}} {
+		checkedCtx, err := etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Range", r)
+		if err != nil {
+			t.Fatalf("a range checked with auth disabled: %v", err)
+		}
+		if checkedCtx != ctx {
+			t.Errorf("a range (serializable %v) checked with auth disabled is served with a context of its own", r.Serializable)
+		}
+	}
+}
+
 // TestAuthEveryCallChecked: with auth enabled, every unary call of every
 // service Register registers is refused to a caller without a user,
 // except those etcd leaves open. A call added to a service without a
