@@ -333,7 +333,7 @@ func TestAuthClientCert(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := etcdapi.NewServer(node, etcdapi.WithClientCertAuth())
-	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS)))
+	gs := grpc.NewServer(append(etcdapi.ServerOptions(), grpc.Creds(credentials.NewTLS(serverTLS)))...)
 	srv.Register(gs)
 	served := make(chan struct{})
 	go func() { defer close(served); gs.Serve(lis) }()
@@ -551,6 +551,26 @@ func TestAuthWriteCheckedBeforeEnableRefused(t *testing.T) {
 	wantErr(t, "a put checked with auth disabled, applied with it enabled", err, auth.ErrAuthOldRevision)
 	if got := node.Status().Revision; got != before {
 		t.Fatalf("the refused put changed the store: revision %d → %d", before, got)
+	}
+}
+
+// TestAuthDisabledRangeServedWithCallersContext: with auth disabled, a
+// Range is served with the caller's own context: a read is never refused
+// at apply, so it carries no auth revision (and costs no allocation for
+// one).
+func TestAuthDisabledRangeServedWithCallersContext(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	ctx := testContext(t)
+	srv := etcdapi.NewServer(c.Node(0))
+	defer srv.Close()
+	for _, r := range []*pb.RangeRequest{{Key: []byte("k")}, {Key: []byte("k"), Serializable: true}} {
+		checkedCtx, err := etcdapi.Authorize(srv, ctx, "/etcdserverpb.KV/Range", r)
+		if err != nil {
+			t.Fatalf("a range checked with auth disabled: %v", err)
+		}
+		if checkedCtx != ctx {
+			t.Errorf("a range (serializable %v) checked with auth disabled is served with a context of its own", r.Serializable)
+		}
 	}
 }
 

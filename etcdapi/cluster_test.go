@@ -74,7 +74,7 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := etcdapi.NewServer(c.Node(0))
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(etcdapi.ServerOptions()...)
 	srv.Register(gs)
 	go gs.Serve(lis)
 	defer gs.Stop()

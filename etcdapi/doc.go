@@ -7,7 +7,7 @@
 // A program that embeds a node serves the API on a gRPC server it owns:
 //
 //	srv := etcdapi.NewServer(node)
-//	gs := grpc.NewServer()
+//	gs := grpc.NewServer(etcdapi.ServerOptions()...)
 //	srv.Register(gs)
 //	go gs.Serve(listener)
 //	...

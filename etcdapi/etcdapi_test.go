@@ -48,7 +48,7 @@ func (c *testCluster) serve(i int, addr string) {
 		c.t.Fatal(err)
 	}
 	srv := etcdapi.NewServer(c.Node(i), etcdapi.WithAdvertiseClientURLs("http://"+lis.Addr().String()))
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(etcdapi.ServerOptions()...)
 	srv.Register(gs)
 	served := make(chan struct{})
 	go func() {

@@ -95,7 +95,7 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 		apiOpts = append(apiOpts, etcdapi.WithClientCertAuth())
 	}
 	api := etcdapi.NewServer(node, apiOpts...)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(etcdapi.ServerOptions()...)
 	api.Register(gs)
 	httpHandler := newHTTPHandler(node, reg, s.enablePprof, logger)
 	var servers []*http.Server

@@ -9,10 +9,11 @@
 //
 // Each repetition starts a fresh cluster: kvstore nodes (raft-wal, fsync'd,
 // peers over kvstore's TCP transport on loopback), each serving etcd's API
-// (etcdapi.Server on its own grpc.Server). The workloads and their names
-// are etcdbench's: put-seq-1client, put-c64-{leader,all},
-// get-seq-{linz,serial}-{leader,follower}, get-c64-{linz,serial}-all,
-// watch-seq and watch-c64 (latency = put issued -> event received).
+// (etcdapi.Server on its own grpc.Server, created with etcdapi.ServerOptions).
+// The workloads and their names are etcdbench's: put-seq-1client,
+// put-c64-{leader,all}, get-seq-{linz,serial}-{leader,follower},
+// get-c64-{linz,serial}-all, watch-seq and watch-c64 (latency = put issued
+// -> event received).
 package main
 
 import (
@@ -281,7 +282,7 @@ func startMember(rep int, self kvstore.Peer, peers []kvstore.Peer, token, client
 	m := &member{
 		node: node,
 		api:  etcdapi.NewServer(node, etcdapi.WithClusterToken(token), etcdapi.WithAdvertiseClientURLs(url)),
-		gs:   grpc.NewServer(),
+		gs:   grpc.NewServer(etcdapi.ServerOptions()...),
 	}
 	m.api.Register(m.gs)
 	go m.gs.Serve(lis)
