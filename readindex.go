@@ -34,10 +34,15 @@ type readRound struct {
 }
 
 // readBatcher collects readers into rounds for the read-index goroutine.
+// Every round it hands out is answered (done closed): by the goroutine, or
+// at once with the node's closed error once the goroutine has stopped. So
+// a reader waits on its round alone, not also on the node's closed
+// channel, which every reader would otherwise lock and queue on.
 type readBatcher struct {
 	mu      sync.Mutex
 	pending *readRound    // the round new readers join; nil when none asked
 	kick    chan struct{} // holds a token while pending is non-nil
+	stopped error         // set when the read-index goroutine stopped
 }
 
 func (b *readBatcher) init() { b.kick = make(chan struct{}, 1) }
@@ -46,6 +51,11 @@ func (b *readBatcher) init() { b.kick = make(chan struct{}, 1) }
 func (b *readBatcher) join() *readRound {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.stopped != nil {
+		r := &readRound{done: make(chan struct{}), err: b.stopped}
+		close(r.done)
+		return r
+	}
 	if b.pending == nil {
 		b.pending = &readRound{done: make(chan struct{})}
 		select {
@@ -65,16 +75,27 @@ func (b *readBatcher) take() *readRound {
 	return r
 }
 
-// runReadIndex serves read rounds one at a time until the node closes.
+// stop answers the pending round, and every round joined later, with err.
+func (b *readBatcher) stop(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = err
+	if r := b.pending; r != nil {
+		b.pending = nil
+		r.err = err
+		close(r.done)
+	}
+}
+
+// runReadIndex serves read rounds one at a time until the node closes. A
+// round it has taken always ends: its leadership confirmation and its call
+// to the leader are bound to the node's Close.
 func (n *Node) runReadIndex() {
 	for {
 		select {
 		case <-n.reads.kick:
 		case <-n.closed:
-			if r := n.reads.take(); r != nil {
-				r.err = n.errClosed()
-				close(r.done)
-			}
+			n.reads.stop(n.errClosed())
 			return
 		}
 		// Let the readers that are about to join do so: on few cores the
@@ -142,15 +163,20 @@ func (n *Node) readIndex(ctx context.Context) error {
 	for {
 		_, changed := n.lead.get()
 		r := n.reads.join()
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.closed:
-			return n.errClosed()
+		if done := ctx.Done(); done == nil {
+			<-r.done // a plain receive: no select locking other channels
+		} else {
+			select {
+			case <-r.done:
+			case <-done:
+				return ctx.Err()
+			}
 		}
 		if r.err == nil {
 			return n.waitApplied(ctx, r.index)
+		}
+		if n.closedCtx.Err() != nil {
+			return n.errClosed() // whatever the round made of the Close
 		}
 		if !retryableRead(r.err) {
 			return r.err
