@@ -9,30 +9,11 @@ import (
 // rangeAt answers r at revision rev (already resolved) and reports current
 // as the header revision. The caller holds mu.
 func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
-	res := &RangeResult{Revision: current}
 	kr := newKeyRange(r.Key, r.End)
 	if kr.single {
-		// The common point read: no scan, no sort, no closure.
-		it, ok := s.tree.Get(probe(r.Key))
-		if !ok {
-			return res
-		}
-		v := it.visible(rev)
-		if v == nil {
-			return res
-		}
-		res.Count = 1
-		if r.CountOnly || !passes(r, v) {
-			return res
-		}
-		kv := it.kv(v)
-		if r.KeysOnly {
-			kv.Value = nil
-			kv.Lease = keysOnlyLease(r, kv.Lease)
-		}
-		res.KVs = []KeyValue{kv}
-		return res
+		return s.pointAt(r, rev, current)
 	}
+	res := &RangeResult{Revision: current}
 	filtered := r.MinModRevision > 0 || r.MaxModRevision > 0 || r.MinCreateRevision > 0 || r.MaxCreateRevision > 0
 	order := r.SortOrder
 	if order == SortNone && r.SortTarget != SortByKey {
@@ -125,4 +106,35 @@ func sortKVs(kvs []KeyValue, target SortTarget, order SortOrder) {
 		return
 	}
 	slices.SortStableFunc(kvs, compare)
+}
+
+// pointResult is a point read's result and its one KeyValue, allocated
+// together.
+type pointResult struct {
+	res RangeResult
+	kv  [1]KeyValue
+}
+
+// pointAt is rangeAt for a single key: the common read, with no scan, no
+// sort, no closure, and one allocation.
+func (s *Store) pointAt(r *RangeRequest, rev, current int64) *RangeResult {
+	it, ok := s.tree.Get(probe(r.Key))
+	if !ok {
+		return &RangeResult{Revision: current}
+	}
+	v := it.visible(rev)
+	if v == nil {
+		return &RangeResult{Revision: current}
+	}
+	if r.CountOnly || !passes(r, v) {
+		return &RangeResult{Revision: current, Count: 1}
+	}
+	p := &pointResult{res: RangeResult{Revision: current, Count: 1}}
+	p.kv[0] = it.kv(v)
+	if r.KeysOnly {
+		p.kv[0].Value = nil
+		p.kv[0].Lease = keysOnlyLease(r, p.kv[0].Lease)
+	}
+	p.res.KVs = p.kv[:]
+	return &p.res
 }
