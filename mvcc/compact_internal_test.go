@@ -43,3 +43,28 @@ func BenchmarkCompactLockHold(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkCompactNothingToReclaim is a reclaim pass over 1M keys of one
+// version each, the common case after a bulk load: every key is visited and
+// none changes, so the pass's cost is the walk alone (the scaling curves in
+// BENCHMARKS.md found it dominating put-64 at 10M keys).
+func BenchmarkCompactNothingToReclaim(b *testing.B) {
+	value := make([]byte, 256)
+	s := New(Config{})
+	defer s.Close()
+	for i := range 1_000_000 {
+		s.Put(&PutRequest{Key: fmt.Appendf(nil, "bench/key/%010d", (i*7919)%1_000_000), Value: value})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.compactLogically(s.rev); err != nil {
+		b.Fatal(err)
+	}
+	var changed []keyItem
+	for b.Loop() {
+		for after, more, first := "", true, true; more; first = false {
+			after, more, changed = s.compactBatch(s.rev, after, first, changed[:0])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ns/key")
+}

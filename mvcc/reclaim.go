@@ -69,9 +69,13 @@ func (s *Store) reclaimPass() (int64, bool) {
 // caller holds mu.
 func (s *Store) compactBatch(rev int64, after string, first bool, changed []keyItem) (string, bool, []keyItem) {
 	n, more := 0, false
+	resume := !first // the walk starts at after, which the last batch did
 	s.tree.Ascend(keyItem{key: after}, func(it keyItem) bool {
-		if !first && it.key == after {
-			return true
+		if resume {
+			resume = false
+			if it.key == after {
+				return true
+			}
 		}
 		if n == compactBatch {
 			more = true
