@@ -129,6 +129,10 @@ func (it *keyItem) kv(v *version) KeyValue {
 // v3.7, so that a watch from the compact revision still sees that delete; the
 // next compaction removes it.
 func (it *keyItem) compactIndex(rev int64) int {
+	if it.versions.oneLive() {
+		// Visible at rev or not yet written: either way it stays.
+		return 0
+	}
 	i := it.at(rev)
 	if i < 0 {
 		return 0

@@ -39,8 +39,9 @@ const chunkSize = 511
 // index is no larger than it was when the versions were a slice.
 type revList struct {
 	// tail points at the tail chunk's first version; tailLen and tailCap
-	// are its length and capacity. Packed, rather than a slice header, to
-	// keep the header at 24 bytes.
+	// are its length and capacity, tailCap with the lastTombstone flag in
+	// its top bit. Packed, rather than a slice header, to keep the header
+	// at 24 bytes.
 	tail             *version
 	tailLen, tailCap uint32
 	// sealed holds the chunks before the tail; nil while the key has never
@@ -62,14 +63,33 @@ type sealedChunk struct {
 	valueBytes int64
 }
 
+// lastTombstone is a flag in tailCap's top bit (a tail's capacity is at
+// most chunkSize): the newest version is a tombstone. It lets the reclaimer
+// pass over a key of one live version without reading the version, which
+// would be a cache miss per key (oneLive).
+const lastTombstone = 1 << 31
+
+// tailCapacity is the tail chunk's capacity.
+func (l revList) tailCapacity() uint32 { return l.tailCap &^ lastTombstone }
+
 // tailVersions returns the tail chunk as a slice.
 func (l revList) tailVersions() []version {
-	return unsafe.Slice(l.tail, l.tailCap)[:l.tailLen]
+	return unsafe.Slice(l.tail, l.tailCapacity())[:l.tailLen]
 }
 
+// setTail makes t, whose versions are final, the tail chunk.
 func (l revList) setTail(t []version) revList {
 	l.tail, l.tailLen, l.tailCap = unsafe.SliceData(t), uint32(len(t)), uint32(cap(t))
+	if len(t) > 0 && t[len(t)-1].tombstone() {
+		l.tailCap |= lastTombstone
+	}
 	return l
+}
+
+// oneLive reports, from the list's header alone, whether it holds exactly
+// one version and that version is not a tombstone.
+func (l revList) oneLive() bool {
+	return l.sealed == nil && l.tailLen == 1 && l.tailCap&lastTombstone == 0
 }
 
 // len returns the number of versions.

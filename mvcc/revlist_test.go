@@ -13,8 +13,14 @@ import (
 // checkInvariants reports a revList whose layout breaks what at, locate and
 // the bounded-copy guarantee rely on.
 func (l revList) checkInvariants() error {
-	if l.tailLen > l.tailCap || l.tailCap > chunkSize {
-		return fmt.Errorf("tail length %d, capacity %d", l.tailLen, l.tailCap)
+	if c := l.tailCapacity(); l.tailLen > c || c > chunkSize {
+		return fmt.Errorf("tail length %d, capacity %d", l.tailLen, c)
+	}
+	if dead := l.tailLen > 0 && l.last().tombstone(); dead != (l.tailCap&lastTombstone != 0) {
+		return fmt.Errorf("newest version a tombstone: %v, flag says %v", dead, !dead)
+	}
+	if want := l.len() == 1 && !l.last().tombstone(); l.oneLive() != want {
+		return fmt.Errorf("oneLive %v with %d versions", l.oneLive(), l.len())
 	}
 	s := l.sealed
 	if s == nil {
@@ -222,8 +228,8 @@ func TestRevListSmallKeysStaySmall(t *testing.T) {
 	for n := 1; n <= chunkSize; n++ {
 		l = l.appended(version{main: int64(n), ver: 1})
 		// Doubling plus the allocator's rounding (under 12.5%).
-		if l.sealed != nil || int(l.tailCap) < n || int(l.tailCap) > max(1, 9*n/4) {
-			t.Fatalf("after %d appends: capacity %d, sealed %v", n, l.tailCap, l.sealed != nil)
+		if c := int(l.tailCapacity()); l.sealed != nil || c < n || c > max(1, 9*n/4) {
+			t.Fatalf("after %d appends: capacity %d, sealed %v", n, c, l.sealed != nil)
 		}
 	}
 	allocs := testing.AllocsPerRun(100, func() {
