@@ -62,6 +62,10 @@ type relayedPeer struct {
 	term  uint64 // the leader term match and told were learnt in
 	match uint64 // the follower's log equals the leader's up to here
 	told  uint64 // the follower's commit index is at least this
+	// failing is set by a failed RPC and cleared by an answer: a nudge
+	// for a follower that is down or cut off would only wake raft for
+	// nothing (raft's heartbeat to it is in its backoff anyway).
+	failing bool
 }
 
 func newCommitRelay(t transport.Transport, behind func()) *commitRelay {
@@ -165,23 +169,26 @@ func (r *commitRelay) learn(id raft.ServerID, req *raft.AppendEntriesRequest) (b
 	}
 	p.match = max(p.match, matched)
 	p.told = max(p.told, knows)
+	p.failing = false
 	if r.src == nil {
 		return false
 	}
 	return min(r.src.CommitIndex(), p.match) > p.told
 }
 
-// forgetTold drops what follower id was told, keeping what matched.
+// forgetTold drops what follower id was told, keeping what matched, and
+// marks it failing until it answers again.
 func (r *commitRelay) forgetTold(id raft.ServerID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.peers[id]; p != nil {
 		p.told = 0
+		p.failing = true
 	}
 }
 
-// anyBehind reports whether a heartbeat would tell some follower more than
-// it knows.
+// anyBehind reports whether a heartbeat would tell some follower that
+// answers more than it knows.
 func (r *commitRelay) anyBehind() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -191,7 +198,7 @@ func (r *commitRelay) anyBehind() bool {
 	commit := r.src.CommitIndex()
 	term := r.src.CurrentTerm()
 	for _, p := range r.peers {
-		if p.term == term && min(commit, p.match) > p.told {
+		if p.term == term && !p.failing && min(commit, p.match) > p.told {
 			return true
 		}
 	}

@@ -144,6 +144,9 @@ func TestCommitRelayLearnsOnlyFromSuccess(t *testing.T) {
 	}
 	f.fail = errors.New("connection reset")
 	r.sendT(t, heartbeat(2))
+	if r.anyBehind() {
+		t.Fatal("anyBehind for a follower whose last RPC failed: nudges would wake raft for nothing")
+	}
 	f.fail = nil
 	r.sendT(t, heartbeat(2))
 	if c := lastSentCommit(f); c != 5 {
