@@ -10,7 +10,8 @@ package mvcc
 // until it is dropped.
 //
 // It holds the store's write lock for its whole duration, O(keys) (about
-// 0.1 µs per key): writers and readers of this store wait for it. It
+// 0.4 s of CPU per million keys, most of it key comparisons): writers and
+// readers of this store wait for it. It
 // allocates the new index before the old one becomes garbage, so memory
 // briefly rises by the new index's size. It returns ErrClosed on a closed
 // store and is safe for concurrent use.

@@ -1,48 +1,73 @@
 package mvcc
 
 import (
-	"slices"
-
 	"github.com/tidwall/btree"
 )
 
 // treePacker builds an index from items in ascending key order with its
 // leaves nearly full, where Load alone leaves them half full.
 //
-// Why: tidwall/btree splits a full node at its middle and caps the left
-// half's slice at its length, so ascending inserts (Load included) leave
-// every leaf holding max/2 items in an array sized for max: about 2.2× the
-// bytes of the items themselves. The packer Loads every other item, which
-// gives the same half-full shape with room between each pair, then Sets the
-// items in between, in order: each lands in the leaf its neighbours are in
-// and fills it to about max without a split. The capped left halves grow
-// into arrays of about max items; the arrays they shared with their right
-// halves become garbage. The result holds the same items in the same order
-// in about half the memory, using only the library's public API.
+// Why: tidwall/btree splits a full node (maxItems) at its middle and caps
+// the left half's slice at its length, so ascending inserts (Load
+// included) leave every leaf holding leafHalf items in an array sized for
+// maxItems: about twice the bytes of the items themselves.
 //
-// A treePacker is used by one goroutine; the tree it returns shares nothing
-// with any other tree.
+// How, with the library's public API only: Load's splits are
+// deterministic. Of the items Loaded, each leaf ends with leafHalf of them
+// and the next one goes up as the separator before the next leaf. So in
+// every run of packRun input items the packer Loads the first leafHalf
+// (a leaf), holds back the next leafHalf, and Loads the last (the
+// separator). Once Load has split that leaf off the right edge (after the
+// next run's separator), the held-back items, which sort between the
+// leaf's last item and its separator, are Set: each appends at the end of
+// that leaf, without shifting anything and without a split, and fills it
+// to 2×leafHalf of maxItems. The capped leaf grows once into an array of
+// about maxItems; the array it shared with its former right half becomes
+// garbage. Only the last two runs' leaves, still on the right edge when
+// finish Sets their items, may split and end half full.
+//
+// The result holds the same items in the same order in about half the
+// memory. A treePacker is used by one goroutine; the tree it returns shares
+// nothing with any other tree.
 type treePacker struct {
 	tree *btree.BTreeG[keyItem]
-	// between holds the items of odd positions until finish Sets them.
-	between []keyItem
-	n       int
+	// held are the held-back items of the previous run (the first prev)
+	// and of the current one.
+	held []keyItem
+	prev int
+	n    int
+	hint btree.PathHint
 }
 
+// maxItems is the most items a node of newTree's trees holds (tidwall's
+// default degree, 32: 2×32-1); leafHalf is what a split leaves on the left.
+const (
+	maxItems = 63
+	leafHalf = maxItems / 2
+	packRun  = 2*leafHalf + 1
+)
+
 func newTreePacker() *treePacker {
-	return &treePacker{tree: newTree()}
+	return &treePacker{tree: newTree(), held: make([]keyItem, 0, 2*leafHalf)}
 }
 
 // add appends it, which must sort after every item added before.
 func (p *treePacker) add(it keyItem) {
-	if p.n%2 == 0 {
+	switch pos := p.n % packRun; {
+	case pos < leafHalf:
 		p.tree.Load(it)
-	} else {
-		if len(p.between) == cap(p.between) {
-			// Double: append grows a large slice by a quarter.
-			p.between = slices.Grow(p.between, max(len(p.between), 1024))
+	case pos < 2*leafHalf:
+		p.held = append(p.held, it)
+	default:
+		// The separator: Loading it splits the previous run's leaf off
+		// the right edge, so that leaf can take its held-back items.
+		p.tree.Load(it)
+		for _, h := range p.held[:p.prev] {
+			p.tree.SetHint(h, &p.hint)
 		}
-		p.between = append(p.between, it)
+		p.prev = copy(p.held, p.held[p.prev:])
+		clear(p.held[p.prev:])
+		p.held = p.held[:p.prev]
 	}
 	p.n++
 }
@@ -52,9 +77,8 @@ func (p *treePacker) len() int { return p.n }
 
 // finish returns the packed tree; the packer must not be used again.
 func (p *treePacker) finish() *btree.BTreeG[keyItem] {
-	var hint btree.PathHint // consecutive Sets land next to each other
-	for _, it := range p.between {
-		p.tree.SetHint(it, &hint)
+	for _, h := range p.held {
+		p.tree.SetHint(h, &p.hint)
 	}
 	t := p.tree
 	*p = treePacker{}
