@@ -10,14 +10,15 @@ import (
 
 // Defragment rebuilds this member's in-memory key index with its nodes
 // nearly full, handing back to the Go heap what half-full nodes hold: a
-// bulk load, such as the load of a large keyspace, leaves the index at
-// about twice the bytes of its entries (about 40 MB per million keys
-// beyond them; DESIGN.md, "The key index"). It is etcd's defragmentation
-// of its backend file: it affects only this member, is not replicated, and
-// changes nothing any read, watch, hash or backup sees; reads and writes
-// on this member wait while it runs, O(keys): 0.4 s of CPU per million keys
-// (BENCHMARKS.md).
-// A node restored from a snapshot starts with a packed index already.
+// load in key order leaves the index at about twice the bytes of its
+// entries, some 30 MB per million keys more than a packed one (DESIGN.md,
+// "The key index packed"; BENCHMARKS.md, "Restart and memory"). A node
+// restored from a snapshot, at Open or from its leader, starts packed.
+//
+// It is etcd's defragmentation of its backend file: it affects only this
+// member, is not replicated, and changes nothing any read, watch, hash or
+// backup sees. Reads and writes on this member, and its applying of the
+// log, wait while it runs: O(keys), about 0.4 s of CPU per million keys.
 //
 // It returns ErrClosed (ErrRemoved on a removed member) on a node that no
 // longer serves. ctx is checked before it starts; the rebuild itself is
