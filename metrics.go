@@ -78,6 +78,7 @@ type nodeMetrics struct {
 	txns             prometheus.Counter
 	walFsync         prometheus.Histogram
 	snapshotSave     prometheus.Histogram
+	defrag           prometheus.Histogram   // defragment.go
 	corruptChecks    *prometheus.CounterVec // corruption.go
 	corruptFound     *prometheus.CounterVec
 
@@ -121,6 +122,8 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 			Help: "The latency distributions of durable appends to the raft log store (write and fsync).", Buckets: diskBuckets()}),
 		snapshotSave: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd_debugging", Subsystem: "snap", Name: "save_total_duration_seconds",
 			Help: "The total latency distributions of writing a state machine snapshot to the snapshot store.", Buckets: diskBuckets()}),
+		defrag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_defrag_duration_seconds",
+			Help: "The latency distribution of rebuilding this member's key index (Defragment).", Buckets: prometheus.ExponentialBuckets(.001, 2, 14)}),
 
 		corruptChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kvstore", Subsystem: "corruption", Name: "checks_total",
 			Help: "The total number of corruption check rounds this member ran that compared hashes (check: initial or compact)."}, []string{"check"}),
@@ -197,7 +200,7 @@ func (m *nodeMetrics) unregister() {
 // own lists the metrics that keep their own state.
 func (m *nodeMetrics) own() []prometheus.Collector {
 	return []prometheus.Collector{m.leaderChanges, m.proposalsPending, m.proposalsFailed, m.slowApplies, m.leasesExpired,
-		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave, m.corruptChecks, m.corruptFound}
+		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave, m.defrag, m.corruptChecks, m.corruptFound}
 }
 
 // Describe implements prometheus.Collector.
@@ -378,6 +381,13 @@ func (m *nodeMetrics) readTxn(t *mvcc.TxnResult) {
 func (m *nodeMetrics) snapshotSaved(start time.Time, err error) {
 	if m != nil && err == nil {
 		m.snapshotSave.Observe(time.Since(start).Seconds())
+	}
+}
+
+// defragmented records a Defragment that took d.
+func (m *nodeMetrics) defragmented(d time.Duration) {
+	if m != nil {
+		m.defrag.Observe(d.Seconds())
 	}
 }
 

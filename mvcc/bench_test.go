@@ -241,3 +241,64 @@ func BenchmarkHeapPerKey(b *testing.B) {
 		s.Close()
 	}
 }
+
+// heapOverheadPerKey returns the heap bytes per key, beyond the key and
+// value bytes, that build's store holds after a GC.
+func heapOverheadPerKey(build func() *mvcc.Store) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	s.Close()
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/benchKeys - 20 - 256
+}
+
+// BenchmarkHeapPerKeyRestored reports heap bytes per key beyond the key and
+// value bytes of a store restored from a snapshot of 1M keys.
+func BenchmarkHeapPerKeyRestored(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := sharedStore(b).Snapshot().WriteTo(&buf); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		perKey := heapOverheadPerKey(func() *mvcc.Store {
+			s := mvcc.New(mvcc.Config{})
+			if err := s.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+		b.ReportMetric(perKey, "overhead-B/key")
+	}
+}
+
+// BenchmarkHeapPerKeyDefragmented is BenchmarkHeapPerKey followed by a
+// Defragment.
+func BenchmarkHeapPerKeyDefragmented(b *testing.B) {
+	for b.Loop() {
+		perKey := heapOverheadPerKey(func() *mvcc.Store {
+			s := mvcc.New(mvcc.Config{})
+			for _, i := range rand.New(rand.NewPCG(1, 1)).Perm(benchKeys) {
+				s.Put(&mvcc.PutRequest{Key: benchKey(i), Value: benchValue})
+			}
+			if err := s.Defragment(); err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+		b.ReportMetric(perKey, "overhead-B/key")
+	}
+}
+
+// BenchmarkDefragment times Defragment on a store of 1M keys.
+func BenchmarkDefragment(b *testing.B) {
+	s := loaded(b)
+	for b.Loop() {
+		if err := s.Defragment(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -18,7 +18,9 @@
 //	        wall times to other work on the machine
 //
 // and the Go heap in use and process RSS after a GC, after the load and
-// after the reopen. On a machine shared with other work the times vary
+// after the reopen. With -defrag, the node is defragmented after the load
+// (Node.Defragment) and three more columns follow: the Defragment's time
+// and the heap and RSS after it. On a machine shared with other work the times vary
 // from run to run; -cpuprofile writes a CPU profile of each reopen
 // (NAME.<keys>.run<N>) to see where it goes whatever the load.
 //
@@ -27,6 +29,7 @@
 //	go run ./examples/restart
 //	go run ./examples/restart -keys 100000,1000000,5000000 -runs 3
 //	go run ./examples/restart -keys 1000000 -runs 1 -cpuprofile reopen.prof
+//	go run ./examples/restart -keys 1000000 -runs 3 -defrag
 package main
 
 import (
@@ -53,6 +56,7 @@ func main() {
 	keysFlag := flag.String("keys", "20000,100000,1000000", "keyspace sizes, comma-separated")
 	valueSize := flag.Int("val", 256, "value bytes")
 	runs := flag.Int("runs", 3, "runs per size; medians are printed")
+	defrag := flag.Bool("defrag", false, "defragment the node after the load, reporting its time and the heap and RSS after it")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each reopen to this name, with .<keys>.run<N> before its extension")
 	flag.Parse()
 	var sizes []int
@@ -68,8 +72,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "restart: -runs must be at least 1 and -val not negative")
 		os.Exit(2)
 	}
-	fmt.Printf("%-9s %8s %8s %8s %8s %8s %8s %8s %10s %10s %10s %10s\n",
+	fmt.Printf("%-9s %8s %8s %8s %8s %8s %8s %8s %10s %10s %10s %10s",
 		"keys", "load", "close", "open", "leader", "ready", "reopen", "cpu", "heap", "rss", "heap-after", "rss-after")
+	if *defrag {
+		fmt.Printf(" %8s %11s %11s", "defrag", "heap-defrag", "rss-defrag")
+	}
+	fmt.Println()
 	for _, n := range sizes {
 		var results []result
 		for run := 1; run <= *runs; run++ {
@@ -78,7 +86,7 @@ func main() {
 				ext := filepath.Ext(*cpuProfile)
 				prof = fmt.Sprintf("%s.%d.run%d%s", strings.TrimSuffix(*cpuProfile, ext), n, run, ext)
 			}
-			r, err := measure(n, *valueSize, prof)
+			r, err := measure(n, *valueSize, *defrag, prof)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "restart: %d keys, run %d: %v\n", n, run, err)
 				os.Exit(1)
@@ -86,9 +94,13 @@ func main() {
 			results = append(results, r)
 		}
 		m := median(results)
-		fmt.Printf("%-9d %8s %8s %8s %8s %8s %8s %8s %8dMB %8dMB %8dMB %8dMB\n", n,
+		fmt.Printf("%-9d %8s %8s %8s %8s %8s %8s %8s %8dMB %8dMB %8dMB %8dMB", n,
 			secs(m.load), secs(m.close), secs(m.open), secs(m.leader), secs(m.ready), secs(m.reopen), secs(m.cpu),
 			m.heap>>20, m.rss>>20, m.heapAfter>>20, m.rssAfter>>20)
+		if *defrag {
+			fmt.Printf(" %8s %9dMB %9dMB", secs(m.defrag), m.heapDefrag>>20, m.rssDefrag>>20)
+		}
+		fmt.Println()
 	}
 }
 
@@ -97,6 +109,9 @@ type result struct {
 	// reopen is open+leader+ready; cpu the CPU time over it.
 	reopen, cpu                    time.Duration
 	heap, rss, heapAfter, rssAfter uint64
+	// With -defrag: the Defragment's time, the heap and RSS after it.
+	defrag                time.Duration
+	heapDefrag, rssDefrag uint64
 }
 
 // median takes the median of each figure separately.
@@ -129,14 +144,19 @@ func median(rs []result) result {
 		rss:       b(func(r result) uint64 { return r.rss }),
 		heapAfter: b(func(r result) uint64 { return r.heapAfter }),
 		rssAfter:  b(func(r result) uint64 { return r.rssAfter }),
+
+		defrag:     d(func(r result) time.Duration { return r.defrag }),
+		heapDefrag: b(func(r result) uint64 { return r.heapDefrag }),
+		rssDefrag:  b(func(r result) uint64 { return r.rssDefrag }),
 	}
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 
 // measure loads n keys into a fresh node in a temporary dir, closes it and
-// reopens it, timing each phase.
-func measure(n, valueSize int, cpuProfile string) (result, error) {
+// reopens it, timing each phase; with defrag it defragments the node
+// between the load and the close.
+func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 	var r result
 	dir, err := os.MkdirTemp("", "kvstore-restart-")
 	if err != nil {
@@ -162,6 +182,15 @@ func measure(n, valueSize int, cpuProfile string) (result, error) {
 	}
 	r.load = time.Since(start)
 	r.heap, r.rss = heapInUse()-base, rss()
+	if defrag {
+		start = time.Now()
+		if err := node.Defragment(ctx); err != nil {
+			node.Close()
+			return r, err
+		}
+		r.defrag = time.Since(start)
+		r.heapDefrag, r.rssDefrag = heapInUse()-base, rss()
+	}
 	start = time.Now()
 	if err := node.Close(); err != nil {
 		return r, err
