@@ -76,6 +76,7 @@ type config struct {
 	memProf     string
 	json        bool
 	metrics     bool
+	memory      bool // -report-memory
 }
 
 func (c *config) raftTiming() (heartbeat, election, leaderLease, commit time.Duration) {
@@ -122,6 +123,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")
 	fs.StringVar(&c.memProf, "memprofile", "", "write an allocation profile of the whole program (start-up included) to this file at exit")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
+	fs.BoolVar(&c.memory, "report-memory", false, "after each run's preload (or start-up), collect the garbage and print the process's Go heap in use and RSS")
 	fs.BoolVar(&c.metrics, "metrics", false, "register every node's Prometheus metrics (kvstore.WithMetrics) on a registry of the cluster's, to measure what they cost")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
