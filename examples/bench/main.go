@@ -76,7 +76,8 @@ type config struct {
 	memProf     string
 	json        bool
 	metrics     bool
-	memory      bool // -report-memory
+	memory      bool  // -report-memory
+	quotaBytes  int64 // kvstore.WithQuotaBytes
 }
 
 func (c *config) raftTiming() (heartbeat, election, leaderLease, commit time.Duration) {
@@ -106,6 +107,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.transport, "transport", "memory", "network between the members: memory, tcp (loopback) or tls (loopback, mutual TLS 1.3)")
 	fs.IntVar(&c.valueSize, "value-size", 256, "bytes per value")
 	fs.IntVar(&c.keySize, "key-size", 19, "bytes per key")
+	fs.Int64Var(&c.quotaBytes, "quota-bytes", 0, "each member's store quota (kvstore.WithQuotaBytes, etcd's --quota-backend-bytes): 0 keeps the default 2 GiB, which a preload of 10M keys of 256 B exceeds; negative turns it off")
 	fs.IntVar(&c.keys, "keys", 10_000, "keyspace size (preloaded for the read workloads)")
 	fs.BoolVar(&c.preloadAll, "preload-writes", false, "preload the keyspace before the write workloads too (for how writes scale with the store's size)")
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "timed length of each run (unless -ops)")
