@@ -18,6 +18,7 @@
 //	go run ./examples/bench -storage memory -workloads get-lin,get-ser
 //	go run ./examples/bench -workloads put-64 -cpuprofile cpu.prof
 //	go run ./examples/bench -runs 3 -workloads put-seq,get-ser -metrics
+//	go run ./examples/bench -keys 1000000 -preload-writes -workloads put-64,get-ser -runs 3 -report-memory
 //
 // Workloads (-workloads, comma-separated, default all):
 //
