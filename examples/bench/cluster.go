@@ -52,6 +52,7 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 		opts := []kvstore.Option{
 			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
 			cfg.storageOption(), kvstore.WithRaftTiming(hb, el, lease, commit),
+			kvstore.WithQuotaBytes(cfg.quotaBytes), cfg.autoCompactionOption(),
 		}
 		if registry != nil {
 			opts = append(opts, kvstore.WithMetrics(registry))

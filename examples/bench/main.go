@@ -18,6 +18,7 @@
 //	go run ./examples/bench -storage memory -workloads get-lin,get-ser
 //	go run ./examples/bench -workloads put-64 -cpuprofile cpu.prof
 //	go run ./examples/bench -runs 3 -workloads put-seq,get-ser -metrics
+//	go run ./examples/bench -keys 1000000 -preload-writes -workloads put-64,get-ser -runs 3 -report-memory
 //
 // Workloads (-workloads, comma-separated, default all):
 //
@@ -76,10 +77,21 @@ type config struct {
 	memProf     string
 	json        bool
 	metrics     bool
+	memory      bool  // -report-memory
+	quotaBytes  int64 // kvstore.WithQuotaBytes
+	autoCompact time.Duration
 }
 
 func (c *config) raftTiming() (heartbeat, election, leaderLease, commit time.Duration) {
 	return c.heartbeat, c.election, c.leaderLease, c.commit
+}
+
+// autoCompactionOption is -autocompact as a kvstore option.
+func (c *config) autoCompactionOption() kvstore.Option {
+	if c.autoCompact == 0 {
+		return kvstore.WithAutoCompaction(kvstore.AutoCompactionOff, 0)
+	}
+	return kvstore.WithAutoCompaction(kvstore.AutoCompactionPeriodic, c.autoCompact)
 }
 
 // storageOption is where each member keeps its raft state: a fresh
@@ -105,6 +117,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.transport, "transport", "memory", "network between the members: memory, tcp (loopback) or tls (loopback, mutual TLS 1.3)")
 	fs.IntVar(&c.valueSize, "value-size", 256, "bytes per value")
 	fs.IntVar(&c.keySize, "key-size", 19, "bytes per key")
+	fs.Int64Var(&c.quotaBytes, "quota-bytes", 0, "each member's store quota (kvstore.WithQuotaBytes, etcd's --quota-backend-bytes): 0 keeps the default 2 GiB, which a preload of 10M keys of 256 B exceeds; negative turns it off")
+	fs.DurationVar(&c.autoCompact, "autocompact", kvstore.DefaultAutoCompactionRetention, "periodic auto-compaction retention (kvstore.WithAutoCompaction); 0 turns auto-compaction off")
 	fs.IntVar(&c.keys, "keys", 10_000, "keyspace size (preloaded for the read workloads)")
 	fs.BoolVar(&c.preloadAll, "preload-writes", false, "preload the keyspace before the write workloads too (for how writes scale with the store's size)")
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "timed length of each run (unless -ops)")
@@ -122,6 +136,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")
 	fs.StringVar(&c.memProf, "memprofile", "", "write an allocation profile of the whole program (start-up included) to this file at exit")
 	fs.BoolVar(&c.json, "json", false, "print the results as JSON")
+	fs.BoolVar(&c.memory, "report-memory", false, "after each run's preload (or start-up), collect the garbage and print the process's Go heap in use and RSS")
 	fs.BoolVar(&c.metrics, "metrics", false, "register every node's Prometheus metrics (kvstore.WithMetrics) on a registry of the cluster's, to measure what they cost")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -152,6 +167,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-ops %d, -duration %v: need a positive one", c.ops, c.duration)
 	case c.ops == 0 && c.timeout <= c.duration:
 		return fmt.Errorf("-timeout %v must exceed -duration %v", c.timeout, c.duration)
+	case c.autoCompact < 0:
+		return fmt.Errorf("-autocompact %v: need 0 (off) or a positive retention", c.autoCompact)
 	case c.concurrency < 1 || c.runs < 1:
 		return fmt.Errorf("-concurrency %d, -runs %d: need at least 1", c.concurrency, c.runs)
 	}
@@ -245,12 +262,16 @@ func setup(c *config) string {
 	if c.ops > 0 {
 		length = fmt.Sprint(c.ops, " ops per run")
 	}
+	compaction := "auto-compaction off"
+	if c.autoCompact > 0 {
+		compaction = "auto-compaction periodic " + c.autoCompact.String()
+	}
 	timing := "raft timing defaults"
 	if c.heartbeat|c.election|c.leaderLease|c.commit != 0 {
 		timing = fmt.Sprintf("raft heartbeat %v election %v lease %v commit %v (0 = default)", c.heartbeat, c.election, c.leaderLease, c.commit)
 	}
 	return fmt.Sprintf("%d nodes, storage %s, %s transport, value %d B, key %d B, %d keys, %s, concurrency %d, "+
-		"runs per workload %d (each on a fresh cluster; medians shown), %s, GOMAXPROCS %d, %s %s/%s",
+		"runs per workload %d (each on a fresh cluster; medians shown), %s, %s, GOMAXPROCS %d, %s %s/%s",
 		c.nodes, storage, c.transport, c.valueSize, c.keySize, c.keys, length, c.concurrency,
-		c.runs, timing, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		c.runs, compaction, timing, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

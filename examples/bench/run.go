@@ -23,7 +23,7 @@ func runWorkload(ctx context.Context, cfg *config, w *workload, d *dataset, root
 	}
 	for i := range cfg.runs {
 		label := fmt.Sprintf("%s.run%d", w.name, i+1)
-		figs, node, unsupported, err := runOnce(ctx, cfg, w, d, root, prof, label)
+		figs, node, unsupported, err := runOnce(ctx, cfg, w, d, root, prof, label, progress)
 		switch {
 		case err != nil:
 			res.Status, res.Error = statusError, err.Error()
@@ -43,10 +43,12 @@ func runWorkload(ctx context.Context, cfg *config, w *workload, d *dataset, root
 	return res
 }
 
-// runOnce starts a fresh cluster, preloads it if w reads, and times one run
-// of w on the node w targets. unsupported is set, with no error, when that
+// runOnce starts a fresh cluster, preloads it if w reads (or -preload-writes),
+// and times one run of w on the node w targets. It reports the preload's
+// wall time on progress, and with -report-memory the process's heap and RSS
+// before the timed window. unsupported is set, with no error, when that
 // node refuses the workload as a follower (no forwarding yet).
-func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root string, prof *profiler, label string) (figs figures, node string, unsupported, err error) {
+func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root string, prof *profiler, label string, progress io.Writer) (figs figures, node string, unsupported, err error) {
 	c, err := startCluster(ctx, cfg, root)
 	if err != nil {
 		return figs, "", nil, err
@@ -54,11 +56,18 @@ func runOnce(ctx context.Context, cfg *config, w *workload, d *dataset, root str
 	defer func() { err = errors.Join(err, c.close()) }()
 	if w.preload || cfg.preloadAll {
 		pctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+		start := time.Now()
 		err := preload(pctx, c, d, cfg.concurrency)
+		took := time.Since(start)
 		cancel()
 		if err != nil {
 			return figs, "", nil, err
 		}
+		fmt.Fprintf(progress, "%s: preloaded %d keys on %d nodes in %.2f s (%.0f keys/s)\n",
+			label, len(d.keys), len(c.nodes), took.Seconds(), float64(len(d.keys))/took.Seconds())
+	}
+	if cfg.memory {
+		fmt.Fprintf(progress, "%s: memory before the timed window: %v\n", label, measureMemory())
 	}
 	var n *kvstore.Node
 	if w.follower {
