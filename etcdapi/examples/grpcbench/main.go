@@ -61,6 +61,7 @@ var (
 	flagQuiet     = flag.Duration("wait-quiet", 2*time.Minute, "before each repetition wait up to this long for other processes to use <0.15 cores (0 = don't wait)")
 	flagOnly      = flag.String("only", "", "comma-separated workload name prefixes to run (default all)")
 	flagCPUProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (servers and clients) to this file")
+	flagBlockProf = flag.String("blockprofile", "", "write a profile of where goroutines blocked over the whole run (servers and clients) to this file")
 )
 
 // ---------- stats ----------
@@ -688,6 +689,18 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *flagBlockProf != "" {
+		runtime.SetBlockProfileRate(10_000) // one sample per 10 µs blocked, on average
+		defer func() {
+			f, err := os.Create(*flagBlockProf)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("block").WriteTo(f, 0), f.Close())
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "FAILED: block profile:", err)
+			}
+		}()
 	}
 	fmt.Printf("grpcbench: kvstore through etcdapi over loopback gRPC, %s, GOMAXPROCS=%d, NumCPU=%d, members=%d, val=%dB, conc=%d, conns=%d\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), *flagMembers, *flagVal, *flagConc, *flagConns)
