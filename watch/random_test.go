@@ -100,9 +100,18 @@ func randomRun(t *testing.T, seed uint64, batched bool) {
 		return "", "\x00"
 	}
 	b := &beats{ch: make(chan struct{})}
-	var finish bool
-	var finishMu sync.Mutex
-	finished := func() bool { finishMu.Lock(); defer finishMu.Unlock(); return finish }
+	// finish is closed when the driver lets every consumer run free; a
+	// stalled consumer waits on it with the beat, so that one that read
+	// the beat channel just after the last advance does not wait forever.
+	finish := make(chan struct{})
+	finished := func() bool {
+		select {
+		case <-finish:
+			return true
+		default:
+			return false
+		}
+	}
 
 	var watches []*randomWatch
 	startWatch := func(r watch.Request, start int64) {
@@ -120,6 +129,7 @@ func randomRun(t *testing.T, seed uint64, batched bool) {
 						select {
 						case <-b.wait():
 						case <-ctx.Done():
+						case <-finish:
 						}
 					}
 				}
@@ -230,9 +240,7 @@ func randomRun(t *testing.T, seed uint64, batched bool) {
 		e.installSnapshot()
 	}
 	// Let every consumer run free and every watch catch up, then close.
-	finishMu.Lock()
-	finish = true
-	finishMu.Unlock()
+	close(finish)
 	b.advance()
 	synctest.Wait()
 	e.h.Close()
