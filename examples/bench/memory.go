@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
+
+	"github.com/kvstore/kvstore/internal/procmem"
 )
 
 // memoryUse is what the process holds at one moment, after a full
@@ -22,11 +19,8 @@ type memoryUse struct {
 // it takes seconds, so it runs only with -report-memory and never inside a
 // timed window.
 func measureMemory() memoryUse {
-	runtime.GC()
-	debug.FreeOSMemory()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return memoryUse{heapInUse: m.HeapInuse, rss: residentSetSize()}
+	heap := procmem.HeapInUse()
+	return memoryUse{heapInUse: heap, rss: procmem.RSS()}
 }
 
 func (m memoryUse) String() string {
@@ -35,20 +29,4 @@ func (m memoryUse) String() string {
 		rss = fmt.Sprint(m.rss>>20, " MiB")
 	}
 	return fmt.Sprintf("heap in use %d MiB, RSS %s", m.heapInUse>>20, rss)
-}
-
-// residentSetSize returns the process's resident set size, 0 where
-// /proc/self/status is missing (any OS but Linux).
-func residentSetSize() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

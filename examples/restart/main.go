@@ -39,7 +39,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -49,6 +48,7 @@ import (
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/internal/procmem"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -165,7 +165,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	network := transport.NewNetwork()
-	base := heapInUse()
+	base := procmem.HeapInUse()
 
 	node, err := open(network, dir)
 	if err != nil {
@@ -181,7 +181,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 		return r, err
 	}
 	r.load = time.Since(start)
-	r.heap, r.rss = heapInUse()-base, rss()
+	r.heap, r.rss = procmem.HeapInUse()-base, procmem.RSS()
 	if defrag {
 		start = time.Now()
 		if err := node.Defragment(ctx); err != nil {
@@ -189,7 +189,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 			return r, err
 		}
 		r.defrag = time.Since(start)
-		r.heapDefrag, r.rssDefrag = heapInUse()-base, rss()
+		r.heapDefrag, r.rssDefrag = procmem.HeapInUse()-base, procmem.RSS()
 	}
 	start = time.Now()
 	if err := node.Close(); err != nil {
@@ -232,7 +232,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 		return r, fmt.Errorf("after reopen: %d keys, want %d", count, n)
 	}
 	r.open, r.leader, r.ready, r.reopen = opened.Sub(start), led.Sub(opened), ready.Sub(led), ready.Sub(start)
-	r.heapAfter, r.rssAfter = heapInUse()-base, rss()
+	r.heapAfter, r.rssAfter = procmem.HeapInUse()-base, procmem.RSS()
 	return r, nil
 }
 
@@ -290,27 +290,4 @@ func countKeys(ctx context.Context, node *kvstore.Node) (int64, error) {
 		return 0, err
 	}
 	return resp.Count, nil
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
-}
-
-// rss returns the process's resident set size, 0 where /proc is missing.
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
