@@ -141,12 +141,10 @@ func (r *commitRelay) usableCommit(id raft.ServerID, term uint64) uint64 {
 // the follower could be told more than it knows.
 func (r *commitRelay) learn(id raft.ServerID, req *raft.AppendEntriesRequest) (behind bool) {
 	var matched, knows uint64
-	if isBareHeartbeat(req) {
-		// Nothing matched; an injected heartbeat (LeaderCommitIndex set by
-		// usableCommit, at most match) is not bare and lands below.
-	} else if len(req.Entries) == 0 && req.PrevLogEntry == 0 {
-		// A heartbeat the relay wrote a commit index into: the follower
-		// applied up to it (it holds at least match entries).
+	if len(req.Entries) == 0 && req.PrevLogEntry == 0 {
+		// A heartbeat matches nothing. Its commit index is 0 unless the
+		// relay wrote one (at most match, which the follower holds), and
+		// the follower then took it.
 		knows = req.LeaderCommitIndex
 	} else {
 		matched = req.PrevLogEntry

@@ -61,10 +61,9 @@ type fsm struct {
 	// rest of apply, and safe for concurrent reads.
 	auth *auth.Store
 
-	// afterBatch, when set, is told the last index of each applied batch
-	// (the node's nudger, nudge.go); set before raft starts, it must not
-	// block.
-	afterBatch func(last uint64)
+	// afterBatch, when set, is called after each applied batch (the
+	// node's nudger, nudge.go); set before raft starts, it must not block.
+	afterBatch func()
 
 	// watches hears of every applied change before it is acknowledged
 	// (watch package's threading contract: apply goroutine only).
@@ -168,7 +167,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.notify.Reset()
 	f.applied.set(last)
 	if f.afterBatch != nil {
-		f.afterBatch(last)
+		f.afterBatch()
 	}
 	return out
 }

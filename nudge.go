@@ -43,8 +43,8 @@ func (n *Node) nudgeFollowers() {
 	}
 }
 
-// appliedBatch is the FSM's report that it applied entries up to index.
-func (n *Node) appliedBatch(uint64) {
+// appliedBatch is the FSM's report that it applied a batch of entries.
+func (n *Node) appliedBatch() {
 	if n.IsLeader() {
 		n.nudgeFollowers()
 	}
