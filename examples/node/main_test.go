@@ -197,9 +197,15 @@ func TestRunJoin(t *testing.T) {
 		})
 		var get getResponse
 		s.call("GET", "/v1/kv/k", "", http.StatusOK, &get)
-		if get.Count != 1 || !strings.Contains(p.stderr.String(), "joined the cluster") {
+		if get.Count != 1 {
 			t.Fatalf("after joining: %+v\n%s", get, p.stderr.String())
 		}
+		// The program logs the join when its Join call returns, which can
+		// be after the learner already serves: it applies what committed as
+		// soon as the leader tells it, while Join still waits for its answer.
+		eventually(t, time.Minute, "the join to be logged", func() bool {
+			return strings.Contains(p.stderr.String(), "joined the cluster")
+		})
 		var ms membersResponse
 		s.call("GET", "/v1/members", "", http.StatusOK, &ms)
 		if len(ms.Members) != 2 || !ms.Members[1].Learner {
