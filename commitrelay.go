@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -49,6 +50,19 @@ type commitRelay struct {
 	mu    sync.Mutex
 	src   commitSource // nil until raft exists
 	peers map[raft.ServerID]*relayedPeer
+	// routes is how raft last addressed each peer: the eager appender
+	// (eagerappend.go) sends its requests the same way.
+	routes map[raft.ServerID]*relayRoute
+}
+
+// relayRoute is where and as whom raft sent its latest AppendEntries
+// request to a peer, and when.
+type relayRoute struct {
+	term   uint64
+	target raft.ServerAddress
+	header raft.RPCHeader
+	leader []byte // the deprecated Leader field, as raft fills it
+	at     time.Time
 }
 
 // commitSource is what the relay reads of raft (*raft.Raft satisfies it).
@@ -69,7 +83,7 @@ type relayedPeer struct {
 }
 
 func newCommitRelay(t transport.Transport, behind func()) *commitRelay {
-	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer)}
+	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer), routes: make(map[raft.ServerID]*relayRoute)}
 }
 
 // start gives the relay raft's commit index and term; heartbeats carry
@@ -86,12 +100,25 @@ func (r *commitRelay) start(src commitSource) {
 func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	sent := args
 	if isBareHeartbeat(args) {
-		if c := r.usableCommit(id, args.Term); c > 0 {
+		if c := r.usableCommit(id, args.Term, target, args); c > 0 {
 			hb := *args // raft reuses its heartbeat request: never write into it
 			hb.LeaderCommitIndex = c
 			sent = &hb
 		}
+	} else {
+		r.route(id, target, args)
 	}
+	return r.send(id, target, sent, resp)
+}
+
+// appendEagerly sends the eager appender's request (eagerappend.go) and
+// learns from its answer as from raft's own.
+func (r *commitRelay) appendEagerly(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	return r.send(id, target, req, resp)
+}
+
+// send passes sent on to the transport and learns from the answer.
+func (r *commitRelay) send(id raft.ServerID, target raft.ServerAddress, sent *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	err := r.Transport.AppendEntries(id, target, sent, resp)
 	switch {
 	case err != nil:
@@ -114,10 +141,11 @@ func isBareHeartbeat(req *raft.AppendEntriesRequest) bool {
 
 // usableCommit is the commit index a heartbeat of term to follower id may
 // carry, or 0 when it has nothing new to tell (see the safety argument on
-// commitRelay).
-func (r *commitRelay) usableCommit(id raft.ServerID, term uint64) uint64 {
+// commitRelay). It records the heartbeat's route.
+func (r *commitRelay) usableCommit(id raft.ServerID, term uint64, target raft.ServerAddress, hb *raft.AppendEntriesRequest) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.routeLocked(id, target, hb)
 	if r.src == nil {
 		return 0
 	}
@@ -134,6 +162,56 @@ func (r *commitRelay) usableCommit(id raft.ServerID, term uint64) uint64 {
 		return 0
 	}
 	return c
+}
+
+// route records how raft addressed req to peer id.
+func (r *commitRelay) route(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest) {
+	r.mu.Lock()
+	r.routeLocked(id, target, req)
+	r.mu.Unlock()
+}
+
+func (r *commitRelay) routeLocked(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest) {
+	now := time.Now()
+	if rt := r.routes[id]; rt != nil && rt.term == req.Term && rt.target == target {
+		rt.at = now // the header is the leader's own, the same for the term
+		return
+	}
+	r.routes[id] = &relayRoute{term: req.Term, target: target, header: req.RPCHeader, leader: req.Leader, at: now}
+}
+
+// eagerTarget is a follower the eager appender may send to: raft
+// addressed it in the appender's term, it answers, and match is how far
+// its log is known to equal the leader's (0 if unknown in this term).
+type eagerTarget struct {
+	id    raft.ServerID
+	route relayRoute
+	match uint64
+}
+
+// eagerTargets appends to buf the followers raft addressed in term since
+// since (raft heartbeats each of its followers several times per
+// heartbeat timeout; a peer it stopped addressing was removed) and that
+// have not failed their latest RPC.
+func (r *commitRelay) eagerTargets(term uint64, since time.Time, buf []eagerTarget) []eagerTarget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, rt := range r.routes {
+		if rt.term != term || rt.at.Before(since) {
+			continue
+		}
+		t := eagerTarget{id: id, route: *rt}
+		if p := r.peers[id]; p != nil {
+			if p.failing {
+				continue
+			}
+			if p.term == term {
+				t.match = p.match
+			}
+		}
+		buf = append(buf, t)
+	}
+	return buf
 }
 
 // learn records a successful answer to req: how far the follower's log is

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvstore/kvstore/internal/storage"
 )
 
 // hashicorp/raft futures have no context, and an Apply or Barrier future
@@ -150,6 +152,10 @@ func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
 		return ErrOutcomeUnknown
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return context.DeadlineExceeded
+	case errors.Is(err, storage.ErrSentUnstored):
+		// This leader's append failed after its followers were sent the
+		// entry (eagerappend.go): they may still commit it.
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	return err
 }

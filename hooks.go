@@ -39,6 +39,11 @@ type TestHooks struct {
 	// disk (see ErrNoSpace). The node also calls it to probe whether a full
 	// disk takes writes again.
 	BeforeStoreLogs func() error
+	// DuringStoreLogs is called while the node appends entries to its raft
+	// log, on raft's goroutines, after BeforeStoreLogs let the append
+	// through and a leader sent the entries on to its followers
+	// (eagerappend.go); a hook that sleeps makes the disk slow.
+	DuringStoreLogs func()
 	// Store, when non-nil, is bound by Open to the node it opens (each
 	// Open with these hooks rebinds it): through it a test corrupts that
 	// node's in-memory store, for the corruption checks to find.
@@ -82,6 +87,9 @@ func (h TestHooks) beforeStoreLogs() error {
 	}
 	return nil
 }
+
+// duringStoreLogs returns the DuringStoreLogs hook, nil if none.
+func (h TestHooks) duringStoreLogs() func() { return h.DuringStoreLogs }
 
 // StoreFault is a test's handle on the in-memory store of the node last
 // opened with it in TestHooks.Store: it changes that store behind raft's

@@ -54,6 +54,9 @@ type Node struct {
 	// relay is the transport raft sends through: it tells followers the
 	// commit index in heartbeats (commitrelay.go).
 	relay *commitRelay
+	// eager sends a leader's new entries to its followers as its own
+	// append starts (eagerappend.go).
+	eager *eagerAppender
 
 	// metrics is nil without WithMetrics (metrics.go).
 	metrics *nodeMetrics
@@ -148,7 +151,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	disk := storage.NewDiskGuard(st, cfg.id, cfg.hooks.beforeStoreLogs)
+	disk := storage.NewDiskGuard(st, cfg.id, cfg.hooks.beforeStoreLogs, cfg.hooks.duringStoreLogs())
 	st.Logs = disk
 	metrics := newNodeMetrics(&cfg)
 	st.Logs = metrics.timeAppends(st)
@@ -183,6 +186,8 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	rc := cfg.raftConfig(logger.Named("raft"))
 	snaps := storage.NewSnapshotGuard(st.Snaps, st.Logs)
 	n.relay = newCommitRelay(cfg.transport, n.nudgeFollowers)
+	n.eager = newEagerAppender(n.relay, st.Logs, cfg.heartbeatTimeout)
+	disk.SetEarlySend(n.eager.send)
 	f.afterBatch = n.appliedBatch
 	r, err := raft.NewRaft(rc, f, st.Logs, st.Stable, snaps, n.relay)
 	if err := snaps.Started(err); err != nil {
@@ -194,6 +199,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	}
 	n.raft = r
 	n.relay.start(r)
+	n.eager.start(r)
 	cfg.transport.SetHandler(n.handleRPC)
 	n.goAsync(n.runLeadership)
 	n.goAsync(n.runReadIndex)
@@ -274,6 +280,7 @@ func (n *Node) Close() error {
 		// not in a later one: when raft stopped itself (a leader that
 		// removed itself), Close is the later one.
 		err = errors.Join(err, n.cfg.transport.Close())
+		n.eager.close()
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.Close(), n.fsm.close())
 		n.peerLogs.flush()

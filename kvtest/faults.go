@@ -29,6 +29,7 @@ type memberFaults struct {
 	clockOffset atomic.Int64 // nanoseconds added to the lease clock
 	applyDelay  atomic.Int64 // nanoseconds slept before each applied entry
 	diskFull    atomic.Bool  // appends to the raft log fail with ENOSPC
+	diskLatency atomic.Int64 // nanoseconds each append to the raft log takes
 	// store is bound to the member's node at each Open; onRestart is a
 	// corruption to make through it while the next Open replays the log.
 	store     kvstore.StoreFault
@@ -56,6 +57,11 @@ func (f *memberFaults) hooks() kvstore.TestHooks {
 			}
 			return nil
 		},
+		DuringStoreLogs: func() {
+			if d := time.Duration(f.diskLatency.Load()); d > 0 {
+				time.Sleep(d)
+			}
+		},
 	}
 }
 
@@ -65,6 +71,15 @@ func (f *memberFaults) hooks() kvstore.TestHooks {
 // campaigning, and it recovers by itself once the disk is "freed".
 func (c *Cluster) SetDiskFull(i int, full bool) {
 	c.members[i].faults.diskFull.Store(full)
+}
+
+// SetDiskLatency makes every append to member i's raft log take d longer,
+// as on a slow disk, from now on and across restarts; 0 puts it back.
+// In testing/synctest's virtual time a write's latency is then exact: on
+// a 3-member cluster with latency d on every member a write takes about d,
+// the leader's append and a follower's overlapping, not 2d.
+func (c *Cluster) SetDiskLatency(i int, d time.Duration) {
+	c.members[i].faults.diskLatency.Store(int64(d))
 }
 
 // SetClockOffset makes member i's lease clock run d ahead of the real (or

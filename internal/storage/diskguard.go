@@ -32,7 +32,11 @@ func isNoSpace(err error) bool {
 // DiskGuard wraps a node's raft log store: it turns a full disk into
 // ErrNoSpace and tells the node when its disk stops or starts taking
 // appends. An append refused for lack of space certainly did not happen:
-// raft replicates only what its leader stored.
+// raft replicates only what its leader stored, and the guard hands an
+// append to its early sender (SetEarlySend) only once the disk checks it
+// knows of passed. An append that fails after the early sender sent it on
+// may still be committed by the members that took it: its error wraps
+// ErrSentUnstored, not ErrNoSpace.
 //
 // raft-wal is the exception to recovering in place: when the disk fills as
 // it starts a new segment (it preallocates 64 MiB), it only logs the error,
@@ -49,6 +53,12 @@ type DiskGuard struct {
 	// before is called before each append and probe; a non-nil error
 	// fails it (a test's injected disk failure). Nil for none.
 	before func() error
+	// during is called while an append is written, after it may have been
+	// sent early (a test's slow disk). Nil for none.
+	during func()
+	// early, if set, is offered every append that passed the checks, just
+	// before it is written; it reports whether it sent the entries on.
+	early func(logs []*raft.Log) bool
 	// dir is where the probe writes ("" for in-memory storage, whose probe
 	// only asks before).
 	dir string
@@ -64,10 +74,17 @@ type DiskGuard struct {
 }
 
 // NewDiskGuard wraps st.Logs for the member id (named in its errors);
-// before, if not nil, runs before every append and probe.
-func NewDiskGuard(st *Storage, id string, before func() error) *DiskGuard {
-	return &DiskGuard{LogStore: st.Logs, id: id, dir: st.raftDir, rotation: st.rotation, before: before, changed: make(chan struct{}, 1)}
+// before, if not nil, runs before every append and probe; during, if not
+// nil, runs within every append, after the early send.
+func NewDiskGuard(st *Storage, id string, before func() error, during func()) *DiskGuard {
+	return &DiskGuard{LogStore: st.Logs, id: id, dir: st.raftDir, rotation: st.rotation, before: before, during: during, changed: make(chan struct{}, 1)}
 }
+
+// SetEarlySend installs the function offered each append the disk checks
+// let through, on raft's goroutine, just before the append is written; it
+// reports whether it sent the entries to other members. It must be called
+// before raft starts and must not block on the network.
+func (g *DiskGuard) SetEarlySend(send func(logs []*raft.Log) bool) { g.early = send }
 
 // Full reports whether the disk refused the latest append or probe.
 func (g *DiskGuard) Full() bool { return g.full.Load() }
@@ -93,7 +110,16 @@ func (g *DiskGuard) StoreLog(l *raft.Log) error { return g.StoreLogs([]*raft.Log
 // StoreLogs implements raft.LogStore.
 func (g *DiskGuard) StoreLogs(logs []*raft.Log) error {
 	err := g.runBefore()
+	sent := false
 	if err == nil {
+		// A sealed raft-wal tail refuses the append for certain: do not
+		// let it reach other members first.
+		if g.early != nil && g.rotation.failure() == nil {
+			sent = g.early(logs)
+		}
+		if g.during != nil {
+			g.during()
+		}
 		err = g.LogStore.StoreLogs(logs)
 	}
 	if err == nil {
@@ -102,6 +128,15 @@ func (g *DiskGuard) StoreLogs(logs []*raft.Log) error {
 		}
 		return nil
 	}
+	if sent {
+		return fmt.Errorf("%w: %v", ErrSentUnstored, g.failed(err))
+	}
+	return g.failed(err)
+}
+
+// failed turns the error of an append that failed into the guard's, and
+// records whether the disk is full.
+func (g *DiskGuard) failed(err error) error {
 	if rotateErr := g.rotation.failure(); rotateErr != nil {
 		g.set(true)
 		if isNoSpace(rotateErr) {

@@ -30,6 +30,11 @@ var (
 	ErrDataDirLocked = errors.New("kvstore: data dir in use by another open node")
 	// ErrNoSpace reports an append refused for lack of disk space.
 	ErrNoSpace = errors.New("kvstore: no space left on device (ENOSPC)")
+	// ErrSentUnstored reports an append that failed on a leader after its
+	// entries were sent to followers (kvstore's eager replication): the
+	// members that took them may still commit them. The kvstore package
+	// reports it as ErrOutcomeUnknown.
+	ErrSentUnstored = errors.New("kvstore: the raft log append failed after its entries were sent to followers, which may commit them")
 	// ErrInUse reports a Memory already used by an open node.
 	ErrInUse = errors.New("kvstore: memory storage already used by an open node")
 )

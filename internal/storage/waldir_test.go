@@ -22,7 +22,7 @@ func TestWALDirDiskProbe(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			guard := NewDiskGuard(st, "n1", nil)
+			guard := NewDiskGuard(st, "n1", nil, nil)
 			if err := os.Mkdir(filepath.Join(dataDir, ".space-probe"), 0o700); err != nil {
 				t.Fatal(err)
 			}
