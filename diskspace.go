@@ -14,8 +14,12 @@ import (
 //
 //   - fails the write with ErrNoSpace, which names the disk (raft's own
 //     error said "unable to store logs within log store"). The entry was
-//     not stored on the leader, and raft replicates only what its leader
-//     stored, so the write certainly did not happen;
+//     not stored on the leader, and an append the disk guard refuses is not
+//     sent to the followers either, so the write certainly did not happen.
+//     (An append that fails while it is written, after the leader sent it
+//     on, is ErrOutcomeUnknown: eagerappend.go. raft-wal preallocates its
+//     segments, so its full disk shows first as a failed rotation, which
+//     the guard knows of before the next append.);
 //   - stops the member from campaigning (its raft timeouts are raised out of
 //     reach) while the disk refuses appends, so the healthy members elect a
 //     leader among themselves, and refuses writes made through it at once;

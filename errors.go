@@ -35,9 +35,10 @@ var (
 	// is, through this member or another.
 	ErrLeaderUnreachable = errors.New("kvstore: leader unreachable; the request was not sent")
 	// ErrOutcomeUnknown reports a write that may or may not have been
-	// committed: the leader lost leadership after proposing it, or the
-	// request reached the leader (or may have) and its answer was lost.
-	// Never retry such a write blindly; read to find out.
+	// committed: the leader lost leadership after proposing it, its own
+	// raft log append failed after it had sent the entry to its followers,
+	// or the request reached the leader (or may have) and its answer was
+	// lost. Never retry such a write blindly; read to find out.
 	ErrOutcomeUnknown = errors.New("kvstore: outcome unknown: the write may or may not have been committed")
 	// ErrRequestTooLarge reports a write larger than WithMaxRequestBytes.
 	ErrRequestTooLarge = errors.New("kvstore: request too large")
@@ -46,8 +47,10 @@ var (
 	// restored from another member's backup).
 	ErrCorruptLog = storage.ErrCorruptLog
 	// ErrNoSpace reports a write refused because a member's disk is full
-	// (ENOSPC): the leader could not append it to its raft log, or the write
-	// was made through a member that cannot. It certainly did not happen
+	// (ENOSPC): the leader could not append it to its raft log and had not
+	// sent it to its followers, or the write was made through a member that
+	// cannot. It certainly did not happen (a leader whose disk fills while
+	// it writes an entry it already sent on reports ErrOutcomeUnknown)
 	// and may be retried, through another member while that one's disk is
 	// full. Such a member stops campaigning until its disk takes writes
 	// again. ErrDatabaseSpaceExceeded, the store's quota, matches it too
