@@ -49,6 +49,26 @@ func TestEagerAppendOverlapsLeaderAndFollowerDisks(t *testing.T) {
 	})
 }
 
+// WithEagerAppend(false) puts the two appends back in series.
+func TestEagerAppendOff(t *testing.T) {
+	const latency = 10 * time.Millisecond
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithEagerAppend(false)))
+		leader := c.WaitLeader()
+		c.WaitApplied()
+		for i := range len(c.Nodes()) {
+			c.SetDiskLatency(i, latency)
+		}
+		began := time.Now()
+		if _, err := leader.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(began); took < 2*latency {
+			t.Fatalf("put took %v with eager append off, want the two appends in series (%v)", took, 2*latency)
+		}
+	})
+}
+
 // Writes keep their guarantees while followers take entries before the
 // leader has them: under a slow leader disk, a member cut off and healed,
 // and leadership moving, every acknowledged write is on every member and

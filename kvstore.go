@@ -187,7 +187,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	snaps := storage.NewSnapshotGuard(st.Snaps, st.Logs)
 	n.relay = newCommitRelay(cfg.transport, n.nudgeFollowers)
 	n.eager = newEagerAppender(n.relay, st.Logs, cfg.heartbeatTimeout)
-	disk.SetEarlySend(n.eager.send)
+	if !cfg.noEagerAppend {
+		disk.SetEarlySend(n.eager.send)
+	}
 	f.afterBatch = n.appliedBatch
 	r, err := raft.NewRaft(rc, f, st.Logs, st.Stable, snaps, n.relay)
 	if err := snaps.Started(err); err != nil {

@@ -45,6 +45,7 @@ type config struct {
 
 	maxRequestBytes int
 	maxTxnOps       int
+	noEagerAppend   bool // WithEagerAppend(false) (eagerappend.go)
 
 	leaseCheckpointInterval time.Duration
 	watchProgressInterval   time.Duration
@@ -287,6 +288,19 @@ func WithSnapshots(threshold uint64, interval time.Duration, retain int) Option 
 func WithTrailingLogs(n uint64) Option {
 	return func(c *config) error {
 		c.trailingLogs = n
+		return nil
+	}
+}
+
+// WithEagerAppend sets whether a leader sends its new log entries to its
+// followers while it writes them to its own log (default true): a write
+// then waits for the slower of the leader's and a follower's disk writes
+// rather than for both in turn, at the price of each entry crossing the
+// network twice to each follower (eagerappend.go). Members may differ;
+// turning it off suits links where bandwidth is dearer than latency.
+func WithEagerAppend(enabled bool) Option {
+	return func(c *config) error {
+		c.noEagerAppend = !enabled
 		return nil
 	}
 }

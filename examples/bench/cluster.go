@@ -53,6 +53,7 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 			kvstore.WithID(p.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
 			cfg.storageOption(), kvstore.WithRaftTiming(hb, el, lease, commit),
 			kvstore.WithQuotaBytes(cfg.quotaBytes), cfg.autoCompactionOption(),
+			kvstore.WithEagerAppend(cfg.eager),
 		}
 		if registry != nil {
 			opts = append(opts, kvstore.WithMetrics(registry))
