@@ -10,8 +10,7 @@ import "github.com/tidwall/btree"
 // half is a slice of the same array's upper part until it grows out of it.
 // Under ascending inserts, which is what loading a fresh keyspace is under
 // any number of writers, every leaf but the last ends as such a left half:
-// leafHalf items in twice their bytes (79 B of index per 40-byte item,
-// TestPackedTreeFill).
+// leafHalf items in twice their bytes (TestPackedTreeFill).
 //
 // How, with the library's public API only: copy-on-write. A node copied for
 // a write gets a new array of its slice's capacity, and a capped left half's
@@ -24,8 +23,8 @@ import "github.com/tidwall/btree"
 // range. Split siblings share one array of child pointers; if the pass
 // replaced the right sibling's children but left the left sibling, that
 // shared array would keep, past the left sibling's length, pointers to the
-// replaced children and with them the old nodes' whole arrays (measured:
-// 67 B of index per item instead of 44). Touching one item in every
+// replaced children and with them the old nodes' whole arrays (measured
+// with 40-byte items: 67 B of index per item instead of 44). Touching one item in every
 // tightenSample by position (GetAtMut: counts, no key comparisons) reaches
 // every bottom-level internal node, which spans over a thousand items, and
 // the nodes above it; it also copies one leaf in about sixteen.
