@@ -22,6 +22,5 @@ func (s *Store) Defragment() error {
 		return ErrClosed
 	}
 	s.tree = packTree(s.tree)
-	s.tight = tightener{}
 	return nil
 }
