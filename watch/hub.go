@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -89,8 +88,10 @@ type Hub struct {
 	// progress those with ProgressNotify (w.progSlot).
 	all      []*watcher
 	progress []*watcher
-	// matches is Notify's scratch space, reused across calls.
-	matches []match
+	// matches and grouped are Notify's scratch space, reused across
+	// calls; groupSeq numbers groupByWatcher's passes.
+	matches, grouped []match
+	groupSeq         uint64
 	// eventsSent counts the events put on watches' channels (Stats).
 	eventsSent uint64
 }
@@ -187,9 +188,7 @@ func (h *Hub) deliver(first, last int64, events []mvcc.Event) {
 		return
 	}
 	if len(events) > 1 {
-		// Group by watcher; stable, so each watcher's events keep the
-		// revision and op order.
-		slices.SortStableFunc(m, func(a, b match) int { return cmp.Compare(a.w.id, b.w.id) })
+		m = h.groupByWatcher(m)
 	}
 	n := notification{first: first, rev: last, events: events}
 	for i := 0; i < len(m); {
@@ -205,6 +204,50 @@ func (h *Hub) deliver(first, last int64, events []mvcc.Event) {
 		m = nil // a huge txn on many watchers: do not keep its scratch
 	}
 	h.matches = m[:0]
+}
+
+// groupByWatcher returns the matches reordered so that each watcher's are
+// adjacent, watchers in the order of their first match and each watcher's
+// matches in their order in m (so in revision and op order): a counting
+// sort in two passes over m, O(len(m)) however many watchers there are.
+// The result is m itself when no watcher has two matches, else the hub's
+// second scratch slice, which then swaps roles with m. Caller holds h.mu.
+func (h *Hub) groupByWatcher(m []match) []match {
+	// Pass one counts each watcher's matches; a watcher's groupSeq marks
+	// which pass of which call last touched it, so no reset is needed.
+	h.groupSeq += 2
+	counted, placed := h.groupSeq, h.groupSeq+1
+	distinct := 0
+	for _, x := range m {
+		w := x.w
+		if w.groupSeq != counted {
+			w.groupSeq, w.groupN = counted, 0
+			distinct++
+		}
+		w.groupN++
+	}
+	if distinct == len(m) {
+		return m
+	}
+	// Pass two gives each watcher, at its first match, the span after the
+	// previous watcher's; groupN becomes its next free position.
+	out := slices.Grow(h.grouped[:0], len(m))[:len(m)]
+	next := int32(0)
+	for _, x := range m {
+		w := x.w
+		if w.groupSeq == counted {
+			w.groupSeq = placed
+			w.groupN, next = next, next+w.groupN
+		}
+		out[w.groupN] = x
+		w.groupN++
+	}
+	clear(m)
+	if cap(m) > maxKeptMatches {
+		m = nil
+	}
+	h.grouped = m[:0]
+	return out
 }
 
 // notification is the events of the revisions first..rev being delivered,

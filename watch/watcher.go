@@ -114,6 +114,10 @@ type watcher struct {
 	stop                    func() bool
 	grp                     *group
 	slot, allSlot, progSlot int32
+	// groupSeq and groupN are Hub.groupByWatcher's per-call count and
+	// position.
+	groupSeq uint64
+	groupN   int32
 }
 
 func (w *watcher) drops(t mvcc.EventType) bool {
