@@ -22,5 +22,6 @@ func (s *Store) Defragment() error {
 		return ErrClosed
 	}
 	s.tree = packTree(s.tree)
+	s.tight = tightener{}
 	return nil
 }

@@ -35,17 +35,28 @@ const chunkSize = 511
 // item in its tree, under the write lock. Readers of older copies need no
 // lock.
 //
-// The header is 24 bytes, a slice header's size, so a key's entry in the
-// index is no larger than it was when the versions were a slice.
+// The header is 16 bytes, two words, so that a key's entry in the index
+// (the key's string header and this) is 32 bytes: the index holds one per
+// key, most keys never fill a chunk, and those that do are few enough to
+// pay one more small allocation per sealed chunk (longList).
 type revList struct {
-	// tail points at the tail chunk's first version; tailLen and tailCap
-	// are its length and capacity, tailCap with the lastTombstone flag in
-	// its top bit. Packed, rather than a slice header, to keep the header
-	// at 24 bytes.
-	tail             *version
+	// p points at the tail chunk's first version; or, when tailCap has the
+	// hasSealed flag, at the list's longList, which holds that pointer and
+	// the sealed chunks. Typed accessors: parts.
+	p unsafe.Pointer
+	// tailLen and tailCap are the tail chunk's length and capacity,
+	// tailCap with the lastTombstone and hasSealed flags in its top bits.
 	tailLen, tailCap uint32
-	// sealed holds the chunks before the tail; nil while the key has never
-	// filled a chunk. When it is non-nil the tail is not empty.
+}
+
+// longList is what a revList with sealed chunks points at. It is immutable
+// and shared by every copy of the header with the same tail chunk and the
+// same sealed chunks, so appends into the tail allocate nothing; sealing a
+// tail allocates a new one.
+type longList struct {
+	tail *version
+	// sealed holds the chunks before the tail; never nil, and the tail is
+	// then not empty.
 	sealed *sealedChunks
 }
 
@@ -69,40 +80,78 @@ type sealedChunk struct {
 // would be a cache miss per key (oneLive).
 const lastTombstone = 1 << 31
 
+// hasSealed is a flag in tailCap's next bit: p points at a longList.
+const hasSealed = 1 << 30
+
 // tailCapacity is the tail chunk's capacity.
-func (l revList) tailCapacity() uint32 { return l.tailCap &^ lastTombstone }
+func (l revList) tailCapacity() uint32 { return l.tailCap &^ (lastTombstone | hasSealed) }
+
+// parts returns the tail chunk's first version and the sealed chunks (nil
+// if none).
+func (l revList) parts() (tail *version, sealed *sealedChunks) {
+	if l.tailCap&hasSealed != 0 {
+		ll := (*longList)(l.p)
+		return ll.tail, ll.sealed
+	}
+	return (*version)(l.p), nil
+}
+
+// sealed returns the sealed chunks, nil if the list has none.
+func (l revList) sealed() *sealedChunks {
+	_, s := l.parts()
+	return s
+}
 
 // tailVersions returns the tail chunk as a slice.
 func (l revList) tailVersions() []version {
-	return unsafe.Slice(l.tail, l.tailCapacity())[:l.tailLen]
+	t, _ := l.parts()
+	return unsafe.Slice(t, l.tailCapacity())[:l.tailLen]
+}
+
+// with returns the list made of tail chunk t, whose versions are final, and
+// sealed chunks s (nil for none). It reuses l's longList when both parts
+// are l's.
+func (l revList) with(t []version, s *sealedChunks) revList {
+	out := revList{tailLen: uint32(len(t)), tailCap: uint32(cap(t))}
+	if len(t) > 0 && t[len(t)-1].tombstone() {
+		out.tailCap |= lastTombstone
+	}
+	tail := unsafe.SliceData(t)
+	if s == nil {
+		out.p = unsafe.Pointer(tail)
+		return out
+	}
+	out.tailCap |= hasSealed
+	if oldTail, oldSealed := l.parts(); oldSealed == s && oldTail == tail {
+		out.p = l.p
+	} else {
+		out.p = unsafe.Pointer(&longList{tail: tail, sealed: s})
+	}
+	return out
 }
 
 // setTail makes t, whose versions are final, the tail chunk.
 func (l revList) setTail(t []version) revList {
-	l.tail, l.tailLen, l.tailCap = unsafe.SliceData(t), uint32(len(t)), uint32(cap(t))
-	if len(t) > 0 && t[len(t)-1].tombstone() {
-		l.tailCap |= lastTombstone
-	}
-	return l
+	return l.with(t, l.sealed())
 }
 
 // oneLive reports, from the list's header alone, whether it holds exactly
 // one version and that version is not a tombstone.
 func (l revList) oneLive() bool {
-	return l.sealed == nil && l.tailLen == 1 && l.tailCap&lastTombstone == 0
+	return l.tailLen == 1 && l.tailCap&(lastTombstone|hasSealed) == 0
 }
 
 // len returns the number of versions.
 func (l revList) len() int {
-	if l.sealed != nil {
-		return l.sealed.n + int(l.tailLen)
+	if s := l.sealed(); s != nil {
+		return s.n + int(l.tailLen)
 	}
 	return int(l.tailLen)
 }
 
 // at returns the version at position i, 0 <= i < l.len().
 func (l revList) at(i int) *version {
-	if s := l.sealed; s != nil {
+	if s := l.sealed(); s != nil {
 		if i < s.n {
 			c, o := s.locate(i)
 			return &s.chunks[c].versions[o]
@@ -150,14 +199,13 @@ func (l revList) appended(v version) revList {
 	// Seal the full tail. The append may write into chunks' spare capacity,
 	// which no copy's length reaches.
 	s := &sealedChunks{n: len(t)}
-	if l.sealed != nil {
-		s.chunks, s.n = l.sealed.chunks, l.sealed.n+len(t)
+	if old := l.sealed(); old != nil {
+		s.chunks, s.n = old.chunks, old.n+len(t)
 	}
 	s.chunks = append(s.chunks, sealedChunk{versions: t, valueBytes: valueBytes(t)})
-	l.sealed = s
 	fresh := make([]version, 1, chunkSize)
 	fresh[0] = v
-	return l.setTail(fresh)
+	return l.with(fresh, s)
 }
 
 // dropFront returns the list without its first n versions (0 <= n <=
@@ -169,7 +217,7 @@ func (l revList) dropFront(n int) (revList, int64) {
 		return l, 0
 	}
 	var dropped int64
-	if s := l.sealed; s != nil {
+	if s := l.sealed(); s != nil {
 		if n < s.n {
 			c, o := s.locate(n)
 			for _, ch := range s.chunks[:c] {
@@ -185,14 +233,13 @@ func (l revList) dropFront(n int) (revList, int64) {
 			kept := make([]sealedChunk, 0, len(s.chunks)-c)
 			kept = append(kept, first)
 			kept = append(kept, s.chunks[c+1:]...)
-			l.sealed = &sealedChunks{chunks: kept, n: s.n - n}
-			return l, dropped
+			return l.with(l.tailVersions(), &sealedChunks{chunks: kept, n: s.n - n}), dropped
 		}
 		for _, ch := range s.chunks {
 			dropped += ch.valueBytes
 		}
 		n -= s.n
-		l.sealed = nil
+		l = l.with(l.tailVersions(), nil)
 		if n == 0 {
 			return l, dropped // the tail is untouched: share it
 		}
@@ -210,7 +257,7 @@ func (l revList) dropFront(n int) (revList, int64) {
 // in order; nothing if from >= to. 0 <= from and to <= l.len().
 func (l revList) segments(from, to int) iter.Seq[[]version] {
 	return func(yield func([]version) bool) {
-		if s := l.sealed; s != nil && from < s.n {
+		if s := l.sealed(); s != nil && from < s.n {
 			c, o := s.locate(from)
 			for ; from < min(to, s.n); c, o = c+1, 0 {
 				run := s.chunks[c].versions[o:]

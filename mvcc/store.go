@@ -52,6 +52,8 @@ type Store struct {
 	live   int
 	closed bool
 	comp   compactor
+	// tight gives back the index memory that inserts leave (tighten.go).
+	tight tightener
 }
 
 // New returns an empty store at revision 1.
@@ -71,6 +73,7 @@ func newTree() *btree.BTreeG[keyItem] {
 // reset installs new contents; the caller holds mu or owns s exclusively.
 func (s *Store) reset(tree *btree.BTreeG[keyItem], log revLog, rev, compactRev, size int64, live int) {
 	s.tree, s.log, s.rev, s.compactRev, s.size, s.live = tree, log, rev, compactRev, size, live
+	s.tight = tightener{}
 	s.comp.target = compactRev
 	s.comp.done = compactRev
 	s.comp.contents++

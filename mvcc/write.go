@@ -30,10 +30,13 @@ func (w *writer) current() int64 {
 	return w.main - 1
 }
 
-// commit publishes the transaction's revision and returns its events.
+// commit publishes the transaction's revision and returns its events. It
+// is where the index gets back the memory the transaction's inserts left
+// (tightener).
 func (w *writer) commit() []Event {
 	if w.sub > 0 {
 		w.s.rev = w.main
+		w.s.tight.maybeTighten(w.s.tree)
 	}
 	return w.events
 }
@@ -50,6 +53,7 @@ func (w *writer) put(r *PutRequest) *PutResult {
 	if !ok {
 		it = keyItem{key: string(r.Key)}
 		s.size += int64(len(r.Key)) + keyOverhead
+		s.tight.noteInsert(it.key)
 	}
 	v := version{main: w.main, sub: w.nextSub(), create: w.main, ver: 1, lease: r.Lease}
 	prev := it.latest()
