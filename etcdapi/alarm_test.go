@@ -20,7 +20,8 @@ import (
 // once a compaction has freed the space (and not before), and writes go
 // on.
 func TestAlarmNoSpace(t *testing.T) {
-	c := newCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithQuotaBytes(16<<10)))
+	const quota = 8 << 10
+	c := newCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithQuotaBytes(quota)))
 	ctx := testContext(t)
 	f := c.Followers()[0]
 	cli := c.client(t, c.Index(f))
@@ -30,15 +31,22 @@ func TestAlarmNoSpace(t *testing.T) {
 	if list, err := cli.AlarmList(ctx); err != nil || len(list.Alarms) != 0 {
 		t.Fatalf("alarms before filling: %+v %v", list, err)
 	}
-	var err error
-	value := strings.Repeat("v", 512)
-	for i := 0; err == nil; i++ {
-		if i == 1000 {
-			t.Fatal("1000 puts of 512 bytes fitted in the quota")
-		}
-		_, err = cli.Put(ctx, fmt.Sprint("fill/", i), value)
+	// A write is admitted while the store's size plus the write's log
+	// entry stays below the quota, and the store charges every key and
+	// version a fixed overhead beyond its bytes: a Txn of 100 puts of
+	// one-byte values is a small entry that takes the store past the
+	// quota, so the disarm below finds it over.
+	var puts []clientv3.Op
+	for i := range 100 {
+		puts = append(puts, clientv3.OpPut(fmt.Sprintf("fill/%03d", i), "v"))
 	}
-	if !errors.Is(err, rpctypes.ErrNoSpace) {
+	if _, err := cli.Txn(ctx).Then(puts...).Commit(); err != nil {
+		t.Fatalf("the filling txn: %v", err)
+	}
+	if st, err := cli.Status(ctx, cli.Endpoints()[0]); err != nil || st.DbSize <= quota {
+		t.Fatalf("after the filling txn: status %+v %v, want a db size over the quota %d", st, err, quota)
+	}
+	if _, err := cli.Put(ctx, "fill/last", strings.Repeat("v", 512)); !errors.Is(err, rpctypes.ErrNoSpace) {
 		t.Fatalf("the put past the quota: %v, want rpctypes.ErrNoSpace", err)
 	}
 	raised := &pb.AlarmMember{MemberID: etcdapi.MemberID(f.ID()), Alarm: pb.AlarmType_NOSPACE}
@@ -73,7 +81,13 @@ func TestAlarmNoSpace(t *testing.T) {
 	}
 	checkAlarmList(t, other, raised)
 
-	del, err := cli.Delete(ctx, "fill/", clientv3.WithPrefix())
+	// A delete at exactly the compact revision survives that compaction
+	// (SEMANTICS.md rule 17): delete all but one key, then that one, and
+	// compact at the last delete, so that only one tombstone stays.
+	if _, err := cli.Delete(ctx, "fill/000", clientv3.WithRange("fill/099")); err != nil {
+		t.Fatal(err)
+	}
+	del, err := cli.Delete(ctx, "fill/099")
 	if err != nil {
 		t.Fatal(err)
 	}
