@@ -53,6 +53,8 @@ type commitRelay struct {
 	// routes is how raft last addressed each peer: the eager appender
 	// (eagerappend.go) sends its requests the same way.
 	routes map[raft.ServerID]*relayRoute
+	// flights holds the eager request in flight to each follower, if any.
+	flights map[raft.ServerID]*eagerFlight
 }
 
 // relayRoute is where and as whom raft sent its latest AppendEntries
@@ -80,10 +82,17 @@ type relayedPeer struct {
 	// for a follower that is down or cut off would only wake raft for
 	// nothing (raft's heartbeat to it is in its backoff anyway).
 	failing bool
+	// held is how far the follower is known to hold the leader's log for
+	// answering raft's requests in its place (held): learnt from eager
+	// answers only, and dropped at any failed or refused RPC, which is how
+	// a follower that lost its log (a member removed, wiped and added back
+	// under the same ID, within one term) first shows. resets counts the
+	// drops, so that an eager answer racing one is not learnt after it.
+	held, resets uint64
 }
 
 func newCommitRelay(t transport.Transport, behind func()) *commitRelay {
-	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer), routes: make(map[raft.ServerID]*relayRoute)}
+	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer), routes: make(map[raft.ServerID]*relayRoute), flights: make(map[raft.ServerID]*eagerFlight)}
 }
 
 // start gives the relay raft's commit index and term; heartbeats carry
@@ -107,14 +116,99 @@ func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress,
 		}
 	} else {
 		r.route(id, target, args)
+		last, held, flight := r.held(id, args)
+		if !held && flight != nil {
+			// The eager request carrying these entries is on its way: its
+			// answer comes sooner than this request's would, which the
+			// follower would take only after it.
+			<-flight
+			last, held, _ = r.held(id, args)
+		}
+		if held {
+			// The follower already stored these entries: answer as it would.
+			*resp = raft.AppendEntriesResponse{Term: args.Term, LastLog: last, Success: true}
+			return nil
+		}
 	}
 	return r.send(id, target, sent, resp)
 }
 
+// held reports whether follower id is known to hold every entry of req, a
+// request with entries of the relay's current term, and the last one's
+// index; if not, but an eager request carrying them is in flight to the
+// follower, it returns that flight's done channel. It is how raft's own
+// request for entries the eager appender (eagerappend.go) sent gets its
+// answer without a second round trip, and without waiting behind the
+// follower's next disk write.
+//
+// Safety. The relay's match (see commitRelay) says the follower's log
+// equals the leader's log of term T up to match, learnt from the
+// follower's success answers in T; raft's request of term T carries
+// entries of that same log. A follower would answer it with success (or,
+// if it has meanwhile moved to a later term, with that term, which raft
+// learns from its next heartbeat instead). Raft counts the follower's
+// match from the answer, exactly what the eager answer already showed. The
+// request's commit index does not reach the follower this way; it learns
+// it from the next eager request or the relay's heartbeats. Raft's own
+// requests without entries (the commit timeout's, probes) always go out.
+func (r *commitRelay) held(id raft.ServerID, req *raft.AppendEntriesRequest) (last uint64, held bool, flight <-chan struct{}) {
+	n := len(req.Entries)
+	if n == 0 {
+		return 0, false, nil
+	}
+	last = req.Entries[n-1].Index
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src == nil || r.src.CurrentTerm() != req.Term {
+		return 0, false, nil
+	}
+	if p := r.peers[id]; p != nil && p.term == req.Term && !p.failing && p.held >= last {
+		return last, true, nil
+	}
+	if f := r.flights[id]; f != nil && f.term == req.Term && f.last >= last {
+		return 0, false, f.done
+	}
+	return 0, false, nil
+}
+
 // appendEagerly sends the eager appender's request (eagerappend.go) and
 // learns from its answer as from raft's own.
+// While it is in flight, raft's own request for entries it carries waits
+// for its answer (held).
 func (r *commitRelay) appendEagerly(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	return r.send(id, target, req, resp)
+	n := len(req.Entries)
+	if n == 0 {
+		return r.send(id, target, req, resp)
+	}
+	last := req.Entries[n-1].Index
+	f := &eagerFlight{term: req.Term, last: last, done: make(chan struct{})}
+	r.mu.Lock()
+	r.flights[id] = f
+	var resets uint64
+	if p := r.peers[id]; p != nil {
+		resets = p.resets
+	}
+	r.mu.Unlock()
+	err := r.send(id, target, req, resp)
+	r.mu.Lock()
+	if r.flights[id] == f {
+		delete(r.flights, id)
+	}
+	// Learnt before the waiters look.
+	if p := r.peers[id]; err == nil && resp.Success && resp.Term == req.Term && p != nil && p.term == req.Term && p.resets == resets {
+		p.held = max(p.held, last)
+	}
+	r.mu.Unlock()
+	close(f.done)
+	return err
+}
+
+// eagerFlight is an eager request in flight to a follower: the term and
+// the index of the last entry it carries, and a channel closed once its
+// answer was learnt.
+type eagerFlight struct {
+	term, last uint64
+	done       chan struct{}
 }
 
 // send passes sent on to the transport and learns from the answer.
@@ -129,6 +223,8 @@ func (r *commitRelay) send(id raft.ServerID, target raft.ServerAddress, sent *ra
 		if r.learn(id, sent) {
 			r.behind()
 		}
+	default:
+		r.dropHeld(id)
 	}
 	return err
 }
@@ -260,6 +356,19 @@ func (r *commitRelay) forgetTold(id raft.ServerID) {
 	if p := r.peers[id]; p != nil {
 		p.told = 0
 		p.failing = true
+		p.held = 0
+		p.resets++
+	}
+}
+
+// dropHeld forgets how far follower id is known to hold the log, after it
+// refused a request.
+func (r *commitRelay) dropHeld(id raft.ServerID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.peers[id]; p != nil {
+		p.held = 0
+		p.resets++
 	}
 }
 

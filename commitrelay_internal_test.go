@@ -2,7 +2,9 @@ package kvstore
 
 import (
 	"errors"
+	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/hashicorp/raft"
 
@@ -161,5 +163,140 @@ func TestCommitRelayBeforeRaftStarts(t *testing.T) {
 	r.sendT(t, heartbeat(2))
 	if c := lastSentCommit(f); c != 0 || r.anyBehind() {
 		t.Fatalf("heartbeat commit %d before raft started", c)
+	}
+}
+
+// raft's own request for entries an eager request already stored on the
+// follower, in the same term, is answered by the relay; anything it does
+// not know the follower holds goes out.
+func TestCommitRelayAnswersHeldEntries(t *testing.T) {
+	r, f, src, _ := relayUnderTest(t)
+	var resp raft.AppendEntriesResponse
+	if err := r.appendEagerly("f1", "addr", appendReq(2, 2, 0, 3, 4, 5), &resp); err != nil || !resp.Success {
+		t.Fatalf("eager request: %+v %v", resp, err)
+	}
+	sent := len(f.got)
+	resp = raft.AppendEntriesResponse{}
+	if err := r.AppendEntries("f1", "addr", appendReq(2, 2, 0, 3, 4, 5), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.got) != sent {
+		t.Fatal("raft's request for entries the follower holds was sent again")
+	}
+	if !resp.Success || resp.Term != 2 || resp.LastLog != 5 {
+		t.Fatalf("answer %+v, want success in term 2 with last log 5", resp)
+	}
+	for _, c := range []struct {
+		why string
+		req *raft.AppendEntriesRequest
+	}{
+		{"an entry past the match", appendReq(2, 4, 0, 5, 6)},
+		{"no entries (raft's commit-timeout request)", appendReq(2, 5, 5)},
+	} {
+		before := len(f.got)
+		r.sendT(t, c.req)
+		if len(f.got) != before+1 {
+			t.Errorf("%s: not sent", c.why)
+		}
+	}
+	// A term that moved: the match is of term 2.
+	src.term = 3
+	before := len(f.got)
+	r.sendT(t, appendReq(3, 2, 0, 3))
+	if len(f.got) != before+1 {
+		t.Error("a request of a later term answered from an older term's match")
+	}
+	// A follower whose last RPC failed may have lost its log's tail.
+	src.term = 2
+	r2, f2, _, _ := relayUnderTest(t)
+	_ = r2.appendEagerly("f1", "addr", appendReq(2, 2, 0, 3, 4, 5), &resp)
+	f2.fail = errors.New("connection reset")
+	r2.sendT(t, heartbeat(2))
+	f2.fail = nil
+	before = len(f2.got)
+	r2.sendT(t, appendReq(2, 2, 0, 3, 4, 5))
+	if len(f2.got) != before+1 {
+		t.Error("a request to a failing follower answered by the relay")
+	}
+	// A refusal in the term (a member removed, wiped and added back under
+	// the same ID refuses raft's first probe): what it held is forgotten,
+	// even once it answers again.
+	r3, f3, _, _ := relayUnderTest(t)
+	_ = r3.appendEagerly("f1", "addr", appendReq(2, 2, 0, 3, 4, 5), &resp)
+	f3.success = false
+	r3.sendT(t, appendReq(2, 5, 0))
+	f3.success = true
+	r3.sendT(t, heartbeat(2))
+	before = len(f3.got)
+	r3.sendT(t, appendReq(2, 2, 0, 3, 4, 5))
+	if len(f3.got) != before+1 {
+		t.Error("a request to a follower that refused one since answered by the relay")
+	}
+}
+
+// gatedFollower answers AppendEntries once released, succeeding unless
+// told to refuse.
+type gatedFollower struct {
+	transport.Transport
+	mu      sync.Mutex
+	calls   int
+	release chan bool // receives whether to succeed
+}
+
+func (f *gatedFollower) AppendEntries(_ raft.ServerID, _ raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	f.mu.Lock()
+	f.calls++
+	f.mu.Unlock()
+	resp.Success, resp.Term = <-f.release, args.Term
+	return nil
+}
+
+func (f *gatedFollower) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// raft's own request for entries an eager request in flight carries waits
+// for its answer instead of following it to the follower: answered by the
+// relay when the eager one succeeds, sent when it was refused.
+func TestCommitRelayWaitsForEagerInFlight(t *testing.T) {
+	for _, eagerTaken := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			f := &gatedFollower{release: make(chan bool)}
+			r := newCommitRelay(f, func() {})
+			r.start(&fixedCommit{term: 2})
+			go func() {
+				var resp raft.AppendEntriesResponse
+				_ = r.appendEagerly("f1", "addr", appendReq(2, 2, 0, 3, 4), &resp)
+			}()
+			synctest.Wait() // the eager request is at the follower
+			var resp raft.AppendEntriesResponse
+			answered := make(chan error, 1)
+			go func() { answered <- r.AppendEntries("f1", "addr", appendReq(2, 2, 0, 3, 4), &resp) }()
+			synctest.Wait()
+			select {
+			case <-answered:
+				t.Fatal("raft's request answered before the eager one was")
+			default:
+			}
+			if n := f.callCount(); n != 1 {
+				t.Fatalf("follower got %d requests while the eager one was in flight, want 1", n)
+			}
+			f.release <- eagerTaken
+			if !eagerTaken {
+				synctest.Wait()
+				if n := f.callCount(); n != 2 {
+					t.Fatalf("after a refused eager request, follower got %d requests, want raft's too", n)
+				}
+				f.release <- true
+			}
+			if err := <-answered; err != nil || !resp.Success {
+				t.Fatalf("raft's request: %+v %v", resp, err)
+			}
+			if eagerTaken && f.callCount() != 1 {
+				t.Fatalf("follower got %d requests, want only the eager one", f.callCount())
+			}
+		})
 	}
 }

@@ -24,10 +24,13 @@ import (
 // entry before them, to each follower known to hold that entry, through
 // the commit relay. The follower's raft handles it as any request of its
 // leader: it checks the previous entry, appends and fsyncs. raft's own
-// request for those entries, sent once the leader's write returned, then
-// finds them in the follower's log and is answered without a disk write.
-// A write waits for the slower of the two disk writes and a round trip,
-// not for both writes.
+// request for those entries, made once the leader's write returned, is
+// answered by the commit relay from the eager answer (commitRelay.held),
+// waiting for it if it is still on its way, so it neither crosses the
+// network again nor queues behind the follower's next disk write; if the
+// eager request failed, raft's goes out as usual. A write waits for the
+// slower of the two disk writes and one round trip, not for both writes
+// and two round trips.
 //
 // Safety. The request is one the leader could have sent itself: its term
 // is the leader's current term, its entries are the leader's log of that
@@ -48,10 +51,11 @@ import (
 // before it is written (a full disk the guard already knows of, raft-wal's
 // sealed tail) is not sent: it is still ErrNoSpace, certainly not done.
 //
-// Cost: each entry crosses the network twice to each follower (raft's own
-// request carries it again); followers are sent to only when they are
-// known to hold the previous entry, so a lagging or restarted follower is
-// left to raft's replication and gets no request it would refuse.
+// Cost: an entry crosses the network twice to a follower only when raft's
+// own request is made before the eager one started or after it failed.
+// Followers are sent to only when they are known to hold the previous
+// entry, so a lagging or restarted follower is left to raft's replication
+// and gets no request it would refuse.
 type eagerAppender struct {
 	relay *commitRelay
 	// logs is the node's log store: the term of the entry before a batch,
