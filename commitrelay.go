@@ -55,6 +55,10 @@ type commitRelay struct {
 	routes map[raft.ServerID]*relayRoute
 	// flights holds the eager request in flight to each follower, if any.
 	flights map[raft.ServerID]*eagerFlight
+	// replicating counts raft's own requests with entries on the wire to
+	// each follower: the eager appender leaves a follower raft is already
+	// streaming to alone.
+	replicating map[raft.ServerID]int
 }
 
 // relayRoute is where and as whom raft sent its latest AppendEntries
@@ -92,7 +96,7 @@ type relayedPeer struct {
 }
 
 func newCommitRelay(t transport.Transport, behind func()) *commitRelay {
-	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer), routes: make(map[raft.ServerID]*relayRoute), flights: make(map[raft.ServerID]*eagerFlight)}
+	return &commitRelay{Transport: t, behind: behind, peers: make(map[raft.ServerID]*relayedPeer), routes: make(map[raft.ServerID]*relayRoute), flights: make(map[raft.ServerID]*eagerFlight), replicating: make(map[raft.ServerID]int)}
 }
 
 // start gives the relay raft's commit index and term; heartbeats carry
@@ -128,6 +132,16 @@ func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress,
 			// The follower already stored these entries: answer as it would.
 			*resp = raft.AppendEntriesResponse{Term: args.Term, LastLog: last, Success: true}
 			return nil
+		}
+		if len(args.Entries) > 0 {
+			r.mu.Lock()
+			r.replicating[id]++
+			r.mu.Unlock()
+			defer func() {
+				r.mu.Lock()
+				r.replicating[id]--
+				r.mu.Unlock()
+			}()
 		}
 	}
 	return r.send(id, target, sent, resp)
@@ -287,13 +301,15 @@ type eagerTarget struct {
 
 // eagerTargets appends to buf the followers raft addressed in term since
 // since (raft heartbeats each of its followers several times per
-// heartbeat timeout; a peer it stopped addressing was removed) and that
-// have not failed their latest RPC.
+// heartbeat timeout; a peer it stopped addressing was removed), that
+// have not failed their latest RPC, and that raft is not replicating to
+// (no request of raft's with entries on the wire: under load raft's own
+// requests keep the follower busy, and eager ones would compete).
 func (r *commitRelay) eagerTargets(term uint64, since time.Time, buf []eagerTarget) []eagerTarget {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, rt := range r.routes {
-		if rt.term != term || rt.at.Before(since) {
+		if rt.term != term || rt.at.Before(since) || r.replicating[id] > 0 {
 			continue
 		}
 		t := eagerTarget{id: id, route: *rt}

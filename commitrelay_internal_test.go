@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -299,4 +300,31 @@ func TestCommitRelayWaitsForEagerInFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The eager appender is offered no follower raft's own replication is
+// streaming to (a request with entries on the wire): under load raft keeps
+// each follower's disk busy, and a second stream would only add requests.
+func TestCommitRelayNoEagerTargetWhileRaftReplicates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &gatedFollower{release: make(chan bool)}
+		r := newCommitRelay(f, func() {})
+		r.start(&fixedCommit{term: 2})
+		targets := func() int { return len(r.eagerTargets(2, time.Now().Add(-time.Hour), nil)) }
+		done := make(chan struct{})
+		go func() {
+			var resp raft.AppendEntriesResponse
+			_ = r.AppendEntries("f1", "addr", appendReq(2, 2, 0, 3, 4), &resp)
+			close(done)
+		}()
+		synctest.Wait()
+		if n := targets(); n != 0 {
+			t.Fatalf("%d eager targets while raft's request is on the wire, want none", n)
+		}
+		f.release <- true
+		<-done
+		if n := targets(); n != 1 {
+			t.Fatalf("%d eager targets once raft's request was answered, want 1", n)
+		}
+	})
 }
