@@ -139,7 +139,9 @@ func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress,
 			r.mu.Unlock()
 			defer func() {
 				r.mu.Lock()
-				r.replicating[id]--
+				if r.replicating[id]--; r.replicating[id] == 0 {
+					delete(r.replicating, id)
+				}
 				r.mu.Unlock()
 			}()
 		}
@@ -155,9 +157,10 @@ func (r *commitRelay) AppendEntries(id raft.ServerID, target raft.ServerAddress,
 // answer without a second round trip, and without waiting behind the
 // follower's next disk write.
 //
-// Safety. The relay's match (see commitRelay) says the follower's log
-// equals the leader's log of term T up to match, learnt from the
-// follower's success answers in T; raft's request of term T carries
+// Safety. held, like the relay's match (see commitRelay), says the
+// follower's log equals the leader's log of term T up to it, learnt from
+// the follower's success answers to eager requests of T, and forgotten at
+// any failed or refused RPC since; raft's request of term T carries
 // entries of that same log. A follower would answer it with success (or,
 // if it has meanwhile moved to a later term, with that term, which raft
 // learns from its next heartbeat instead). Raft counts the follower's
@@ -186,9 +189,9 @@ func (r *commitRelay) held(id raft.ServerID, req *raft.AppendEntriesRequest) (la
 }
 
 // appendEagerly sends the eager appender's request (eagerappend.go) and
-// learns from its answer as from raft's own.
-// While it is in flight, raft's own request for entries it carries waits
-// for its answer (held).
+// learns from its answer as from raft's own, and how far the follower
+// holds the log (held). While it is in flight, raft's own request for
+// entries it carries waits for its answer.
 func (r *commitRelay) appendEagerly(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	n := len(req.Entries)
 	if n == 0 {
@@ -372,8 +375,7 @@ func (r *commitRelay) forgetTold(id raft.ServerID) {
 	if p := r.peers[id]; p != nil {
 		p.told = 0
 		p.failing = true
-		p.held = 0
-		p.resets++
+		p.forgetHeld()
 	}
 }
 
@@ -383,9 +385,15 @@ func (r *commitRelay) dropHeld(id raft.ServerID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.peers[id]; p != nil {
-		p.held = 0
-		p.resets++
+		p.forgetHeld()
 	}
+}
+
+// forgetHeld drops what held says of the follower; an eager answer in
+// flight across the drop is not learnt (resets). Caller holds r.mu.
+func (p *relayedPeer) forgetHeld() {
+	p.held = 0
+	p.resets++
 }
 
 // anyBehind reports whether a heartbeat would tell some follower that
