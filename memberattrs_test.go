@@ -159,10 +159,18 @@ func TestMemberAttributesWithdrawnOnRestartWithout(t *testing.T) {
 			return []kvstore.Option{kvstore.WithMemberName("name-" + id), kvstore.WithClientURLs("http://" + id + ":2379")}
 		}))
 		c.WaitLeader()
+		// Every member's attributes are applied everywhere before n1 stops:
+		// its withdrawal, logged after them, is then applied after them on
+		// every node, so the check of n2's below is not racing n2's own
+		// publication.
 		for _, n := range c.Nodes() {
-			waitMembers(t, n, "n1's attributes", func(ms []kvstore.Member) bool {
-				m, _ := memberByID(ms, "n1")
-				return m.Name == "name-n1"
+			waitMembers(t, n, "every member's attributes", func(ms []kvstore.Member) bool {
+				for _, id := range []string{"n1", "n2", "n3"} {
+					if m, _ := memberByID(ms, id); m.Name != "name-"+id {
+						return false
+					}
+				}
+				return true
 			})
 		}
 		c.Stop(0)
