@@ -146,7 +146,9 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 }
 
 // isHeartbeat reports whether cmd is an AppendEntries request that only asserts leadership, the
-// same test raft's NetworkTransport uses for its heartbeat fast path.
+// test raft's NetworkTransport uses for its heartbeat fast path; both transports use it, so
+// that they treat a request alike. A heartbeat the commit relay wrote a commit index into is
+// not one.
 func isHeartbeat(cmd any) bool {
 	req, ok := cmd.(*raft.AppendEntriesRequest)
 	return ok && req.Term != 0 && len(req.RPCHeader.Addr) != 0 &&

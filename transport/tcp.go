@@ -21,9 +21,11 @@ import (
 // listener carries both raft's RPCs and Calls: every connection opens with a preamble naming
 // the protocol it carries.
 //
-//   - Raft RPCs run on hashicorp/raft's NetworkTransport (connection pooling, InstallSnapshot
-//     streaming, the heartbeat fast path) over a stream layer fed by this transport's listener
-//     and dialer. Its AppendEntries pipelining is turned off (see AppendEntriesPipeline).
+//   - Raft RPCs travel in hashicorp/raft's NetworkTransport wire format. They are sent by a
+//     NetworkTransport (connection pooling, InstallSnapshot streaming) over a stream layer fed
+//     by this transport's dialer, and read by a goroutine per accepted connection that hands
+//     them straight to raft (tcp_raft_inbound.go). AppendEntries pipelining is turned off (see
+//     AppendEntriesPipeline).
 //   - Calls are framed (length-prefixed, with request IDs) and pipelined: many Calls are in
 //     flight on one connection, replies matched by ID, over a few pooled connections per peer.
 //     The caller's remaining time travels with the request and becomes the handler's deadline;
@@ -40,13 +42,13 @@ type TCPTransport struct {
 	logger    *slog.Logger
 	dialer    net.Dialer
 
-	// net sends raft's RPCs, over stream; RPCs arriving are read by a NetworkTransport per
-	// connection (tcp_raft.go), which hands them to consume.
+	// net sends raft's RPCs, over stream; RPCs arriving are read by serveRaft, one goroutine
+	// per connection (tcp_raft_inbound.go), which hands them to consume.
 	net        *raft.NetworkTransport
 	stream     *streamLayer
 	consume    chan raft.RPC
 	heartbeat  atomic.Pointer[func(raft.RPC)]
-	raftLogger hclog.Logger // for every NetworkTransport
+	raftLogger hclog.Logger // for net
 
 	handler atomic.Pointer[Handler]
 	calls   callPool
@@ -193,15 +195,15 @@ func (t *TCPTransport) SetHandler(h Handler) {
 // transport started has ended, handlers included (their contexts are cancelled). It is
 // idempotent and returns nil; concurrent calls all return after the first has finished.
 //
-// raft's NetworkTransport runs one goroutine of its own, its accept loop, which it does not
-// let anyone wait for: it ends right after its Accept fails, which Close makes happen (for the
-// NetworkTransport that sends and for the one of each inbound raft connection).
+// raft's NetworkTransport, which sends raft's RPCs, runs one goroutine of its own, its accept
+// loop, which it does not let anyone wait for: it ends right after its Accept fails, which
+// Close makes happen.
 func (t *TCPTransport) Close() error {
 	if t.shut() {
 		// No handler starts any more: tell the callers on our Call connections which of their
 		// requests were accepted, so that they may send the others again.
 		t.goAwayCallServers()
-		t.cancel() // the RPC forwarders close their NetworkTransports
+		t.cancel() // inbound raft connections stop waiting for raft's answers
 		_ = t.ln.Close()
 		_ = t.net.Close() // closes stream too: raft's accept loop ends
 		t.mu.Lock()
@@ -232,9 +234,6 @@ type trackedConn struct {
 	// handshaking, that it also counts as handshaking, until endHandshake.
 	inbound     bool
 	handshaking atomic.Bool
-	// onClose, if set, runs once when the connection is closed (raft's inbound connections
-	// release their count on t.wg).
-	onClose func()
 	// peer counts the bytes read and written through Read and Write (nil: not counted). It is
 	// set once, by the goroutine that ran the handshake, before anyone else uses the
 	// connection; the handshake itself reads and writes Conn and raw directly.
@@ -283,9 +282,6 @@ func (c *trackedConn) Close() error {
 		c.t.mu.Unlock()
 		_ = c.raw.Close()
 		c.release()
-		if c.onClose != nil {
-			c.onClose()
-		}
 	})
 	return nil
 }

@@ -16,17 +16,16 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Raft's side of the TCP transport, on hashicorp/raft's NetworkTransport (its wire format,
-// heartbeat fast path and InstallSnapshot streaming):
+// Raft's side of the TCP transport, in hashicorp/raft's NetworkTransport wire format (so its
+// heartbeat fast path and InstallSnapshot streaming work as raft expects):
 //
 //   - Sending: one NetworkTransport, t.net, over a streamLayer whose Dial runs the transport's
 //     own dial (TLS, identity check, preamble) and whose Accept yields nothing.
-//   - Receiving: every accepted connection whose preamble said "raft" gets a NetworkTransport
-//     of its own (inboundRaft), which reads its RPCs; a forwarder passes them on to
-//     t.consume, which is the transport's Consumer. A NetworkTransport hands its consumer an
-//     RPC without saying which connection it came on; one per connection is what lets the
-//     forwarder check that an RPC's header names the peer that connection was authenticated
-//     as (WithPeerIDCheck).
+//   - Receiving: every accepted connection whose preamble said "raft" is served by the
+//     goroutine that accepted it (serveRaft, tcp_raft_inbound.go), which decodes each RPC,
+//     checks that its header names the peer the connection was authenticated as
+//     (WithPeerIDCheck), hands it to t.consume, the transport's Consumer, and writes raft's
+//     answer back.
 //
 // NetworkTransport's Dial receives only an address, but the identity check needs the server ID
 // raft is sending to. So the methods below hand NetworkTransport a dial target that carries

@@ -1,117 +1,170 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync/atomic"
-	"time"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 )
 
-// The receiving side of raft's RPCs over TCP: each accepted raft connection is read by a
-// NetworkTransport of its own, whose RPCs a forwarder checks and passes on to the transport's
-// Consumer (see the overview in tcp_raft.go).
-
-// inboundRaft is one accepted raft connection: a NetworkTransport of its own reads its RPCs,
-// forward passes them on to the transport's Consumer.
+// The receiving side of raft's RPCs over TCP: each accepted raft connection is read by the
+// goroutine that accepted it, which decodes each request in NetworkTransport's wire format,
+// checks who speaks, hands it straight to the transport's Consumer (or the heartbeat handler)
+// and writes raft's answer back (see the overview in tcp_raft.go).
 //
-// Goroutines: raft's accept loop of net (it takes the one connection, then waits for net to
-// close), raft's connection handler (which owns conn and closes it when done; Close waits for
-// that through t.wg, counted in serveRaft) and forward (in t.wg). forward closes net when the
-// connection closes or the transport does, which ends the other two.
+// The wire format is the one hashicorp/raft's NetworkTransport speaks, since the sending side
+// is a NetworkTransport: a request is one byte naming its type (rpcAppendEntries...) and the
+// request struct in msgpack; InstallSnapshot's is followed by the snapshot's Size bytes. An
+// answer is the error's text in msgpack ("" for none), then the response struct. Answers go
+// in the order the requests came, one request at a time per connection: the sender waits for
+// each answer before it sends again on that connection.
+
+// The request types of NetworkTransport's wire format (hashicorp/raft's net_transport.go).
+const (
+	rpcAppendEntries uint8 = iota
+	rpcRequestVote
+	rpcInstallSnapshot
+	rpcTimeoutNow
+	rpcRequestPreVote
+)
+
+// raftReceiveBuffer is the read buffer of an inbound raft connection: an AppendEntries batch
+// of 64 puts is about 20 KiB, and one read should take it whole. It is NetworkTransport's size.
+const raftReceiveBuffer = 256 << 10
+
+// inboundRaft is one accepted raft connection, read by serveRaft's goroutine alone.
 type inboundRaft struct {
-	t     *TCPTransport
-	conn  *trackedConn
-	peer  raft.ServerID // the ID the connection is authenticated as; "" if not checked
-	net   *raft.NetworkTransport
-	layer *oneConnLayer
-	done  chan struct{} // closed when conn closes
+	t    *TCPTransport
+	conn *trackedConn
+	peer raft.ServerID // the ID the connection is authenticated as; "" if not checked
+	r    *bufio.Reader
+	dec  *codec.Decoder
 	// warned is set once a refused RPC on this connection has been logged at warn level;
 	// later ones are logged at debug level (a peer that lies keeps lying, at heartbeat pace).
 	warned atomic.Bool
 }
 
-// serveRaft hands an accepted raft connection, authenticated as peer (or "" if not checked), to
-// a NetworkTransport of its own.
+// serveRaft serves raft RPCs on an accepted raft connection, authenticated as peer (or "" if
+// not checked), until it breaks, the peer sends something malformed, or the transport closes;
+// then it closes the connection. It runs on the goroutine that accepted c (counted in t.wg).
+//
+// One goroutine does all of it, where a NetworkTransport of its own would read on one and
+// forward to the Consumer on another: under load a hand-off between goroutines is a wait for
+// a processor, and a follower's answer to AppendEntries is what every write waits for.
 func (t *TCPTransport) serveRaft(c *trackedConn, peer raft.ServerID) {
-	if !t.enter() { // counts c in t.wg until raft closes it
-		_ = c.Close()
-		return
-	}
-	in := &inboundRaft{t: t, conn: c, peer: peer, done: make(chan struct{})}
-	c.onClose = func() {
-		close(in.done)
-		t.wg.Done()
-	}
-	in.layer = &oneConnLayer{conn: make(chan net.Conn, 1), done: make(chan struct{}), addr: t.ln.Addr()}
-	in.net = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  in.layer,
-		Timeout: t.cfg.rpcTimeout,
-		Logger:  t.raftLogger,
-	})
-	in.net.SetHeartbeatHandler(in.heartbeat)
-	if !t.spawn(in.forward) {
-		_ = in.net.Close()
-		_ = c.Close()
-		return
-	}
-	in.layer.conn <- c // raft's accept loop takes it from here
-}
-
-// forward passes the RPCs read from the connection on to the transport's Consumer until the
-// connection or the transport closes, then closes the connection's NetworkTransport.
-func (in *inboundRaft) forward() {
-	defer func() {
-		_ = in.net.Close()
-		// If raft's accept loop never took the connection, nobody else will close it.
-		select {
-		case c := <-in.layer.conn:
-			_ = c.Close()
-		default:
-		}
-	}()
+	defer c.Close()
+	in := &inboundRaft{t: t, conn: c, peer: peer, r: bufio.NewReaderSize(c, raftReceiveBuffer)}
+	in.dec = codec.NewDecoder(in.r, &codec.MsgpackHandle{})
+	w := bufio.NewWriter(c)
+	// Answers are encoded as NetworkTransport encodes them by default (its
+	// MsgpackUseNewTimeFormat off): the sender decodes either way.
+	enc := codec.NewEncoder(w, &codec.MsgpackHandle{BasicHandle: codec.BasicHandle{TimeNotBuiltin: true}})
 	for {
-		select {
-		case rpc := <-in.net.Consumer():
-			in.deliver(rpc)
-		case <-in.done:
+		rpc, respCh, snapshot, err := in.read()
+		if err != nil {
+			in.readFailed(err)
 			return
-		case <-in.t.ctx.Done():
+		}
+		resp, ok := in.dispatch(rpc, respCh)
+		if !ok {
+			return // the transport is closing: the sender sees the connection drop
+		}
+		var text string
+		if resp.Error != nil {
+			text = resp.Error.Error()
+		}
+		if err := enc.Encode(text); err != nil {
+			in.writeFailed(err)
+			return
+		}
+		if err := enc.Encode(resp.Response); err != nil {
+			in.writeFailed(err)
+			return
+		}
+		if err := w.Flush(); err != nil {
+			in.writeFailed(err)
+			return
+		}
+		if snapshot != nil && snapshot.N > 0 {
+			// raft answered before reading the whole snapshot (it failed part way): what is
+			// left would be read as requests. The answer is out; the sender dials again.
 			return
 		}
 	}
 }
 
-// deliver checks who speaks and passes rpc on to the transport's Consumer, or answers a
-// refused one with an error. An RPC still undelivered when the connection or the transport
-// closes is not answered: forward then closes the connection's NetworkTransport, which ends
-// the handler waiting for the answer and drops the connection, so the sender sees a broken
-// connection (ErrUnreachable), as it did when NetworkTransport shut down by itself.
-func (in *inboundRaft) deliver(rpc raft.RPC) {
-	if !in.allowed(rpc) {
-		return
+// read decodes the next request; respCh is its RespChan. For InstallSnapshot, snapshot is the
+// reader of its data (rpc.Reader), bounded by the size the request states.
+func (in *inboundRaft) read() (rpc raft.RPC, respCh chan raft.RPCResponse, snapshot *io.LimitedReader, err error) {
+	kind, err := in.r.ReadByte()
+	if err != nil {
+		return rpc, nil, nil, err
+	}
+	switch kind {
+	case rpcAppendEntries:
+		req := new(raft.AppendEntriesRequest)
+		err = in.dec.Decode(req)
+		rpc.Command = req
+	case rpcRequestVote:
+		req := new(raft.RequestVoteRequest)
+		err = in.dec.Decode(req)
+		rpc.Command = req
+	case rpcRequestPreVote:
+		req := new(raft.RequestPreVoteRequest)
+		err = in.dec.Decode(req)
+		rpc.Command = req
+	case rpcInstallSnapshot:
+		req := new(raft.InstallSnapshotRequest)
+		err = in.dec.Decode(req)
+		rpc.Command = req
+		if err == nil && req.Size < 0 {
+			err = fmt.Errorf("InstallSnapshot of %d bytes", req.Size)
+		}
+		snapshot = &io.LimitedReader{R: in.r, N: req.Size}
+		rpc.Reader = snapshot
+	case rpcTimeoutNow:
+		req := new(raft.TimeoutNowRequest)
+		err = in.dec.Decode(req)
+		rpc.Command = req
+	default:
+		return rpc, nil, nil, fmt.Errorf("unknown raft RPC type %d", kind)
+	}
+	if err != nil {
+		return rpc, nil, nil, fmt.Errorf("decoding %s: %w", rpcName(rpc.Command), err)
+	}
+	respCh = make(chan raft.RPCResponse, 1) // never blocks raft
+	rpc.RespChan = respCh
+	return rpc, respCh, snapshot, nil
+}
+
+// dispatch checks who speaks and hands rpc to the heartbeat handler (a bare heartbeat,
+// isHeartbeat, when one is installed) or the Consumer, then waits for the answer; a refused RPC is answered with
+// an ErrPeerIdentity error. ok is false if the transport closed first: the RPC is then not
+// answered, and the caller drops the connection.
+func (in *inboundRaft) dispatch(rpc raft.RPC, respCh <-chan raft.RPCResponse) (resp raft.RPCResponse, ok bool) {
+	if in.allowed(rpc) {
+		if cb := in.t.heartbeat.Load(); cb != nil && isHeartbeat(rpc.Command) {
+			(*cb)(rpc)
+		} else {
+			select {
+			case in.t.consume <- rpc:
+			case <-in.t.ctx.Done():
+				return resp, false
+			}
+		}
 	}
 	select {
-	case in.t.consume <- rpc:
-	case <-in.done:
+	case resp = <-respCh:
+		return resp, true
 	case <-in.t.ctx.Done():
+		return resp, false
 	}
-}
-
-// heartbeat is the connection's NetworkTransport's fast path for heartbeats: after the check,
-// the transport's heartbeat handler if one is installed, else the Consumer.
-func (in *inboundRaft) heartbeat(rpc raft.RPC) {
-	if cb := in.t.heartbeat.Load(); cb != nil {
-		if in.allowed(rpc) {
-			(*cb)(rpc)
-		}
-		return
-	}
-	in.deliver(rpc)
 }
 
 // allowed reports whether rpc names the peer the connection is authenticated as (always, if
@@ -133,38 +186,33 @@ func (in *inboundRaft) allowed(rpc raft.RPC) bool {
 	}
 	in.t.logger.Log(context.Background(), level, "transport: refused raft RPC", "remote", in.conn.raw.RemoteAddr().String(), "error", err)
 	if rpc.Reader != nil {
-		// The connection's handler waits for the answer meanwhile: nobody else reads.
 		_, _ = io.Copy(io.Discard, rpc.Reader)
 	}
 	rpc.Respond(emptyResponse(rpc.Command), err)
 	return false
 }
 
-// oneConnLayer is the raft.StreamLayer of an inbound raft connection's NetworkTransport: Accept
-// yields the connection once, then waits until the layer is closed.
-type oneConnLayer struct {
-	conn chan net.Conn // holds the connection until raft's accept loop takes it
-	done chan struct{} // closed by Close, which only NetworkTransport.Close calls (once)
-	addr net.Addr
-}
-
-func (l *oneConnLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conn:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
+// readFailed logs why reading a request failed, unless the connection simply ended: the peer
+// closed it at a request's boundary (a plain EOF), or the transport is closing.
+func (in *inboundRaft) readFailed(err error) {
+	if err == io.EOF || in.t.ctx.Err() != nil {
+		return
 	}
+	cause := err
+	if inner := errors.Unwrap(err); inner != nil {
+		cause = inner // under read's "decoding ..." wrapper
+	}
+	level := slog.LevelWarn
+	if isConnError(codecCause(cause)) {
+		level = slog.LevelDebug // the connection broke mid-request: the sender will say why
+	}
+	in.t.logger.Log(context.Background(), level, "transport: dropped raft connection", "remote", in.conn.raw.RemoteAddr().String(), "error", err)
 }
 
-func (l *oneConnLayer) Close() error {
-	close(l.done)
-	return nil
-}
-
-func (l *oneConnLayer) Addr() net.Addr { return l.addr }
-
-// Dial is never called: this NetworkTransport only receives.
-func (l *oneConnLayer) Dial(raft.ServerAddress, time.Duration) (net.Conn, error) {
-	return nil, errors.New("transport: an inbound raft connection does not dial")
+// writeFailed logs why an answer could not be written, unless the transport is closing.
+func (in *inboundRaft) writeFailed(err error) {
+	if in.t.ctx.Err() != nil {
+		return
+	}
+	in.t.logger.Debug("transport: raft answer not written", "remote", in.conn.raw.RemoteAddr().String(), "error", err)
 }
