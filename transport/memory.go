@@ -92,6 +92,7 @@ type MemTransport struct {
 	consumer  chan raft.RPC // unbuffered: an RPC is handed over only when raft takes it
 	handler   atomic.Pointer[Handler]
 	heartbeat atomic.Pointer[func(raft.RPC)]
+	gate      heartbeatGate // the fast path closed while a TimeoutNow is handled
 
 	// ctx is cancelled by Close; it parents every handler context and every RPC wait.
 	ctx    context.Context

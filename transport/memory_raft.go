@@ -105,15 +105,21 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 
 	respCh := make(chan raft.RPCResponse, 1) // never blocks the responder
 	rpc := raft.RPC{Command: args, Reader: data, RespChan: respCh}
-	if hb := peer.heartbeat.Load(); hb != nil && isHeartbeat(args) {
+	if _, ok := args.(*raft.TimeoutNowRequest); ok {
+		peer.gate.closeFast()
+		defer peer.gate.openFast()
+	}
+	if hb := peer.heartbeat.Load(); hb != nil && isHeartbeat(args) && peer.gate.enterFast() {
 		// The handler runs on this goroutine but touches the peer's raft
 		// and storage: the peer's Close waits for it, so the peer's node
 		// cannot close its storage under a heartbeat in flight.
 		if !peer.enter() {
+			peer.gate.leaveFast()
 			return unreachable(target, "closed")
 		}
 		(*hb)(rpc)
 		peer.wg.Done()
+		peer.gate.leaveFast()
 	} else {
 		select {
 		case peer.consumer <- rpc:

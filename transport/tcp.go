@@ -48,7 +48,8 @@ type TCPTransport struct {
 	stream     *streamLayer
 	consume    chan raft.RPC
 	heartbeat  atomic.Pointer[func(raft.RPC)]
-	raftLogger hclog.Logger // for net
+	gate       heartbeatGate // the fast path closed while a TimeoutNow is handled
+	raftLogger hclog.Logger  // for net
 
 	handler atomic.Pointer[Handler]
 	calls   callPool

@@ -144,13 +144,18 @@ func (in *inboundRaft) read() (rpc raft.RPC, respCh chan raft.RPCResponse, snaps
 }
 
 // dispatch checks who speaks and hands rpc to the heartbeat handler (a bare heartbeat,
-// isHeartbeat, when one is installed) or the Consumer, then waits for the answer; a refused RPC is answered with
-// an ErrPeerIdentity error. ok is false if the transport closed first: the RPC is then not
-// answered, and the caller drops the connection.
+// isHeartbeat, when one is installed and heartbeatGate lets it) or the Consumer, then waits
+// for the answer; a refused RPC is answered with an ErrPeerIdentity error. ok is false if the
+// transport closed first: the RPC is then not answered, and the caller drops the connection.
 func (in *inboundRaft) dispatch(rpc raft.RPC, respCh <-chan raft.RPCResponse) (resp raft.RPCResponse, ok bool) {
+	if _, ok := rpc.Command.(*raft.TimeoutNowRequest); ok {
+		in.t.gate.closeFast()
+		defer in.t.gate.openFast()
+	}
 	if in.allowed(rpc) {
-		if cb := in.t.heartbeat.Load(); cb != nil && isHeartbeat(rpc.Command) {
+		if cb := in.t.heartbeat.Load(); cb != nil && isHeartbeat(rpc.Command) && in.t.gate.enterFast() {
 			(*cb)(rpc)
+			in.t.gate.leaveFast()
 		} else {
 			select {
 			case in.t.consume <- rpc:
