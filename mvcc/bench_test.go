@@ -302,3 +302,29 @@ func BenchmarkDefragment(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHistory reads the changes of 1,000 revisions at a random place
+// in the 1M-key store's change log (a watcher catching up), for the whole
+// key space and for one prefix holding a tenth of the keys.
+func BenchmarkHistory(b *testing.B) {
+	s := sharedStore(b)
+	rev := s.Revision()
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, c := range []struct {
+		name     string
+		key, end []byte
+	}{
+		{"all", []byte{0}, []byte{0}},
+		{"prefix", []byte("bench/key/00000"), []byte("bench/key/00001")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				from := 1 + rng.Int64N(rev-1000)
+				if _, err := s.History(mvcc.HistoryRequest{Key: c.key, End: c.end, From: from, To: from + 999}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

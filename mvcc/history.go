@@ -2,50 +2,108 @@ package mvcc
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"unsafe"
 )
 
-// logEntry records that key changed at main revision main. The store keeps
-// one per change, in revision order, so that history reads cost what they
-// return rather than the size of the key space.
+// logEntry records that a key changed at a main revision: the key's bytes
+// (shared with the key string its index item holds) and the revision as an
+// offset from its chunk's base, 16 bytes where a string and an int64 took
+// 24 (8 MB at 1M keys). The store keeps one per change, in revision order,
+// so that history reads cost what they return rather than the size of the
+// key space.
 type logEntry struct {
-	key  string
-	main int64
+	key   *byte
+	klen  uint32
+	delta uint32 // main revision minus the chunk's base (logChunk.wide when it does not fit)
 }
 
 // logChunkSize is the number of entries per chunk: appends never copy more
 // than one chunk's worth of memory.
 const logChunkSize = 4096
 
-// revLog is the store's change log, an append-only sequence of logEntry in
-// revision order, kept in fixed-size chunks. Like keyItem, it is shared with
-// snapshots by value: appends write past the length any copy can see, and
-// trimming builds a new chunk list.
+// logChunk is logChunkSize entries of the change log.
+type logChunk struct {
+	base    int64 // the main revision of the chunk's first entry
+	entries []logEntry
+	// wide holds the main revision of every entry of the chunk once one of
+	// them is more than 2^32-1 past base, nil until then. Live writes never
+	// need it (each revision has a change, so a chunk spans 4,096 revisions
+	// at most); the log a restore rebuilds holds only surviving versions, and
+	// its gaps are unbounded.
+	wide []int64
+}
+
+func (c *logChunk) main(j int) int64 {
+	if c.wide != nil {
+		return c.wide[j]
+	}
+	return c.base + int64(c.entries[j].delta)
+}
+
+// widen moves the chunk's first n revisions into wide.
+func (c *logChunk) widen(n int) {
+	c.wide = make([]int64, logChunkSize)
+	for j := range n {
+		c.wide[j] = c.base + int64(c.entries[j].delta)
+	}
+}
+
+// revLog is the store's change log, an append-only sequence of changes in
+// revision order, kept in fixed-size chunks. It is read and written under
+// the store's lock only; trimming builds a new chunk list.
 type revLog struct {
-	chunks [][]logEntry
+	chunks []*logChunk
 	// head is the index in chunks[0] of the first live entry.
 	head int
 	// n is the number of live entries.
 	n int
 }
 
-func (l *revLog) at(i int) *logEntry {
+// at returns the key and main revision of the i-th live entry. The key
+// aliases the index's key string.
+func (l *revLog) at(i int) (key string, main int64) {
 	i += l.head
-	return &l.chunks[i/logChunkSize][i%logChunkSize]
+	c := l.chunks[i/logChunkSize]
+	j := i % logChunkSize
+	e := &c.entries[j]
+	return unsafe.String(e.key, e.klen), c.main(j)
 }
 
-func (l *revLog) append(e logEntry) {
+// mainAt returns the main revision of the i-th live entry.
+func (l *revLog) mainAt(i int) int64 {
+	i += l.head
+	return l.chunks[i/logChunkSize].main(i % logChunkSize)
+}
+
+// append records that key changed at main, which is at least the last
+// entry's; key must be the string the key's index item holds, so that the
+// entry shares its bytes.
+func (l *revLog) append(key string, main int64) {
 	end := l.head + l.n
-	if end%logChunkSize == 0 && end/logChunkSize == len(l.chunks) {
-		l.chunks = append(l.chunks, make([]logEntry, logChunkSize))
+	j := end % logChunkSize
+	if j == 0 && end/logChunkSize == len(l.chunks) {
+		l.chunks = append(l.chunks, &logChunk{base: main, entries: make([]logEntry, logChunkSize)})
 	}
-	l.chunks[end/logChunkSize][end%logChunkSize] = e
+	c := l.chunks[end/logChunkSize]
+	d := main - c.base
+	if c.wide == nil && (d < 0 || d > math.MaxUint32) {
+		c.widen(j)
+	}
+	e := logEntry{key: unsafe.StringData(key), klen: uint32(len(key))}
+	if c.wide != nil {
+		c.wide[j] = main
+	} else {
+		e.delta = uint32(d)
+	}
+	c.entries[j] = e
 	l.n++
 }
 
 // search returns the position of the first entry with main >= rev.
 func (l *revLog) search(rev int64) int {
-	return sort.Search(l.n, func(i int) bool { return l.at(i).main >= rev })
+	return sort.Search(l.n, func(i int) bool { return l.mainAt(i) >= rev })
 }
 
 // trimBefore drops the entries with main < rev.
@@ -55,7 +113,7 @@ func (l *revLog) trimBefore(rev int64) {
 		return
 	}
 	start := l.head + drop
-	l.chunks = append([][]logEntry(nil), l.chunks[start/logChunkSize:]...)
+	l.chunks = append([]*logChunk(nil), l.chunks[start/logChunkSize:]...)
 	l.head = start % logChunkSize
 	l.n -= drop
 }
@@ -116,23 +174,23 @@ func (s *Store) History(r HistoryRequest) (HistoryResult, error) {
 	}
 	sel := newKeyRange(r.Key, r.End)
 	for i := s.log.search(from); i < s.log.n; i++ {
-		e := s.log.at(i)
-		if e.main > to {
+		key, main := s.log.at(i)
+		if main > to {
 			break
 		}
-		if r.Limit > 0 && len(res.Events) >= r.Limit && e.main != res.Next-1 {
+		if r.Limit > 0 && len(res.Events) >= r.Limit && main != res.Next-1 {
 			// The previous revision is complete and the limit is reached.
 			return res, nil
 		}
-		res.Next = e.main + 1
-		if !sel.contains(e.key) {
+		res.Next = main + 1
+		if !sel.contains(key) {
 			continue
 		}
-		it, ok := s.tree.Get(keyItem{key: e.key})
+		it, ok := s.tree.Get(keyItem{key: key})
 		if !ok {
 			continue // compacted: a tombstone at the compact revision
 		}
-		if ev, ok := s.eventAt(&it, e.main); ok {
+		if ev, ok := s.eventAt(&it, main); ok {
 			res.Events = append(res.Events, ev)
 		}
 	}

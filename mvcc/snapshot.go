@@ -267,7 +267,7 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 		}
 		// c.key is the string its item holds (no tree lookup needed to
 		// share it).
-		st.log.append(logEntry{key: c.key, main: c.mod.Main})
+		st.log.append(c.key, c.mod.Main)
 	}
 	return st, nil
 }

@@ -81,7 +81,7 @@ func (w *writer) put(r *PutRequest) *PutResult {
 	}
 	it = it.withVersion(v)
 	s.tree.Set(it)
-	s.log.append(logEntry{key: it.key, main: w.main})
+	s.log.append(it.key, w.main)
 	s.size += int64(len(v.value())) + versionOverhead
 	ev.KV = it.kv(it.versions.last())
 	w.events = append(w.events, ev)
@@ -104,7 +104,7 @@ func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
 		v := version{main: w.main, sub: w.nextSub()}
 		it = it.withVersion(v)
 		s.tree.Set(it)
-		s.log.append(logEntry{key: it.key, main: w.main})
+		s.log.append(it.key, w.main)
 		s.size += versionOverhead
 		s.live--
 		w.events = append(w.events, Event{
