@@ -5,34 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 )
-
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // rawRaftConn dials tr as a raft peer that states no ID and returns the connection, past the
 // preamble, with its reader and a msgpack decoder of answers on it.
@@ -52,44 +31,6 @@ func rawRaftConn(t *testing.T, tr *TCPTransport) (net.Conn, *bufio.Reader, *code
 		t.Fatalf("preamble answer %d, %v", answer, err)
 	}
 	return conn, r, codec.NewDecoder(r, &codec.MsgpackHandle{})
-}
-
-// A request of a type NetworkTransport never sends drops the connection, with a warning, and
-// reaches nobody; the transport goes on serving.
-func TestTCPRaftUnknownRequestDropsConnection(t *testing.T) {
-	logs := &lockedBuffer{}
-	tr, err := NewTCP("127.0.0.1:0", WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
-	conn, r, _ := rawRaftConn(t, tr)
-	if _, err := conn.Write([]byte{0x7f, 1, 2, 3}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := r.Read(make([]byte, 1)); err == nil {
-		t.Fatalf("read %d bytes after an unknown request, want the connection closed", n)
-	}
-	if got := logs.String(); !strings.Contains(got, "unknown raft RPC type 127") {
-		t.Fatalf("log %q does not name the unknown request", got)
-	}
-	select {
-	case rpc := <-tr.Consumer():
-		t.Fatalf("consumer got %T", rpc.Command)
-	default:
-	}
-
-	conn2, _, dec := rawRaftConn(t, tr)
-	go func() {
-		rpc := <-tr.Consumer()
-		rpc.Respond(&raft.TimeoutNowResponse{}, nil)
-	}()
-	if err := sendRaw(conn2, rpcTimeoutNow, &raft.TimeoutNowRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	if text, err := readAnswer(dec, &raft.TimeoutNowResponse{}); err != nil || text != "" {
-		t.Fatalf("a well-formed request after the bad one: %q, %v", text, err)
-	}
 }
 
 // When raft answers an InstallSnapshot before reading all of its data (it failed part way),

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -346,5 +348,38 @@ func TestTCPInstallSnapshotStreamsData(t *testing.T) {
 	}
 	if got := <-received; !bytes.Equal(got, data) {
 		t.Fatalf("receiver read %d bytes, want the %d sent", len(got), len(data))
+	}
+}
+
+// A request of a type NetworkTransport never sends drops the connection, with a warning naming
+// it, and reaches nobody; the transport goes on serving raft's RPCs.
+func TestTCPRaftUnknownRequestDropsConnection(t *testing.T) {
+	logs := &syncBuffer{}
+	b := newTCP(t, transport.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	conn, err := net.Dial("tcp", string(b.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// The preamble (version 2, raft, no ID), then a request type that does not exist.
+	if _, err := conn.Write([]byte("KVT\x02\x01\x00\x7f\x01\x02")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(conn)
+	if err != nil || len(got) != 1 || got[0] != 0 {
+		t.Fatalf("read %q, %v; want the preamble's OK byte, then the connection closed", got, err)
+	}
+	if !strings.Contains(logs.String(), "unknown raft RPC type 127") {
+		t.Fatalf("log %q does not name the unknown request", logs.String())
+	}
+
+	a := newTCP(t)
+	served := respondAllTCP(t, b)
+	if err := a.TimeoutNow("b", b.LocalAddr(), &raft.TimeoutNowRequest{}, &raft.TimeoutNowResponse{}); err != nil {
+		t.Fatalf("a well-formed request after the bad one: %v", err)
+	}
+	if served.Load() != 1 {
+		t.Fatalf("consumer served %d RPCs, want only the well-formed one", served.Load())
 	}
 }
