@@ -108,35 +108,27 @@ func (in *inboundRaft) read() (rpc raft.RPC, respCh chan raft.RPCResponse, snaps
 	}
 	switch kind {
 	case rpcAppendEntries:
-		req := new(raft.AppendEntriesRequest)
-		err = in.dec.Decode(req)
-		rpc.Command = req
+		rpc.Command = new(raft.AppendEntriesRequest)
 	case rpcRequestVote:
-		req := new(raft.RequestVoteRequest)
-		err = in.dec.Decode(req)
-		rpc.Command = req
+		rpc.Command = new(raft.RequestVoteRequest)
 	case rpcRequestPreVote:
-		req := new(raft.RequestPreVoteRequest)
-		err = in.dec.Decode(req)
-		rpc.Command = req
+		rpc.Command = new(raft.RequestPreVoteRequest)
 	case rpcInstallSnapshot:
-		req := new(raft.InstallSnapshotRequest)
-		err = in.dec.Decode(req)
-		rpc.Command = req
-		if err == nil && req.Size < 0 {
-			err = fmt.Errorf("InstallSnapshot of %d bytes", req.Size)
-		}
-		snapshot = &io.LimitedReader{R: in.r, N: req.Size}
-		rpc.Reader = snapshot
+		rpc.Command = new(raft.InstallSnapshotRequest)
 	case rpcTimeoutNow:
-		req := new(raft.TimeoutNowRequest)
-		err = in.dec.Decode(req)
-		rpc.Command = req
+		rpc.Command = new(raft.TimeoutNowRequest)
 	default:
 		return rpc, nil, nil, fmt.Errorf("unknown raft RPC type %d", kind)
 	}
-	if err != nil {
+	if err := in.dec.Decode(rpc.Command); err != nil {
 		return rpc, nil, nil, fmt.Errorf("decoding %s: %w", rpcName(rpc.Command), err)
+	}
+	if req, ok := rpc.Command.(*raft.InstallSnapshotRequest); ok {
+		if req.Size < 0 {
+			return rpc, nil, nil, fmt.Errorf("InstallSnapshot of %d bytes", req.Size)
+		}
+		snapshot = &io.LimitedReader{R: in.r, N: req.Size}
+		rpc.Reader = snapshot
 	}
 	respCh = make(chan raft.RPCResponse, 1) // never blocks raft
 	rpc.RespChan = respCh
