@@ -46,6 +46,7 @@ type config struct {
 	maxRequestBytes int
 	maxTxnOps       int
 	noEagerAppend   bool // WithEagerAppend(false) (eagerappend.go)
+	noSyncRing      bool // WithSyncRing(false) (internal/storage/walsync.go)
 
 	leaseCheckpointInterval time.Duration
 	watchProgressInterval   time.Duration
@@ -301,6 +302,21 @@ func WithTrailingLogs(n uint64) Option {
 func WithEagerAppend(enabled bool) Option {
 	return func(c *config) error {
 		c.noEagerAppend = !enabled
+		return nil
+	}
+}
+
+// WithSyncRing sets whether the raft-wal log of a data dir may flush
+// through io_uring on Linux (default true). Under concurrent writes a
+// flush through the ring leaves the flushing goroutine's Go processor to
+// other goroutines, where fsync(2) holds it: with 64 writers on 2 cores,
+// about half again as many puts per second. A lone writer's flushes stay
+// fsync(2), which wakes sooner. Every flush is a full fsync either way;
+// only who waits changes. Where the kernel refuses io_uring (a seccomp
+// filter, kernel.io_uring_disabled, not Linux) every flush is fsync(2).
+func WithSyncRing(enabled bool) Option {
+	return func(c *config) error {
+		c.noSyncRing = !enabled
 		return nil
 	}
 }

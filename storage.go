@@ -48,7 +48,7 @@ func NewMemoryStorage() *MemoryStorage {
 func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage.Storage, error) {
 	scfg := storage.Config{
 		Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore, WALDir: cfg.walDir,
-		SnapshotRetain: cfg.snapshotRetain, Logger: logger,
+		SnapshotRetain: cfg.snapshotRetain, Logger: logger, NoSyncRing: cfg.noSyncRing,
 	}
 	if err := checkWALDir(dir, cfg); err != nil {
 		return nil, err

@@ -54,6 +54,7 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 			cfg.storageOption(), kvstore.WithRaftTiming(hb, el, lease, commit),
 			kvstore.WithQuotaBytes(cfg.quotaBytes), cfg.autoCompactionOption(),
 			kvstore.WithEagerAppend(cfg.eager),
+			kvstore.WithSyncRing(cfg.syncRing),
 		}
 		if registry != nil {
 			opts = append(opts, kvstore.WithMetrics(registry))

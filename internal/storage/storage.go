@@ -33,6 +33,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
 )
 
 // LogStore selects which store keeps a data dir's raft log and stable
@@ -72,6 +73,9 @@ type Config struct {
 	WALDir string
 	// SnapshotRetain is how many snapshots are kept.
 	SnapshotRetain int
+	// NoSyncRing makes every raft-wal flush an fsync(2), never one through
+	// io_uring (walsync.go).
+	NoSyncRing bool
 	// Logger receives the stores' logs; it must not be nil.
 	Logger hclog.Logger
 }
@@ -94,6 +98,8 @@ type Storage struct {
 	// rotation holds raft-wal's failure to start a new segment, after which
 	// it refuses every append until it is reopened (nil for other stores).
 	rotation *walRotation
+	// flushes is raft-wal's file system (nil for other stores).
+	flushes *walSync
 }
 
 // Close releases the stores (and a data dir's lock).
@@ -200,13 +206,19 @@ func openDisk(dir string, cfg Config) (*Storage, error) {
 		}
 		rotation := &walRotation{}
 		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
-		wal, err := raftwal.Open(walPath, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta))
+		flushes, ringErr := newWALSync(!cfg.NoSyncRing)
+		if ringErr != nil {
+			logger.Debug("raft-wal flushes with fsync(2) only", "reason", ringErr)
+		}
+		wal, err := raftwal.Open(walPath, raftwal.WithLogger(walLog), raftwal.WithMetaStore(meta),
+			raftwal.WithSegmentFiler(segment.NewFiler(walPath, flushes)))
 		if err != nil {
 			meta.Close()
+			flushes.close()
 			return nil, fmt.Errorf("kvstore: opening raft-wal: %w", err)
 		}
-		closeAll := func() error { return errors.Join(wal.Close(), meta.Close()) }
-		return &Storage{Logs: cached(wal), Stable: wal, Snaps: snaps, close: closeAll, markRemoved: markRemoved,
+		closeAll := func() error { return errors.Join(wal.Close(), meta.Close(), flushes.close()) }
+		return &Storage{Logs: cached(walAppends{WAL: wal, sync: flushes}), Stable: wal, flushes: flushes, Snaps: snaps, close: closeAll, markRemoved: markRemoved,
 			raftDir: raftDir, rotation: rotation}, nil
 	case LogStoreBolt:
 		bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath})
