@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"testing/synctest"
 
@@ -215,4 +216,80 @@ func TestNotifyIdleWatchersAllocateNothing(t *testing.T) {
 	}
 	h.Close()
 	noHubGoroutines(t)
+}
+
+// A delivery to more than 2 × 256 watchers is shared between goroutines,
+// one per processor (hub.go, notifyAll). Each watch still gets exactly its
+// events, in order, with prev kvs and filters as it asked, whether it stays
+// synced or falls behind mid-delivery and catches up; and the hub's count
+// of events sent adds up the parts.
+func TestLargeDeliverySharedAcrossProcessors(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // parts even on a small machine
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, watch.Config{BufferSize: 4})
+		type w struct {
+			r     watch.Request
+			start int64
+			ch    <-chan watch.Response
+			got   []watch.Response
+			slow  bool // read only at the end: its channel fills and it catches up
+		}
+		var ws []*w
+		for i := range 1500 {
+			r := prefix("p/")
+			switch i % 5 {
+			case 1:
+				r.PrevKV = true
+			case 2:
+				r.FilterDelete = true
+			case 3:
+				r.FilterPut = true
+				r.PrevKV = true
+			case 4:
+				r = watch.Request{Key: []byte(fmt.Sprintf("p/%d", i%7))}
+			}
+			ws = append(ws, &w{r: r, start: e.s.Revision() + 1, ch: e.watch(t.Context(), r), slow: i%11 == 0})
+		}
+		read := func(all bool) {
+			for _, w := range ws {
+				if all || !w.slow {
+					rs, _ := available(w.ch)
+					w.got = append(w.got, rs...)
+				}
+			}
+		}
+		for i := range 60 {
+			if i%6 == 5 {
+				e.txn(opDel("p/0", "p/4"), opPut("p/9", "t"), opPut("q/1", "unwatched"))
+			} else {
+				e.put(fmt.Sprintf("p/%d", i%7), fmt.Sprint(i))
+			}
+			read(false)
+		}
+		for more := true; more; {
+			synctest.Wait()
+			n := 0
+			for _, w := range ws {
+				n -= len(w.got)
+			}
+			read(true)
+			for _, w := range ws {
+				n += len(w.got)
+			}
+			more = n > 0
+		}
+		var received uint64
+		for _, w := range ws {
+			sp := specOf(w.r, w.start)
+			e.check(t, sp, w.got, false)
+			evs := eventsOf(w.got)
+			if want := len(e.expected(sp, e.s.Revision())); len(evs) != want {
+				t.Fatalf("watch %q-%q (slow %v): %d events, want %d", w.r.Key, w.r.End, w.slow, len(evs), want)
+			}
+			received += uint64(len(evs))
+		}
+		if s := e.h.Stats(); s.EventsSent != received || s.CatchingUp != 0 {
+			t.Fatalf("stats %+v after every watch read %d events and caught up", s, received)
+		}
+	})
 }
