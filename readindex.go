@@ -28,9 +28,10 @@ import (
 // readRound is one leadership confirmation shared by the readers that
 // joined it. index and err are set before done is closed.
 type readRound struct {
-	done  chan struct{}
-	index uint64
-	err   error
+	done    chan struct{}
+	index   uint64
+	err     error
+	readers int // how many joined; under readBatcher.mu until taken
 }
 
 // readBatcher collects readers into rounds for the read-index goroutine.
@@ -63,6 +64,7 @@ func (b *readBatcher) join() *readRound {
 		default: // a token is already there (left when the node closed)
 		}
 	}
+	b.pending.readers++
 	return b.pending
 }
 
@@ -91,6 +93,7 @@ func (b *readBatcher) stop(err error) {
 // round it has taken always ends: its leadership confirmation and its call
 // to the leader are bound to the node's Close.
 func (n *Node) runReadIndex() {
+	lastReaders := 0
 	for {
 		select {
 		case <-n.reads.kick:
@@ -99,9 +102,17 @@ func (n *Node) runReadIndex() {
 			return
 		}
 		// Let the readers that are about to join do so: on few cores the
-		// round would otherwise start with one reader each time.
-		runtime.Gosched()
+		// round would otherwise start with one reader each time. Not after
+		// a round of one: a lone sequential reader has nobody to wait for,
+		// and the yield, which queues this goroutine behind every runnable
+		// one, only delayed it (a follower's sequential linearizable get
+		// 8% faster without; BENCHMARKS.md). A round of one under load is
+		// followed by a larger one, which brings the yield back.
+		if lastReaders > 1 {
+			runtime.Gosched()
+		}
 		r := n.reads.take()
+		lastReaders = r.readers
 		r.index, r.err = n.fetchReadIndex()
 		close(r.done)
 	}
