@@ -93,7 +93,7 @@ func (b *readBatcher) stop(err error) {
 // round it has taken always ends: its leadership confirmation and its call
 // to the leader are bound to the node's Close.
 func (n *Node) runReadIndex() {
-	lastReaders := 0
+	lone := 0 // rounds in a row that served one reader
 	for {
 		select {
 		case <-n.reads.kick:
@@ -103,16 +103,21 @@ func (n *Node) runReadIndex() {
 		}
 		// Let the readers that are about to join do so: on few cores the
 		// round would otherwise start with one reader each time. Not after
-		// a round of one: a lone sequential reader has nobody to wait for,
-		// and the yield, which queues this goroutine behind every runnable
-		// one, only delayed it (a follower's sequential linearizable get
-		// 8% faster without; BENCHMARKS.md). A round of one under load is
-		// followed by a larger one, which brings the yield back.
-		if lastReaders > 1 {
+		// two rounds in a row of one reader: a lone sequential reader has
+		// nobody to wait for, and the yield, which queues this goroutine
+		// behind every runnable one, only delayed it (a follower's
+		// sequential linearizable get 12% faster without; BENCHMARKS.md).
+		// Under load a round of one is rare and the next is larger; two in
+		// a row, not one, keep 64 readers' rounds as large as before.
+		if lone < 2 {
 			runtime.Gosched()
 		}
 		r := n.reads.take()
-		lastReaders = r.readers
+		if r.readers == 1 {
+			lone++
+		} else {
+			lone = 0
+		}
 		r.index, r.err = n.fetchReadIndex()
 		close(r.done)
 	}
