@@ -89,6 +89,7 @@ type nodeMetrics struct {
 	hasLeader, isLeader, committedIndex, appliedIndex *prometheus.Desc
 	dbSize, dbInUse, keys, revision, compact          *prometheus.Desc
 	quota                                             *prometheus.Desc
+	walFlushes                                        *prometheus.Desc
 	watchers, slowWatchers, events                    *prometheus.Desc
 	serverID, version, goVersion                      *prometheus.Desc
 	versionLabel                                      string
@@ -137,6 +138,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		dbSize:         desc("etcd_mvcc_db_total_size_in_bytes", "Bytes the in-memory store holds, history included."),
 		dbInUse:        desc("etcd_mvcc_db_total_size_in_use_in_bytes", "Bytes the in-memory store holds, history included (the same as the total: the store has no free pages)."),
 		quota:          desc("etcd_server_quota_backend_bytes", "This member's quota of the store's size in bytes (WithQuotaBytes); -1 when off."),
+		walFlushes:     desc("kvstore_disk_wal_flushes_total", "The total number of flushes of this member's raft-wal log since it opened, by how they waited (path: io_uring under concurrent writes, or fsync; WithSyncRing).", "path"),
 		keys:           desc("etcd_debugging_mvcc_keys_total", "Total number of keys."),
 		revision:       desc("etcd_debugging_mvcc_current_revision", "The current revision of store."),
 		compact:        desc("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store."),
@@ -208,7 +210,7 @@ func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.own() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.quota, m.keys,
+	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.quota, m.walFlushes, m.keys,
 		m.revision, m.compact, m.watchers, m.slowWatchers, m.events, m.serverID, m.version, m.goVersion} {
 		ch <- d
 	}
@@ -244,6 +246,11 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.watchers, float64(watches.Watches))
 	gauge(m.slowWatchers, float64(watches.CatchingUp))
 	ch <- prometheus.MustNewConstMetric(m.events, prometheus.CounterValue, float64(watches.EventsSent))
+	if n.storage.OnDisk() {
+		ring, fsync := n.storage.Flushes()
+		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(ring), "io_uring")
+		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(fsync), "fsync")
+	}
 	gauge(m.serverID, 1, n.cfg.id)
 	gauge(m.version, 1, m.versionLabel)
 	gauge(m.goVersion, 1, runtime.Version())

@@ -456,7 +456,18 @@ func TestMetricsDiskTimings(t *testing.T) {
 				}
 				c := kvtest.NewCluster(t, 1, opts...)
 				n := c.WaitLeader()
-				before := sample(t, scrape(t, reg), "etcd_disk_wal_fsync_duration_seconds", member("n1"))
+				start := scrape(t, reg)
+				before := sample(t, start, "etcd_disk_wal_fsync_duration_seconds", member("n1"))
+				flushes := func(fams map[string]*dto.MetricFamily) float64 {
+					n1 := func(path string) map[string]string { return map[string]string{"member": "n1", "path": path} }
+					return sample(t, fams, "kvstore_disk_wal_flushes_total", n1("io_uring")) + sample(t, fams, "kvstore_disk_wal_flushes_total", n1("fsync"))
+				}
+				flushesBefore := 0.0
+				if disk {
+					flushesBefore = flushes(start)
+				} else if _, ok := start["kvstore_disk_wal_flushes_total"]; ok {
+					t.Errorf("in memory, kvstore_disk_wal_flushes_total is exported")
+				}
 				for i := range 3 {
 					if _, err := n.Put(context.Background(), []byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
 						t.Fatal(err)
@@ -472,6 +483,13 @@ func TestMetricsDiskTimings(t *testing.T) {
 					t.Errorf("%v appends timed for 3 puts", fsyncs)
 				case !disk && (fsyncs != 0 || before != 0):
 					t.Errorf("in memory, %v appends timed as fsyncs", before+fsyncs)
+				}
+				if disk {
+					// One flush per append (raft-wal's first flush of a new
+					// segment file also flushes its directory, not counted).
+					if got := flushes(fams) - flushesBefore; got != fsyncs {
+						t.Errorf("%v flushes counted for %v timed appends", got, fsyncs)
+					}
 				}
 				if got := sample(t, fams, "etcd_debugging_snap_save_total_duration_seconds", member("n1")); got != 1 {
 					t.Errorf("%v snapshot saves timed, want 1", got)

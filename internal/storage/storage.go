@@ -109,6 +109,16 @@ func (s *Storage) Close() error { return s.close() }
 // its appends are durable writes.
 func (s *Storage) OnDisk() bool { return s.raftDir != "" }
 
+// Flushes counts the raft log's flushes since Open by the way they were
+// done: through io_uring and by fsync(2) (walsync.go). Both are 0 for
+// stores other than raft-wal, whose flushes are their own.
+func (s *Storage) Flushes() (ring, fsync uint64) {
+	if s.flushes == nil {
+		return 0, 0
+	}
+	return s.flushes.ringFlushes.Load(), s.flushes.directFlushes.Load()
+}
+
 // MarkRemoved records durably that the node was removed from its cluster:
 // the storage is never opened again (RemovedError).
 func (s *Storage) MarkRemoved() error { return s.markRemoved() }
