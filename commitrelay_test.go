@@ -85,3 +85,45 @@ func TestFollowerLearnsCommitWithoutLogEntries(t *testing.T) {
 		}
 	})
 }
+
+// Followers learn a commit from the leader's nudge, the heartbeat round it
+// starts as soon as it applied (nudge.go), not from a heartbeat timer: in
+// virtual time, where only timers take time, a follower's watch sees each
+// write the instant it is acknowledged. (With the nudge disabled it fails:
+// the earlier tests only bound the delay by the commit timeout.)
+func TestFollowersToldOfCommitWithoutATimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(
+			kvstore.WithRaftTiming(0, 0, 0, time.Second)))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		leader := c.WaitLeader()
+		c.WaitApplied()
+		from := leader.Status().Revision + 1
+		followers := c.Followers()
+		watches := make([]kvstore.WatchChan, len(followers))
+		for i, f := range followers {
+			w, err := f.Watch(ctx, []byte("k"), kvstore.WithRev(from))
+			if err != nil {
+				t.Fatal(err)
+			}
+			watches[i] = w
+		}
+		for i := range 5 {
+			put, err := leader.Put(ctx, []byte("k"), []byte(fmt.Sprint(i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			acked := time.Now()
+			for j, f := range followers {
+				resp := <-watches[j]
+				if len(resp.Events) != 1 || resp.Events[0].KV.ModRevision != put.Header.Revision {
+					t.Fatalf("follower %s: events %+v, want the put at revision %d", f.ID(), resp.Events, put.Header.Revision)
+				}
+				if took := time.Since(acked); took != 0 {
+					t.Fatalf("put %d: follower %s saw it %v of virtual time after the acknowledgement, want 0 (no timer)", i, f.ID(), took)
+				}
+			}
+		}
+	})
+}
