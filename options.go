@@ -310,7 +310,8 @@ func WithEagerAppend(enabled bool) Option {
 // through io_uring on Linux (default true). Under concurrent writes a
 // flush through the ring leaves the flushing goroutine's Go processor to
 // other goroutines, where fsync(2) holds it: with 64 writers on 2 cores,
-// about half again as many puts per second. A lone writer's flushes stay
+// a quarter to a third more puts per second through etcd's API (1.4x in
+// process; BENCHMARKS.md). A lone writer's flushes stay
 // fsync(2), which wakes sooner. Every flush is a full fsync either way;
 // only who waits changes. Where the kernel refuses io_uring (a seccomp
 // filter, kernel.io_uring_disabled, not Linux) every flush is fsync(2).
