@@ -17,10 +17,9 @@ import (
 // The ring frees the flushing goroutine's Go processor for the flush and
 // costs a wake-up through the network poller after it. That pays when
 // other goroutines want the processor, and not otherwise: with 64 writers
-// through etcd's API on 2 cores, puts per second rose by a quarter to a
-// third (three members in one process; in process, without gRPC, 1.4x),
-// while
-// a single writer's puts lost 0.1 ms each when every flush went through
+// on 2 cores (three members in one process), puts per second rose by a
+// quarter to a third through etcd's API and 1.4x without it, while a
+// single writer's puts lost 0.1 ms each when every flush went through
 // the ring (BENCHMARKS.md, "Flushes that leave the processor free"). What
 // tells them apart is the log itself: concurrent writes reach raft-wal as
 // appends of several entries (raft batches what queued while the previous
