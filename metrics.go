@@ -246,8 +246,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.watchers, float64(watches.Watches))
 	gauge(m.slowWatchers, float64(watches.CatchingUp))
 	ch <- prometheus.MustNewConstMetric(m.events, prometheus.CounterValue, float64(watches.EventsSent))
-	if n.storage.OnDisk() {
-		ring, fsync := n.storage.Flushes()
+	if ring, fsync, ok := n.storage.Flushes(); ok {
 		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(ring), "io_uring")
 		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(fsync), "fsync")
 	}

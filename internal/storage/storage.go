@@ -109,14 +109,14 @@ func (s *Storage) Close() error { return s.close() }
 // its appends are durable writes.
 func (s *Storage) OnDisk() bool { return s.raftDir != "" }
 
-// Flushes counts the raft log's flushes since Open by the way they were
-// done: through io_uring and by fsync(2) (walsync.go). Both are 0 for
-// stores other than raft-wal, whose flushes are their own.
-func (s *Storage) Flushes() (ring, fsync uint64) {
+// Flushes counts the raft-wal log's flushes since Open by the way they
+// were done: through io_uring and by fsync(2) (walsync.go). ok is false for
+// other stores, whose flushes are their own.
+func (s *Storage) Flushes() (ring, fsync uint64, ok bool) {
 	if s.flushes == nil {
-		return 0, 0
+		return 0, 0, false
 	}
-	return s.flushes.ringFlushes.Load(), s.flushes.directFlushes.Load()
+	return s.flushes.ringFlushes.Load(), s.flushes.directFlushes.Load(), true
 }
 
 // MarkRemoved records durably that the node was removed from its cluster:

@@ -79,13 +79,13 @@ func (s *walSync) close() error {
 }
 
 // Create implements types.VFS: raft-wal's new file (preallocated), whose
-// first flush also flushes its directory, as raft-wal's own does.
+// first flush is raft-wal's own, which also flushes its directory.
 func (s *walSync) Create(dir, name string, size uint64) (types.WritableFile, error) {
 	wf, err := s.FS.Create(dir, name, size)
 	if err != nil {
 		return nil, err
 	}
-	return &walFile{File: &wf.(*fs.File).File, sync: s, dir: dir}, nil
+	return &walFile{WritableFile: wf, os: &wf.(*fs.File).File, sync: s}, nil
 }
 
 // OpenWriter implements types.VFS: an existing file, its directory entry
@@ -95,55 +95,38 @@ func (s *walSync) OpenWriter(dir, name string) (types.WritableFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &walFile{File: wf.(*os.File), sync: s, dir: dir}
-	f.dirSynced.Store(true)
+	f := &walFile{WritableFile: wf, os: wf.(*os.File), sync: s}
+	f.flushed.Store(true)
 	return f, nil
 }
 
-// walFile is a segment file whose Sync takes walSync's path.
+// walFile is a segment file whose Sync takes walSync's path once raft-wal's
+// own Sync has flushed it, and its directory, the first time.
 type walFile struct {
-	*os.File
-	sync      *walSync
-	dir       string
-	dirSynced atomic.Bool
+	types.WritableFile          // raft-wal's file
+	os                 *os.File // the same file
+	sync               *walSync
+	flushed            atomic.Bool // raft-wal's first Sync is done
 }
 
-// Sync flushes the file, and its directory the first time for a file this
-// process created.
+// Sync flushes the file.
 func (f *walFile) Sync() error {
-	if err := f.flush(); err != nil {
-		return err
-	}
-	if f.dirSynced.Load() {
+	if !f.flushed.Load() || !f.sync.viaRing() {
+		f.sync.directFlushes.Add(1)
+		if err := f.WritableFile.Sync(); err != nil {
+			return err
+		}
+		f.flushed.Store(true)
 		return nil
 	}
-	d, err := os.Open(f.dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		f.dirSynced.Store(true)
-	}
-	return err
-}
-
-func (f *walFile) flush() error {
-	if !f.sync.viaRing() {
-		f.sync.directFlushes.Add(1)
-		return f.File.Sync()
-	}
 	f.sync.ringFlushes.Add(1)
-	raw, err := f.File.SyscallConn()
+	raw, err := f.os.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var flushErr error
 	// Control keeps the descriptor open until the flush is done.
-	if err := raw.Control(func(fd uintptr) { flushErr = f.sync.ring.fsync(fd, f.Name()) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { flushErr = f.sync.ring.fsync(fd, f.os.Name()) }); err != nil {
 		return err
 	}
 	return flushErr
