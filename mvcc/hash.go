@@ -32,22 +32,19 @@ func (sn *Snapshot) hash(rev int64) uint32 {
 	buf = binary.AppendVarint(buf, sn.compactRev)
 	sn.tree.Scan(func(it keyItem) bool {
 		from, to := it.compactIndex(sn.compactRev), it.versions.search(rev)
-		for run := range it.versions.segments(from, to) {
-			for i := range run {
-				v := &run[i]
-				buf = binary.AppendUvarint(buf, uint64(len(it.key)))
-				buf = append(buf, it.key...)
-				buf = binary.AppendUvarint(buf, uint64(v.main))
-				buf = binary.AppendUvarint(buf, uint64(int64(v.sub)))
-				buf = binary.AppendUvarint(buf, uint64(v.create))
-				buf = binary.AppendUvarint(buf, uint64(v.ver))
-				buf = binary.AppendUvarint(buf, uint64(v.lease))
-				buf = binary.AppendUvarint(buf, uint64(len(v.value())))
-				buf = append(buf, v.value()...)
-				if len(buf) > 2048 {
-					crc = crc32.Update(crc, castagnoli, buf)
-					buf = buf[:0]
-				}
+		for v, f := range it.versions.records(from, to) {
+			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
+			buf = append(buf, it.key...)
+			buf = binary.AppendUvarint(buf, uint64(v.main))
+			buf = binary.AppendUvarint(buf, uint64(int64(v.sub)))
+			buf = binary.AppendUvarint(buf, uint64(f.create))
+			buf = binary.AppendUvarint(buf, uint64(f.ver))
+			buf = binary.AppendUvarint(buf, uint64(v.lease))
+			buf = binary.AppendUvarint(buf, uint64(len(v.value())))
+			buf = append(buf, v.value()...)
+			if len(buf) > 2048 {
+				crc = crc32.Update(crc, castagnoli, buf)
+				buf = buf[:0]
 			}
 		}
 		return true

@@ -213,13 +213,13 @@ func (s *Store) eventAt(it *keyItem, rev int64) (Event, bool) {
 		ev.KV = KeyValue{Key: it.keyBytes(), ModRevision: v.main}
 	} else {
 		ev.Type = EventPut
-		ev.KV = it.kv(v)
+		ev.KV = it.kv(fullVersion{v, it.versions.facts(i)})
 	}
 	// The previous version survives compaction when it is the newest one at
 	// or below the compact revision, i.e. when this event is above it.
 	if i > 0 && rev > s.compactRev {
 		if p := it.versions.at(i - 1); !p.tombstone() {
-			kv := it.kv(p)
+			kv := it.kv(fullVersion{p, it.versions.facts(i - 1)})
 			ev.PrevKV = &kv
 		}
 	}

@@ -1,21 +1,37 @@
 package mvcc
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
-// version is one stored version of a key. A tombstone (the delete that ends
-// a generation) has ver 0 and no value.
-//
-// The record is packed into 48 bytes (a slice header and a Revision would
-// make it 64): it is the largest per-key cost after the key and value.
+// version is one stored version of a key: 32 bytes, the largest per-key
+// cost after the key and value. Its create revision and version number are
+// not in it: they follow from its place in its generation (revList.facts),
+// as etcd's keyIndex holds them per generation. A tombstone (the delete that
+// ends a generation) has no value and vlen tombstoneLen.
 type version struct {
 	// val and vlen hold the value bytes; val is nil for an empty value.
-	val    *byte
-	vlen   uint32
-	sub    int32
-	main   int64
-	create int64
-	ver    int64
-	lease  int64
+	val   *byte
+	vlen  uint32
+	sub   int32
+	main  int64
+	lease int64
+}
+
+// tombstoneLen is a tombstone's vlen; its val is nil, so no value has it.
+const tombstoneLen = math.MaxUint32
+
+// tombstoneAt returns the tombstone of a delete at revision main.sub.
+func tombstoneAt(main int64, sub int32) version {
+	return version{main: main, sub: sub, vlen: tombstoneLen}
+}
+
+// fullVersion is a stored version with its generation's facts: what a
+// KeyValue reports.
+type fullVersion struct {
+	*version
+	genFacts
 }
 
 func (v *version) value() []byte {
@@ -35,7 +51,7 @@ func (v *version) setValue(b []byte) {
 
 func (v *version) mod() Revision { return Revision{Main: v.main, Sub: int64(v.sub)} }
 
-func (v *version) tombstone() bool { return v.ver == 0 }
+func (v *version) tombstone() bool { return v.val == nil && v.vlen == tombstoneLen }
 
 // keyItem is a key's entry in the index: its versions in revision order,
 // across generations, each generation ending in a tombstone except possibly
@@ -82,25 +98,31 @@ func (it *keyItem) at(rev int64) int {
 	return it.versions.search(rev) - 1
 }
 
-// visible returns the version a read at rev sees, or nil if the key did not
+// visible returns the version a read at rev sees; false if the key did not
 // exist then.
-func (it *keyItem) visible(rev int64) *version {
+func (it *keyItem) visible(rev int64) (fullVersion, bool) {
 	i := it.at(rev)
 	if i < 0 {
-		return nil
+		return fullVersion{}, false
 	}
 	if v := it.versions.at(i); !v.tombstone() {
-		return v
+		return fullVersion{v, it.versions.facts(i)}, true
 	}
-	return nil
+	return fullVersion{}, false
 }
 
-// latest returns the key's current version, nil if it is deleted.
-func (it *keyItem) latest() *version {
+// latest returns the key's current version; false if it is deleted.
+func (it *keyItem) latest() (fullVersion, bool) {
 	if v := it.versions.last(); v != nil && !v.tombstone() {
-		return v
+		return fullVersion{v, it.versions.lastFacts()}, true
 	}
-	return nil
+	return fullVersion{}, false
+}
+
+// live reports whether the key has a current version.
+func (it *keyItem) live() bool {
+	v := it.versions.last()
+	return v != nil && !v.tombstone()
 }
 
 // find returns the index of the version written at main revision rev, or -1.
@@ -112,7 +134,7 @@ func (it *keyItem) find(rev int64) int {
 }
 
 // kv renders version v of the item as a KeyValue.
-func (it *keyItem) kv(v *version) KeyValue {
+func (it *keyItem) kv(v fullVersion) KeyValue {
 	return KeyValue{
 		Key:            it.keyBytes(),
 		Value:          v.value(),
@@ -143,9 +165,9 @@ func (it *keyItem) compactIndex(rev int64) int {
 	return i
 }
 
-// withVersion returns a new item with v appended.
-func (it keyItem) withVersion(v version) keyItem {
-	it.versions = it.versions.appended(v)
+// withVersion returns a new item with v, whose facts are f, appended.
+func (it keyItem) withVersion(v version, f genFacts) keyItem {
+	it.versions = it.versions.appended(v, f)
 	return it
 }
 

@@ -24,16 +24,15 @@ func (s *Store) OverwriteValue(key, value []byte) error {
 		return ErrClosed
 	}
 	it, ok := s.tree.Get(probe(key))
-	if !ok || it.latest() == nil {
+	if !ok || !it.live() {
 		return ErrKeyNotFound
 	}
 	// The current version is the tail's last. Older items and snapshots
 	// share the tail chunk, so the change goes into a copy of it.
-	tail := clone(it.versions.tailVersions())
-	last := &tail[len(tail)-1]
+	last := *it.versions.last()
 	s.size += int64(len(value)) - int64(len(last.value()))
 	last.setValue(bytes.Clone(value))
-	it.versions = it.versions.setTail(tail[:len(tail):min(cap(tail), chunkSize)])
+	it.versions = it.versions.replacedLast(last)
 	s.tree.Set(it)
 	return nil
 }

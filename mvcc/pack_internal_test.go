@@ -14,7 +14,7 @@ func sortedItems(n int) []keyItem {
 	items := make([]keyItem, n)
 	for i := range items {
 		items[i] = keyItem{key: fmt.Sprintf("key/%09d", i)}
-		items[i].versions = items[i].versions.appended(version{main: int64(i + 2), create: int64(i + 2), ver: 1})
+		items[i].versions = items[i].versions.appended(version{main: int64(i + 2)}, genFacts{create: int64(i + 2), ver: 1})
 	}
 	return items
 }

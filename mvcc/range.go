@@ -26,8 +26,8 @@ func (s *Store) rangeAt(r *RangeRequest, rev, current int64) *RangeResult {
 	}
 	passed := int64(0)
 	s.scan(kr, func(it *keyItem) bool {
-		v := it.visible(rev)
-		if v == nil {
+		v, ok := it.visible(rev)
+		if !ok {
 			return true
 		}
 		res.Count++ // rule 2: before filters and limit
@@ -74,7 +74,7 @@ func keysOnlyLease(r *RangeRequest, lease int64) int64 {
 	return 0
 }
 
-func passes(r *RangeRequest, v *version) bool {
+func passes(r *RangeRequest, v fullVersion) bool {
 	switch {
 	case r.MinModRevision > 0 && v.main < r.MinModRevision,
 		r.MaxModRevision > 0 && v.main > r.MaxModRevision,
@@ -122,8 +122,8 @@ func (s *Store) pointAt(r *RangeRequest, rev, current int64) *RangeResult {
 	if !ok {
 		return &RangeResult{Revision: current}
 	}
-	v := it.visible(rev)
-	if v == nil {
+	v, ok := it.visible(rev)
+	if !ok {
 		return &RangeResult{Revision: current}
 	}
 	if r.CountOnly || !passes(r, v) {

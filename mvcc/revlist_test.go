@@ -13,11 +13,24 @@ import (
 // checkInvariants reports a revList whose layout breaks what at, locate and
 // the bounded-copy guarantee rely on.
 func (l revList) checkInvariants() error {
-	if c := l.tailCapacity(); l.tailLen > c || c > chunkSize {
-		return fmt.Errorf("tail length %d, capacity %d", l.tailLen, c)
+	limit := uint32(chunkSize)
+	if l.meta&headed != 0 {
+		limit = headedChunkSize
 	}
-	if dead := l.tailLen > 0 && l.last().tombstone(); dead != (l.tailCap&lastTombstone != 0) {
+	if c := l.tailCapacity(); l.tailLen > c || c > limit {
+		return fmt.Errorf("tail length %d, capacity %d (headed %v)", l.tailLen, c, l.meta&headed != 0)
+	}
+	if l.meta&headed != 0 && l.meta&hasLong != 0 {
+		return fmt.Errorf("headed tail with a longList")
+	}
+	if dead := l.tailLen > 0 && l.last().tombstone(); dead != (l.meta&lastTombstone != 0) {
 		return fmt.Errorf("newest version a tombstone: %v, flag says %v", dead, !dead)
+	}
+	if got, want := l.tailLastTomb(), lastTombIn(l.tailVersions()); got != want {
+		return fmt.Errorf("tail's last tombstone at %d, recorded %d", want, got)
+	}
+	if _, ll := l.parts(); ll == nil && l.tailLen > 0 && (l.meta&headed != 0) == (l.tailHead() == startFacts(l.at(0))) {
+		return fmt.Errorf("headed %v, first version's facts %+v", l.meta&headed != 0, l.tailHead())
 	}
 	if want := l.len() == 1 && !l.last().tombstone(); l.oneLive() != want {
 		return fmt.Errorf("oneLive %v with %d versions", l.oneLive(), l.len())
@@ -37,6 +50,9 @@ func (l revList) checkInvariants() error {
 		if ch.valueBytes != valueBytes(ch.versions) {
 			return fmt.Errorf("sealed chunk %d: valueBytes %d, holds %d", i, ch.valueBytes, valueBytes(ch.versions))
 		}
+		if ch.lastTomb != lastTombIn(ch.versions) {
+			return fmt.Errorf("sealed chunk %d: last tombstone at %d, recorded %d", i, lastTombIn(ch.versions), ch.lastTomb)
+		}
 		n += len(ch.versions)
 	}
 	if n != s.n {
@@ -51,19 +67,33 @@ func (l revList) checkInvariants() error {
 type revListRun struct {
 	t     *testing.T
 	list  revList
-	model []version
+	model []modelVersion
 	main  int64
 	saved []savedList
 }
 
+// modelVersion is a version as the model holds it: with its facts.
+type modelVersion struct {
+	v version
+	f genFacts
+}
+
 type savedList struct {
 	list  revList
-	model []version
+	model []modelVersion
+}
+
+func records(m []modelVersion) []version {
+	vs := make([]version, len(m))
+	for i := range m {
+		vs[i] = m[i].v
+	}
+	return vs
 }
 
 // apply runs one operation chosen by kind and arg.
 func (r *revListRun) apply(kind, arg byte) {
-	switch kind % 8 {
+	switch kind % 9 {
 	case 0, 1, 2, 3:
 		r.appendN(int(arg) + 1)
 	case 4:
@@ -71,7 +101,7 @@ func (r *revListRun) apply(kind, arg byte) {
 	case 5, 6:
 		n := len(r.model) * int(arg) / 255
 		got, dropped := r.list.dropFront(n)
-		want := valueBytes(r.model[:n])
+		want := valueBytes(records(r.model[:n]))
 		if dropped != want {
 			r.t.Fatalf("dropFront(%d) of %d: dropped %d value bytes, want %d", n, len(r.model), dropped, want)
 		}
@@ -95,6 +125,14 @@ func (r *revListRun) apply(kind, arg byte) {
 		if len(r.saved) > 8 {
 			r.saved = r.saved[1:]
 		}
+	case 8:
+		if last := r.list.last(); last != nil && !last.tombstone() {
+			v := *last
+			v.setValue(fmt.Appendf(nil, "overwritten %d", arg))
+			r.list = r.list.replacedLast(v)
+			r.model = slices.Clone(r.model)
+			r.model[len(r.model)-1].v = v
+		}
 	}
 	r.compare(r.list, r.model, int(arg))
 }
@@ -102,31 +140,44 @@ func (r *revListRun) apply(kind, arg byte) {
 func (r *revListRun) appendN(n int) {
 	for range n {
 		r.main += 1 + r.main%3 // gaps, so that searches between revisions matter
-		v := version{main: r.main, sub: int32(r.main % 5), create: r.main, ver: 1}
-		if r.main%7 == 0 {
-			v.ver, v.create = 0, 0 // a tombstone
+		v := version{main: r.main, sub: int32(r.main % 5)}
+		if r.main%7 == 0 || r.main%97 == 1 {
+			v = tombstoneAt(v.main, v.sub)
 		} else {
 			v.setValue(fmt.Appendf(nil, "v%d", r.main%100))
 		}
-		r.list = r.list.appended(v)
-		r.model = append(r.model, v)
+		f := startFacts(&v)
+		switch last := len(r.model) - 1; {
+		case v.tombstone():
+		case last < 0 && r.main%2 == 0 && r.main > 4:
+			// A restored key whose generation began before what was kept.
+			f = genFacts{create: r.main - 4, ver: 3}
+		case last >= 0 && !r.model[last].v.tombstone():
+			f = r.model[last].f.next()
+		}
+		r.list = r.list.appended(v, f)
+		r.model = append(r.model, modelVersion{v, f})
 	}
 }
 
 // compare checks l against want: every position, the last version,
 // searches at, between and around every revision, and runs of segments
 // (seeded by pick).
-func (r *revListRun) compare(l revList, want []version, pick int) {
+func (r *revListRun) compare(l revList, model []modelVersion, pick int) {
 	r.t.Helper()
 	if err := l.checkInvariants(); err != nil {
 		r.t.Fatal(err)
 	}
+	want := records(model)
 	if l.len() != len(want) {
 		r.t.Fatalf("len %d, want %d", l.len(), len(want))
 	}
 	for i := range want {
 		if *l.at(i) != want[i] {
 			r.t.Fatalf("at(%d) = %+v, want %+v", i, *l.at(i), want[i])
+		}
+		if f := l.facts(i); f != model[i].f {
+			r.t.Fatalf("facts(%d) of %d = %+v, want %+v", i, len(want), f, model[i].f)
 		}
 	}
 	if len(want) == 0 {
@@ -161,6 +212,13 @@ func (r *revListRun) compare(l revList, want []version, pick int) {
 		}
 		if !slices.Equal(got, want[span[0]:span[1]]) {
 			r.t.Fatalf("segments(%d, %d) of %d: %d versions differ from the model", span[0], span[1], n, len(got))
+		}
+		var full []modelVersion
+		for v, f := range l.records(span[0], span[1]) {
+			full = append(full, modelVersion{*v, f})
+		}
+		if !slices.Equal(full, model[span[0]:span[1]]) {
+			r.t.Fatalf("records(%d, %d) of %d: %d versions differ from the model", span[0], span[1], n, len(full))
 		}
 	}
 	for run := range l.segments(0, n) {
@@ -227,21 +285,55 @@ func TestRevListSmallKeysStaySmall(t *testing.T) {
 	}
 	var l revList
 	for n := 1; n <= chunkSize; n++ {
-		l = l.appended(version{main: int64(n), ver: 1})
+		l = l.appended(version{main: int64(n)}, genFacts{create: 1, ver: int64(n)})
 		// Doubling plus the allocator's rounding (under 12.5%).
 		if c := int(l.tailCapacity()); l.sealed() != nil || c < n || c > max(1, 9*n/4) {
 			t.Fatalf("after %d appends: capacity %d, sealed %v", n, c, l.sealed() != nil)
 		}
 	}
-	allocs := testing.AllocsPerRun(100, func() {
-		var one revList
-		one = one.appended(version{main: 1, ver: 1})
-		if one.len() != 1 {
-			t.Fatal("lost the version")
+	for _, c := range []struct {
+		name  string
+		facts genFacts
+		bytes uint64
+	}{
+		{"a new key", genFacts{create: 9, ver: 1}, 32},
+		{"a compacted key, its generation begun before", genFacts{create: 2, ver: 5}, 48},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		allocs := testing.AllocsPerRun(100, func() {
+			var one revList
+			one = one.appended(version{main: 9}, c.facts)
+			if one.len() != 1 || one.facts(0) != c.facts {
+				t.Fatal("lost the version or its facts")
+			}
+		})
+		runtime.ReadMemStats(&after)
+		if allocs != 1 {
+			t.Fatalf("%s: a one-version list makes %v allocations, want 1", c.name, allocs)
 		}
-	})
-	if allocs != 1 {
-		t.Fatalf("a one-version list makes %v allocations, want 1", allocs)
+		// 101 runs: AllocsPerRun's warm-up and its 100.
+		if per := (after.TotalAlloc - before.TotalAlloc) / 101; per != c.bytes {
+			t.Fatalf("%s: a one-version list allocates %d bytes, want %d", c.name, per, c.bytes)
+		}
+	}
+}
+
+// TestVersionLayout pins what headOf relies on: a record is 32 bytes and
+// its last 16 are two int64 fields, so the 16 bytes in front of a headed
+// chunk's first record never hold a pointer.
+func TestVersionLayout(t *testing.T) {
+	var v version
+	if unsafe.Sizeof(v) != 32 || unsafe.Offsetof(v.main) != 16 || unsafe.Offsetof(v.lease) != 24 ||
+		unsafe.Sizeof(v.main) != 8 || unsafe.Sizeof(v.lease) != 8 || unsafe.Sizeof(genFacts{}) != 16 {
+		t.Fatalf("version is %d bytes, main at %d, lease at %d", unsafe.Sizeof(v), unsafe.Offsetof(v.main), unsafe.Offsetof(v.lease))
+	}
+	head := genFacts{create: 3, ver: 7}
+	for _, c := range []int{1, 2, 5, headedChunkSize} {
+		vs := append(newChunk(c, &head), version{main: 8})
+		if got := *headOf(&vs[0]); got != head || cap(vs) != c {
+			t.Fatalf("chunk of %d: head %+v, capacity %d", c, got, cap(vs))
+		}
 	}
 }
 
@@ -256,14 +348,14 @@ func TestPutAllocationIsProportional(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		it = it.withVersion(version{main: int64(i + 1), create: 1, ver: int64(i + 1)})
+		it = it.withVersion(version{main: int64(i + 1)}, genFacts{create: 1, ver: int64(i + 1)})
 	}
 	runtime.ReadMemStats(&after)
 	records := float64(n) * float64(unsafe.Sizeof(version{}))
 	if got := float64(after.TotalAlloc - before.TotalAlloc); got > 1.1*records {
 		t.Fatalf("appending %d versions allocated %.0f bytes, %.2fx the %.0f bytes of records", n, got, got/records, records)
 	}
-	if it.versions.len() != n || it.latest().ver != n {
+	if v, _ := it.latest(); it.versions.len() != n || v.ver != n {
 		t.Fatalf("len %d", it.versions.len())
 	}
 }

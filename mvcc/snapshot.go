@@ -69,17 +69,14 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		e.uvarint(uint64(len(it.key)) + 1)
 		e.buf = append(e.buf, it.key...)
 		e.uvarint(uint64(to - from))
-		for run := range it.versions.segments(from, to) {
-			for i := range run {
-				v := &run[i]
-				e.uvarint(uint64(v.main))
-				e.uvarint(uint64(int64(v.sub)))
-				e.uvarint(uint64(v.create))
-				e.uvarint(uint64(v.ver))
-				e.uvarint(uint64(v.lease))
-				e.uvarint(uint64(len(v.value())))
-				e.buf = append(e.buf, v.value()...)
-			}
+		for v, f := range it.versions.records(from, to) {
+			e.uvarint(uint64(v.main))
+			e.uvarint(uint64(int64(v.sub)))
+			e.uvarint(uint64(f.create))
+			e.uvarint(uint64(f.ver))
+			e.uvarint(uint64(v.lease))
+			e.uvarint(uint64(len(v.value())))
+			e.buf = append(e.buf, v.value()...)
 			if !e.flushIfFull() {
 				return false
 			}
@@ -206,14 +203,10 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 			if sub > math.MaxInt32 {
 				return nil, corrupt("key %q: sub revision %d", key, sub)
 			}
-			v := version{
-				main:   main,
-				sub:    int32(sub),
-				create: int64(d.uvarint()),
-				ver:    int64(d.uvarint()),
-				lease:  int64(d.uvarint()),
-			}
-			if vlen := d.uvarint(); vlen > 0 {
+			f := genFacts{create: int64(d.uvarint()), ver: int64(d.uvarint())}
+			v := version{main: main, sub: int32(sub), lease: int64(d.uvarint())}
+			vlen := d.uvarint()
+			if vlen > 0 {
 				if vlen > MaxValueSize {
 					return nil, corrupt("key %q: value of %d bytes", key, vlen)
 				}
@@ -222,10 +215,16 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 			if d.err != nil {
 				break
 			}
-			if err := checkVersion(&it, &v, st.rev); err != nil {
+			if f.ver == 0 {
+				if f.create != 0 || v.lease != 0 || vlen != 0 {
+					return nil, corrupt("key %q: bad tombstone at revision %d", key, main)
+				}
+				v = tombstoneAt(v.main, v.sub)
+			}
+			if err := checkVersion(&it, &v, f, st.rev); err != nil {
 				return nil, err
 			}
-			it.versions = it.versions.appended(v)
+			it.versions = it.versions.appended(v, f)
 			st.size += int64(len(v.value())) + versionOverhead
 			if v.main >= st.compactRev {
 				if len(changes) == cap(changes) {
@@ -240,7 +239,7 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 		if d.err == nil {
 			index.add(it)
 			st.size += int64(len(key)) + keyOverhead
-			if it.latest() != nil {
+			if it.live() {
 				st.live++
 			}
 		}
@@ -272,16 +271,25 @@ func decodeSnapshot(r io.Reader) (*decoded, error) {
 	return st, nil
 }
 
-// checkVersion rejects a version that would break the store's invariants.
-func checkVersion(it *keyItem, v *version, rev int64) error {
+// checkVersion rejects a version, with facts f, that would break the
+// store's invariants: in a generation the create revision stays and the
+// version number counts up from the first version kept, and one starts with
+// version 1 at its create revision after a tombstone.
+func checkVersion(it *keyItem, v *version, f genFacts, rev int64) error {
 	bad := v.main < 1 || v.main > rev
-	if last := it.versions.last(); last != nil && v.main <= last.main {
+	last := it.versions.last()
+	switch {
+	case last != nil && v.main <= last.main:
 		bad = true
-	}
-	if v.tombstone() {
-		bad = bad || v.create != 0 || v.lease != 0 || len(v.value()) != 0
-	} else {
-		bad = bad || v.create < 1 || v.create > v.main
+	case v.tombstone():
+	case last == nil:
+		// The first version kept: its generation may have begun earlier.
+		bad = bad || f.create < 1 || f.create > v.main || f.ver < 1 ||
+			(f.ver == 1) != (f.create == v.main) || f.ver-1 > v.main-f.create
+	case last.tombstone():
+		bad = bad || f != startFacts(v)
+	default:
+		bad = bad || f != it.versions.lastFacts().next()
 	}
 	if bad {
 		return corrupt("key %q: bad version at revision %d", it.key, v.main)

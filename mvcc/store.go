@@ -234,7 +234,7 @@ func (s *Store) checkPut(r *PutRequest) error {
 	}
 	if r.IgnoreValue || r.IgnoreLease {
 		it, ok := s.tree.Get(probe(r.Key))
-		if !ok || it.latest() == nil {
+		if !ok || !it.live() {
 			return fmt.Errorf("%w: %q", ErrKeyNotFound, r.Key)
 		}
 	}

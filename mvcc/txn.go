@@ -181,8 +181,8 @@ func (s *Store) plan(t *TxnRequest) *txnPlan {
 func (s *Store) compare(c *Compare) bool {
 	found, holds := false, true
 	s.scan(newKeyRange(c.Key, c.End), func(it *keyItem) bool {
-		v := it.latest()
-		if v == nil {
+		v, ok := it.latest()
+		if !ok {
 			return true
 		}
 		found = true
@@ -190,12 +190,12 @@ func (s *Store) compare(c *Compare) bool {
 		return holds
 	})
 	if !found {
-		return c.Target != CompareValue && compareVersion(c, &version{})
+		return c.Target != CompareValue && compareVersion(c, fullVersion{version: &version{}})
 	}
 	return holds
 }
 
-func compareVersion(c *Compare, v *version) bool {
+func compareVersion(c *Compare, v fullVersion) bool {
 	var order int
 	switch c.Target {
 	case CompareValue:

@@ -55,35 +55,36 @@ func (w *writer) put(r *PutRequest) *PutResult {
 		s.size += int64(len(r.Key)) + keyOverhead
 		s.tight.noteInsert(it.key)
 	}
-	v := version{main: w.main, sub: w.nextSub(), create: w.main, ver: 1, lease: r.Lease}
-	prev := it.latest()
-	if prev == nil {
+	v := version{main: w.main, sub: w.nextSub(), lease: r.Lease}
+	f := startFacts(&v)
+	prev, hasPrev := it.latest()
+	if !hasPrev {
 		s.live++ // a new key, or a new generation of a deleted one
 	} else {
-		v.create, v.ver = prev.create, prev.ver+1
+		f = prev.next()
 		if r.IgnoreLease {
 			v.lease = prev.lease
 		}
 	}
-	if r.IgnoreValue && prev != nil {
+	if r.IgnoreValue && hasPrev {
 		v.val, v.vlen = prev.val, prev.vlen // immutable: shared, not copied
 	} else if len(r.Value) > 0 {
 		v.setValue(bytes.Clone(r.Value))
 	}
 	ev := Event{Type: EventPut, Sub: int64(v.sub)}
 	res := &PutResult{Revision: w.main}
-	if prev != nil {
+	if hasPrev {
 		kv := it.kv(prev)
 		ev.PrevKV = &kv
 		if r.PrevKV {
 			res.PrevKV = &kv
 		}
 	}
-	it = it.withVersion(v)
+	it = it.withVersion(v, f)
 	s.tree.Set(it)
 	s.log.append(it.key, w.main)
 	s.size += int64(len(v.value())) + versionOverhead
-	ev.KV = it.kv(it.versions.last())
+	ev.KV = it.kv(fullVersion{it.versions.last(), f})
 	w.events = append(w.events, ev)
 	return res
 }
@@ -94,15 +95,16 @@ func (w *writer) deleteRange(r *DeleteRequest) *DeleteResult {
 	kr := newKeyRange(r.Key, r.End)
 	var doomed []keyItem
 	s.scan(kr, func(it *keyItem) bool {
-		if it.latest() != nil {
+		if it.live() {
 			doomed = append(doomed, *it)
 		}
 		return true
 	})
 	for _, it := range doomed {
-		prev := it.kv(it.latest())
-		v := version{main: w.main, sub: w.nextSub()}
-		it = it.withVersion(v)
+		latest, _ := it.latest()
+		prev := it.kv(latest)
+		v := tombstoneAt(w.main, w.nextSub())
+		it = it.withVersion(v, genFacts{})
 		s.tree.Set(it)
 		s.log.append(it.key, w.main)
 		s.size += versionOverhead
