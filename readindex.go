@@ -32,6 +32,39 @@ type readRound struct {
 	index   uint64
 	err     error
 	readers int // how many joined; under readBatcher.mu until taken
+
+	// Readers whose contexts share one Done channel wait on a ctxGroup
+	// instead of each selecting on done and on that channel: the select
+	// locks and queues on both, and 64 readers of one context contended on
+	// its channel's lock (get-lin's CPU profile: selectgo 15%, lock2 6%).
+	// The first reader of a context selects; the next ones of the same
+	// context join a group, which one context.AfterFunc wakes if the
+	// context ends first. Readers with contexts of their own (a gRPC
+	// server's requests) select as before. Under readBatcher.mu until
+	// taken.
+	lastDone  <-chan struct{} // the Done channel of the latest reader
+	lastGroup *ctxGroup       // its group, nil until a second reader of it
+	groups    []*ctxGroup
+}
+
+// ctxGroup is the readers of one round that share a context. ch is closed
+// when the round is answered or when the context ends, whichever is first.
+type ctxGroup struct {
+	ch      chan struct{}
+	release sync.Once
+	stop    func() bool // unregisters the context.AfterFunc
+}
+
+func (g *ctxGroup) wake() { g.release.Do(func() { close(g.ch) }) }
+
+// answer publishes the round's index and err (set by the caller) to its
+// readers.
+func (r *readRound) answer() {
+	close(r.done)
+	for _, g := range r.groups {
+		g.stop()
+		g.wake()
+	}
 }
 
 // readBatcher collects readers into rounds for the read-index goroutine.
@@ -52,6 +85,32 @@ func (b *readBatcher) init() { b.kick = make(chan struct{}, 1) }
 func (b *readBatcher) join() *readRound {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.joinLocked()
+}
+
+// joinWaiting is join for a reader whose context has a Done channel,
+// done: it also returns the group to wait on, nil when the reader is to
+// select on the round's done and on done itself.
+func (b *readBatcher) joinWaiting(ctx context.Context, done <-chan struct{}) (*readRound, *ctxGroup) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.joinLocked()
+	if r.lastDone != done {
+		r.lastDone, r.lastGroup = done, nil
+		return r, nil
+	}
+	if r.lastGroup == nil {
+		g := &ctxGroup{ch: make(chan struct{})}
+		// AfterFunc runs g.wake in a goroutine of its own, never here,
+		// so holding b.mu while registering cannot deadlock.
+		g.stop = context.AfterFunc(ctx, g.wake)
+		r.lastGroup = g
+		r.groups = append(r.groups, g)
+	}
+	return r, r.lastGroup
+}
+
+func (b *readBatcher) joinLocked() *readRound {
 	if b.stopped != nil {
 		r := &readRound{done: make(chan struct{}), err: b.stopped}
 		close(r.done)
@@ -66,6 +125,33 @@ func (b *readBatcher) join() *readRound {
 	}
 	b.pending.readers++
 	return b.pending
+}
+
+// wait joins the next round and returns it once answered; ctx's error
+// if ctx ends first.
+func (b *readBatcher) wait(ctx context.Context) (*readRound, error) {
+	done := ctx.Done()
+	if done == nil {
+		r := b.join()
+		<-r.done // a plain receive: no select locking other channels
+		return r, nil
+	}
+	r, g := b.joinWaiting(ctx, done)
+	if g == nil {
+		select {
+		case <-r.done:
+			return r, nil
+		case <-done:
+			return nil, ctx.Err()
+		}
+	}
+	<-g.ch // also a plain receive, on a channel of this round's
+	select {
+	case <-r.done:
+		return r, nil
+	default:
+		return nil, ctx.Err() // the context ended first
+	}
 }
 
 // take hands the pending round to the read-index goroutine.
@@ -85,7 +171,7 @@ func (b *readBatcher) stop(err error) {
 	if r := b.pending; r != nil {
 		b.pending = nil
 		r.err = err
-		close(r.done)
+		r.answer()
 	}
 }
 
@@ -119,7 +205,7 @@ func (n *Node) runReadIndex() {
 			lone = 0
 		}
 		r.index, r.err = n.fetchReadIndex()
-		close(r.done)
+		r.answer()
 	}
 }
 
@@ -178,15 +264,9 @@ var errLeaderNotReady = errors.New("kvstore: leader not ready")
 func (n *Node) readIndex(ctx context.Context) error {
 	for {
 		_, changed := n.lead.get()
-		r := n.reads.join()
-		if done := ctx.Done(); done == nil {
-			<-r.done // a plain receive: no select locking other channels
-		} else {
-			select {
-			case <-r.done:
-			case <-done:
-				return ctx.Err()
-			}
+		r, err := n.reads.wait(ctx)
+		if err != nil {
+			return err
 		}
 		if r.err == nil {
 			return n.waitApplied(ctx, r.index)
