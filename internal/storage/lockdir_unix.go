@@ -10,10 +10,6 @@ import (
 	"syscall"
 )
 
-// lockFile is the file a node holds an exclusive flock on for as long as it
-// has its data dir open.
-const lockFile = "kvstore.lock"
-
 // lockDir takes dir's lock without waiting: a second node on the same dir,
 // in this process or another, gets ErrDataDirLocked at once instead of
 // blocking in the log store's own file lock (bbolt waits forever). The lock

@@ -110,12 +110,6 @@ func rd(d time.Duration) string {
 	}
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cpuSnap samples this process's CPU time and the machine-wide busy/total
 // jiffies from /proc/stat, so each workload can report its own CPU use and the
 // CPU used by other processes on the machine during the run (interference).
