@@ -23,7 +23,10 @@ import (
 // Reads are batched: concurrent readers join the next round, and one round
 // (one leadership confirmation, or one call to the leader) serves them all.
 // A round starts only after its readers joined, which is what makes its
-// index good for them.
+// index good for them. In a cluster of two or three voters the leader
+// answers a follower's call without a heartbeat round: the call is itself
+// the follower's acknowledgement, and with the leader's own it makes a
+// majority (readquorum.go).
 
 // readRound is one leadership confirmation shared by the readers that
 // joined it. index and err are set before done is closed.
@@ -237,7 +240,11 @@ func (n *Node) fetchReadIndex() (uint64, error) {
 	defer cancel()
 	stop := context.AfterFunc(n.closedCtx, cancel)
 	defer stop()
-	reply, err := n.call(ctx, addr, &wire.Request{Kind: wire.RPCReadIndex})
+	// The term is read after the round's readers joined (the round was
+	// taken before this call): the leader may count this request as this
+	// member's acknowledgement of its leadership at that time.
+	req := &wire.Request{Kind: wire.RPCReadIndex, From: n.cfg.id, Term: n.raft.CurrentTerm()}
+	reply, err := n.call(ctx, addr, req)
 	if err == nil {
 		// The leader's own refusal (no longer leader, not ready) comes in
 		// the reply: its empty index is no answer.

@@ -77,6 +77,11 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 			err = n.notLeader()
 			break
 		}
+		if index, ok := n.readIndexConfirmedByAsker(req); ok {
+			reply.Index = index
+			n.nudgeFollowers()
+			break
+		}
 		r := n.reads.join()
 		select {
 		case <-r.done:

@@ -30,6 +30,7 @@ func goldenMessages(t *testing.T) []any {
 		&Reply{Lease: &LeaseReply{Revision: 4, TTL: 10, GrantedTTL: 60, KeyList: [][]byte{[]byte("a")}}},
 		&Request{Kind: RPCHashKV, Cluster: "c", Revision: 42},
 		&Reply{Hash: 0xdeadbeef, CompactRevision: 40, Revision: 50},
+		&Request{Kind: RPCReadIndex, Cluster: "c", From: "n2", Term: 7},
 	}
 }
 
@@ -89,4 +90,28 @@ func readGolden(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return golden
+}
+
+// TestReadIndexTermIsIgnoredByEarlierMembers: a read-index call with the
+// asker's ID and term decodes, on a member of a build before those fields,
+// as the call it knew, which that member answers with a heartbeat round.
+func TestReadIndexTermIsIgnoredByEarlierMembers(t *testing.T) {
+	data, err := EncodeRPC(&Request{Kind: RPCReadIndex, Cluster: "c", From: "n2", Term: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var earlier struct {
+		Kind       RPCKind       `codec:"k"`
+		Cluster    string        `codec:"c"`
+		Command    []byte        `codec:"cmd,omitempty"`
+		Membership *Membership   `codec:"m,omitempty"`
+		Lease      *LeaseRequest `codec:"l,omitempty"`
+		Revision   int64         `codec:"rev,omitempty"`
+	}
+	if err := DecodeRPC(data, &earlier); err != nil {
+		t.Fatalf("an earlier member cannot decode the call: %v", err)
+	}
+	if earlier.Kind != RPCReadIndex || earlier.Cluster != "c" {
+		t.Fatalf("an earlier member decodes the call as %+v", earlier)
+	}
 }

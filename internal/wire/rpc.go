@@ -24,7 +24,11 @@ const (
 	// index it was committed at and its result.
 	RPCPropose RPCKind = iota + 1
 	// RPCReadIndex asks for an index whose application makes a local read
-	// linearizable.
+	// linearizable. The request names the asking member (From) and the
+	// raft term it was in after its readers joined (Term), which lets a
+	// leader of a small cluster count the request as that member's
+	// acknowledgement of its leadership (readquorum.go); a request
+	// without them is served by a heartbeat round, as before.
 	RPCReadIndex
 	// RPCMembership carries a membership change or leadership transfer.
 	RPCMembership
@@ -61,6 +65,9 @@ type Request struct {
 	Lease      *LeaseRequest `codec:"l,omitempty"`
 	// Revision is the revision RPCHashKV asks about.
 	Revision int64 `codec:"rev,omitempty"`
+	// From and Term are RPCReadIndex's asking member and its raft term.
+	From string `codec:"from,omitempty"`
+	Term uint64 `codec:"term,omitempty"`
 }
 
 // Reply answers a Request.
