@@ -46,10 +46,10 @@ import (
 // readIndexConfirmedByAsker returns the index a follower's read-index call
 // req can be answered with without a heartbeat round, and whether it can
 // (the conditions above). It runs on the transport's goroutine for the
-// call, concurrently with raft; it reads raft's atomics and the published
-// leadership only.
+// call, concurrently with raft, and never waits on raft: it reads raft's
+// atomics, the published leadership and, through lastFSMIndex, the log.
 func (n *Node) readIndexConfirmedByAsker(req *wire.Request) (uint64, bool) {
-	if req.Term == 0 || req.From == "" || req.From == n.cfg.id {
+	if req.Term == 0 {
 		return 0, false
 	}
 	if info, _ := n.lead.get(); !info.IsLeader || info.Term != req.Term {

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/kvstore/kvstore"
+	"github.com/kvstore/kvstore/internal/proccpu"
 	"github.com/kvstore/kvstore/internal/procmem"
 	"github.com/kvstore/kvstore/transport"
 )
@@ -208,7 +209,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 			return r, err
 		}
 	}
-	cpuStart := cpuTime()
+	cpuStart := proccpu.Used()
 	start = time.Now()
 	if node, err = open(network, dir); err != nil {
 		return r, err
@@ -221,7 +222,7 @@ func measure(n, valueSize int, defrag bool, cpuProfile string) (result, error) {
 	led := time.Now()
 	count, err := countKeys(ctx, node)
 	ready := time.Now()
-	r.cpu = cpuTime() - cpuStart
+	r.cpu = proccpu.Used() - cpuStart
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/etcdapi"
+	"github.com/kvstore/kvstore/internal/proccpu"
 	"github.com/kvstore/kvstore/transport"
 )
 
@@ -141,7 +142,7 @@ func procStat() (busy, total uint64) {
 
 func snap() cpuSnap {
 	b, t := procStat()
-	return cpuSnap{self: cpuTime(), busy: b, total: t, at: time.Now()}
+	return cpuSnap{self: proccpu.Used(), busy: b, total: t, at: time.Now()}
 }
 
 // since returns (cores used by this process, cores used by everything else).

@@ -1,14 +1,15 @@
 //go:build unix
 
-package main
+package proccpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
+// Used returns the CPU time the process has used so far, user and system;
+// 0 if the system will not say.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
