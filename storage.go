@@ -49,6 +49,7 @@ func openStorage(dir string, cfg *config, logger hclog.Logger) (*storage.Storage
 	scfg := storage.Config{
 		Cluster: cfg.clusterToken, Node: cfg.id, LogStore: cfg.logStore, WALDir: cfg.walDir,
 		SnapshotRetain: cfg.snapshotRetain, Logger: logger, NoSyncRing: cfg.noSyncRing,
+		Prewrite: cfg.prewrite,
 	}
 	if err := checkWALDir(dir, cfg); err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ func startCluster(ctx context.Context, cfg *config, root string) (*cluster, erro
 			kvstore.WithQuotaBytes(cfg.quotaBytes), cfg.autoCompactionOption(),
 			kvstore.WithEagerAppend(cfg.eager),
 			kvstore.WithSyncRing(cfg.syncRing),
+			kvstore.WithSegmentPrewrite(cfg.prewrite),
 		}
 		if registry != nil {
 			opts = append(opts, kvstore.WithMetrics(registry))

@@ -73,6 +73,7 @@ type config struct {
 	commit      time.Duration
 	eager       bool
 	syncRing    bool
+	prewrite    bool
 	cpuProfile  string
 	blockProf   string
 	mutexProf   string
@@ -135,6 +136,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.DurationVar(&c.commit, "raft-commit", 0, "raft commit timeout (0: raft's default)")
 	fs.BoolVar(&c.eager, "eager-append", true, "leaders send new entries to followers while writing them (kvstore.WithEagerAppend)")
 	fs.BoolVar(&c.syncRing, "sync-ring", true, "under concurrent writes, raft-wal flushes through io_uring (kvstore.WithSyncRing)")
+	fs.BoolVar(&c.prewrite, "prewrite", runtime.GOOS == "linux", "zeros written ahead of the raft-wal log's end, so appends overwrite written blocks (kvstore.WithSegmentPrewrite)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed windows to this file")
 	fs.StringVar(&c.blockProf, "blockprofile", "", "write a block profile of the timed windows to this file")
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")

@@ -76,6 +76,10 @@ type Config struct {
 	// NoSyncRing makes every raft-wal flush an fsync(2), never one through
 	// io_uring (walsync.go).
 	NoSyncRing bool
+	// Prewrite sets whether raft-wal's segments get zeros written ahead of
+	// the log's end (prewrite.go); PrewriteDefault is what is used unless
+	// the caller says otherwise.
+	Prewrite bool
 	// Logger receives the stores' logs; it must not be nil.
 	Logger hclog.Logger
 }
@@ -117,6 +121,15 @@ func (s *Storage) Flushes() (ring, fsync uint64, ok bool) {
 		return 0, 0, false
 	}
 	return s.flushes.ringFlushes.Load(), s.flushes.directFlushes.Load(), true
+}
+
+// Prewritten is how many bytes of zeros were written ahead of the raft-wal
+// log's end since Open (prewrite.go); 0 for other stores.
+func (s *Storage) Prewritten() uint64 {
+	if s.flushes == nil {
+		return 0
+	}
+	return s.flushes.prewritten.Load()
 }
 
 // MarkRemoved records durably that the node was removed from its cluster:
@@ -216,7 +229,7 @@ func openDisk(dir string, cfg Config) (*Storage, error) {
 		}
 		rotation := &walRotation{}
 		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
-		flushes, ringErr := newWALSync(!cfg.NoSyncRing)
+		flushes, ringErr := newWALSync(!cfg.NoSyncRing, cfg.Prewrite)
 		if ringErr != nil {
 			logger.Debug("raft-wal flushes with fsync(2) only", "reason", ringErr)
 		}

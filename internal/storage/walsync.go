@@ -41,15 +41,24 @@ type walSync struct {
 
 	// ringFlushes and directFlushes count flushes by the path taken.
 	ringFlushes, directFlushes atomic.Uint64
+
+	// zeros is prewriteChunk zero bytes when segments are prewritten
+	// (prewrite.go), nil otherwise; prewritten counts the bytes written.
+	zeros      []byte
+	prewritten atomic.Uint64
 }
 
 // recentAppends is how many of the latest appends decide the path.
 const recentAppends = 8
 
 // newWALSync returns raft-wal's file system, flushing through a ring when
-// useRing is set and the kernel gives one (ringErr says why it did not).
-func newWALSync(useRing bool) (s *walSync, ringErr error) {
+// useRing is set and the kernel gives one (ringErr says why it did not),
+// and writing zeros ahead of each segment's end when prewrite is set.
+func newWALSync(useRing, prewrite bool) (s *walSync, ringErr error) {
 	s = &walSync{FS: fs.New()}
+	if prewrite {
+		s.zeros = make([]byte, prewriteChunk)
+	}
 	if useRing {
 		s.ring, ringErr = newSyncRing()
 	}
@@ -85,7 +94,9 @@ func (s *walSync) Create(dir, name string, size uint64) (types.WritableFile, err
 	if err != nil {
 		return nil, err
 	}
-	return &walFile{WritableFile: wf, os: &wf.(*fs.File).File, sync: s}, nil
+	f := &walFile{WritableFile: wf, os: &wf.(*fs.File).File, sync: s}
+	f.prewriteTo(int64(size))
+	return f, nil
 }
 
 // OpenWriter implements types.VFS: an existing file, its directory entry
@@ -97,6 +108,9 @@ func (s *walSync) OpenWriter(dir, name string) (types.WritableFile, error) {
 	}
 	f := &walFile{WritableFile: wf, os: wf.(*os.File), sync: s}
 	f.flushed.Store(true)
+	if info, err := f.os.Stat(); err == nil {
+		f.prewriteTo(info.Size())
+	}
 	return f, nil
 }
 
@@ -107,6 +121,31 @@ type walFile struct {
 	os                 *os.File // the same file
 	sync               *walSync
 	flushed            atomic.Bool // raft-wal's first Sync is done
+	pre                *prewriter  // nil: not prewritten
+}
+
+// prewriteTo makes zeros run ahead of the file's end up to size, the
+// space raft-wal preallocated, if segments are prewritten.
+func (f *walFile) prewriteTo(size int64) {
+	if f.sync.zeros != nil && size > 0 {
+		f.pre = newPrewriter(f.os, size, f.sync.zeros, &f.sync.prewritten)
+	}
+}
+
+// WriteAt writes raft-wal's bytes, past any zeros being written there.
+func (f *walFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.pre != nil {
+		f.pre.beforeWrite(off, int64(len(p)))
+	}
+	return f.WritableFile.WriteAt(p, off)
+}
+
+// Close closes the file once no zeros are being written to it.
+func (f *walFile) Close() error {
+	if f.pre != nil {
+		f.pre.close()
+	}
+	return f.WritableFile.Close()
 }
 
 // Sync flushes the file.
