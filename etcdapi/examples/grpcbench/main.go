@@ -61,6 +61,7 @@ var (
 	flagServe     = flag.Bool("serve", false, "only start the cluster, print endpoints, and serve until SIGINT/SIGTERM (for external tools such as etcd's tools/benchmark)")
 	flagQuiet     = flag.Duration("wait-quiet", 2*time.Minute, "before each repetition wait up to this long for other processes to use <0.15 cores (0 = don't wait)")
 	flagSyncRing  = flag.Bool("sync-ring", true, "under concurrent writes, raft-wal flushes through io_uring (kvstore.WithSyncRing)")
+	flagPrewrite  = flag.Bool("prewrite", runtime.GOOS == "linux", "zeros written ahead of the raft-wal log's end, so appends overwrite written blocks (kvstore.WithSegmentPrewrite)")
 	flagOnly      = flag.String("only", "", "comma-separated workload name prefixes to run (default all)")
 	flagCPUProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (servers and clients) to this file")
 	flagBlockProf = flag.String("blockprofile", "", "write a profile of where goroutines blocked over the whole run (servers and clients) to this file")
@@ -265,7 +266,7 @@ func startMember(rep int, self kvstore.Peer, peers []kvstore.Peer, token, client
 	}
 	node, err := kvstore.Open(filepath.Join(*flagDir, fmt.Sprintf("rep%d", rep), self.ID),
 		kvstore.WithID(self.ID), kvstore.WithTransport(tr), kvstore.WithBootstrap(peers...),
-		kvstore.WithClusterToken(token), kvstore.WithSyncRing(*flagSyncRing))
+		kvstore.WithClusterToken(token), kvstore.WithSyncRing(*flagSyncRing), kvstore.WithSegmentPrewrite(*flagPrewrite))
 	if err != nil {
 		tr.Close()
 		return nil, "", err
