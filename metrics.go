@@ -90,6 +90,7 @@ type nodeMetrics struct {
 	dbSize, dbInUse, keys, revision, compact          *prometheus.Desc
 	quota                                             *prometheus.Desc
 	walFlushes                                        *prometheus.Desc
+	walPrewritten                                     *prometheus.Desc
 	watchers, slowWatchers, events                    *prometheus.Desc
 	serverID, version, goVersion                      *prometheus.Desc
 	versionLabel                                      string
@@ -139,6 +140,7 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		dbInUse:        desc("etcd_mvcc_db_total_size_in_use_in_bytes", "Bytes the in-memory store holds, history included (the same as the total: the store has no free pages)."),
 		quota:          desc("etcd_server_quota_backend_bytes", "This member's quota of the store's size in bytes (WithQuotaBytes); -1 when off."),
 		walFlushes:     desc("kvstore_disk_wal_flushes_total", "The total number of flushes of this member's raft-wal log since it opened, by how they waited (path: io_uring under concurrent writes, or fsync; WithSyncRing).", "path"),
+		walPrewritten:  desc("kvstore_disk_wal_prewritten_bytes_total", "The total bytes of zeros written ahead of the end of this member's raft-wal log since it opened, so that appends overwrite written blocks (WithSegmentPrewrite)."),
 		keys:           desc("etcd_debugging_mvcc_keys_total", "Total number of keys."),
 		revision:       desc("etcd_debugging_mvcc_current_revision", "The current revision of store."),
 		compact:        desc("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store."),
@@ -210,7 +212,7 @@ func (m *nodeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.own() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.quota, m.walFlushes, m.keys,
+	for _, d := range []*prometheus.Desc{m.hasLeader, m.isLeader, m.committedIndex, m.appliedIndex, m.dbSize, m.dbInUse, m.quota, m.walFlushes, m.walPrewritten, m.keys,
 		m.revision, m.compact, m.watchers, m.slowWatchers, m.events, m.serverID, m.version, m.goVersion} {
 		ch <- d
 	}
@@ -249,6 +251,7 @@ func (m *nodeMetrics) Collect(ch chan<- prometheus.Metric) {
 	if ring, fsync, ok := n.storage.Flushes(); ok {
 		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(ring), "io_uring")
 		ch <- prometheus.MustNewConstMetric(m.walFlushes, prometheus.CounterValue, float64(fsync), "fsync")
+		ch <- prometheus.MustNewConstMetric(m.walPrewritten, prometheus.CounterValue, float64(n.storage.Prewritten()))
 	}
 	gauge(m.serverID, 1, n.cfg.id)
 	gauge(m.version, 1, m.versionLabel)

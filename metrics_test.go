@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -493,6 +494,19 @@ func TestMetricsDiskTimings(t *testing.T) {
 					if got := flushes(fams) - flushesBefore; got != fsyncs {
 						t.Errorf("%v flushes counted for %v timed appends", got, fsyncs)
 					}
+					// The zeros are written by a goroutine of their own after
+					// the first appends; virtual time stands still while it
+					// writes, so the deadline passes only once it is done.
+					prewritten := func() float64 {
+						return sample(t, scrape(t, reg), "kvstore_disk_wal_prewritten_bytes_total", member("n1"))
+					}
+					for deadline := time.Now().Add(10 * time.Second); runtime.GOOS == "linux" && prewritten() == 0; time.Sleep(10 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatal("no zeros written ahead of the raft-wal log (WithSegmentPrewrite is on by default on Linux)")
+						}
+					}
+				} else if _, ok := fams["kvstore_disk_wal_prewritten_bytes_total"]; ok {
+					t.Errorf("with %s storage, kvstore_disk_wal_prewritten_bytes_total is exported", store)
 				}
 				if got := sample(t, fams, "etcd_debugging_snap_save_total_duration_seconds", member("n1")); got != 1 {
 					t.Errorf("%v snapshot saves timed, want 1", got)
