@@ -75,6 +75,7 @@ type config struct {
 	syncRing    bool
 	prewrite    bool
 	cpuProfile  string
+	traceFile   string
 	blockProf   string
 	mutexProf   string
 	memProf     string
@@ -138,6 +139,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.BoolVar(&c.syncRing, "sync-ring", true, "under concurrent writes, raft-wal flushes through io_uring (kvstore.WithSyncRing)")
 	fs.BoolVar(&c.prewrite, "prewrite", runtime.GOOS == "linux", "zeros written ahead of the raft-wal log's end, so appends overwrite written blocks (kvstore.WithSegmentPrewrite)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed windows to this file")
+	fs.StringVar(&c.traceFile, "trace", "", "write an execution trace of the timed windows to this file (go tool trace; -pprof=sched for where goroutines waited for a processor)")
 	fs.StringVar(&c.blockProf, "blockprofile", "", "write a block profile of the timed windows to this file")
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex profile of the timed windows to this file")
 	fs.StringVar(&c.memProf, "memprofile", "", "write an allocation profile of the whole program (start-up included) to this file at exit")
@@ -231,7 +233,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(root)
 	}
-	prof := &profiler{cpu: cfg.cpuProfile, block: cfg.blockProf, mutex: cfg.mutexProf, mem: cfg.memProf, windows: len(cfg.workloads) * cfg.runs}
+	prof := &profiler{cpu: cfg.cpuProfile, trace: cfg.traceFile, block: cfg.blockProf, mutex: cfg.mutexProf, mem: cfg.memProf, windows: len(cfg.workloads) * cfg.runs}
 	rep := newReport(cfg)
 	status := 0
 	for i := range cfg.workloads {

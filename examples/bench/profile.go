@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 )
 
@@ -18,17 +19,26 @@ const (
 )
 
 // profiler profiles the timed windows only, not cluster start-up or
-// preload. Each window gets its own CPU profile: the -cpuprofile name
-// itself when the program times one window, else the name with
-// ".<workload>.run<N>" before its extension. Block and mutex profiles are
+// preload. Each window gets its own CPU profile and execution trace: the
+// -cpuprofile (-trace) name itself when the program times one window, else
+// the name with ".<workload>.run<N>" before its extension. Block and mutex profiles are
 // sampled in the windows only and written once at exit. The allocation
 // profile (-memprofile) is the whole program's, written at exit: Go keeps
 // one cumulative record of allocations, so start-up and preload are in it
 // too (small beside a timed window of writes).
 type profiler struct {
-	cpu, block, mutex, mem string
-	windows                int // how many windows the program will time
-	cpuFile                *os.File
+	cpu, trace, block, mutex, mem string
+	windows                       int // how many windows the program will time
+	cpuFile, traceFile            *os.File
+}
+
+// windowFile creates the file named name for the window label.
+func (p *profiler) windowFile(name, label string) (*os.File, error) {
+	if p.windows > 1 {
+		ext := filepath.Ext(name)
+		name = strings.TrimSuffix(name, ext) + "." + label + ext
+	}
+	return os.Create(name)
 }
 
 func (p *profiler) start(label string) error {
@@ -38,15 +48,21 @@ func (p *profiler) start(label string) error {
 	if p.mutex != "" {
 		runtime.SetMutexProfileFraction(mutexProfileFraction)
 	}
+	if p.trace != "" {
+		f, err := p.windowFile(p.trace, label)
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return err
+		}
+		p.traceFile = f
+	}
 	if p.cpu == "" {
 		return nil
 	}
-	name := p.cpu
-	if p.windows > 1 {
-		ext := filepath.Ext(name)
-		name = strings.TrimSuffix(name, ext) + "." + label + ext
-	}
-	f, err := os.Create(name)
+	f, err := p.windowFile(p.cpu, label)
 	if err != nil {
 		return err
 	}
@@ -61,13 +77,18 @@ func (p *profiler) start(label string) error {
 func (p *profiler) stop() error {
 	runtime.SetBlockProfileRate(0)
 	runtime.SetMutexProfileFraction(0)
-	if p.cpuFile == nil {
-		return nil
+	var errs []error
+	if p.traceFile != nil {
+		trace.Stop()
+		errs = append(errs, p.traceFile.Close())
+		p.traceFile = nil
 	}
-	pprof.StopCPUProfile()
-	err := p.cpuFile.Close()
-	p.cpuFile = nil
-	return err
+	if p.cpuFile != nil {
+		pprof.StopCPUProfile()
+		errs = append(errs, p.cpuFile.Close())
+		p.cpuFile = nil
+	}
+	return errors.Join(errs...)
 }
 
 // writeExit writes the block, mutex and allocation profiles, if asked for.
