@@ -81,6 +81,7 @@ type nodeMetrics struct {
 	defrag           prometheus.Histogram   // defragment.go
 	corruptChecks    *prometheus.CounterVec // corruption.go
 	corruptFound     *prometheus.CounterVec
+	readIndexCalls   *prometheus.CounterVec // rpcserver.go
 
 	// lastLeader is the leader last published; only the leadership
 	// goroutine touches it.
@@ -131,6 +132,8 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 			Help: "The total number of corruption check rounds this member ran that compared hashes (check: initial or compact)."}, []string{"check"}),
 		corruptFound: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kvstore", Subsystem: "corruption", Name: "mismatches_total",
 			Help: "The total number of corruption check rounds this member ran that found members' hashes differing (check: initial or compact)."}, []string{"check"}),
+		readIndexCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kvstore", Subsystem: "server", Name: "read_index_calls_total",
+			Help: "The total number of followers' read-index calls this member answered as leader, by how (answer: at_once, the call counted as the follower's acknowledgement; round, after a heartbeat round)."}, []string{"answer"}),
 
 		hasLeader:      desc("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not."),
 		isLeader:       desc("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise."),
@@ -156,6 +159,9 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 	for _, check := range []string{"initial", "compact"} {
 		m.corruptChecks.WithLabelValues(check) // exported at 0 from the start
 		m.corruptFound.WithLabelValues(check)
+	}
+	for _, answer := range []string{readIndexAtOnce, readIndexRound} {
+		m.readIndexCalls.WithLabelValues(answer)
 	}
 	return m
 }
@@ -204,7 +210,7 @@ func (m *nodeMetrics) unregister() {
 // own lists the metrics that keep their own state.
 func (m *nodeMetrics) own() []prometheus.Collector {
 	return []prometheus.Collector{m.leaderChanges, m.proposalsPending, m.proposalsFailed, m.slowApplies, m.leasesExpired,
-		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave, m.defrag, m.corruptChecks, m.corruptFound}
+		m.ranges, m.puts, m.deletes, m.txns, m.walFsync, m.snapshotSave, m.defrag, m.corruptChecks, m.corruptFound, m.readIndexCalls}
 }
 
 // Describe implements prometheus.Collector.
@@ -436,6 +442,21 @@ func (s *timedLogStore) StoreLogs(logs []*raft.Log) error {
 		s.hist.Observe(time.Since(start).Seconds())
 	}
 	return err
+}
+
+// How a follower's read-index call was answered (kvstore_server_read_index_calls_total).
+const (
+	readIndexAtOnce = "at_once" // counted as the follower's acknowledgement (readquorum.go)
+	readIndexRound  = "round"   // after a heartbeat round
+)
+
+// readIndexAnswered counts a follower's read-index call this member
+// answered as leader, answer saying how.
+func (m *nodeMetrics) readIndexAnswered(answer string) {
+	if m == nil {
+		return
+	}
+	m.readIndexCalls.WithLabelValues(answer).Inc()
 }
 
 // corruptionChecked counts a corruption check round of kind check

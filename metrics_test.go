@@ -515,3 +515,50 @@ func TestMetricsDiskTimings(t *testing.T) {
 		})
 	}
 }
+
+// A follower's linearizable read reaches the leader as a read-index call;
+// with three voters the leader answers it at once, counting the call as
+// the follower's acknowledgement (readquorum.go), which needs the follower
+// to send its term: the leader's at_once count rises and its round count
+// does not. With five voters the pair is no majority, and every call
+// waits for a heartbeat round.
+func TestMetricsReadIndexCalls(t *testing.T) {
+	for _, size := range []int{3, 5} {
+		t.Run(fmt.Sprint(size, " members"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				c := kvtest.NewCluster(t, size, kvtest.WithNodeOptions(kvstore.WithMetrics(reg)))
+				leader := c.WaitLeader()
+				ctx := context.Background()
+				if _, err := leader.Put(ctx, []byte("k"), []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+				id := c.ID(c.Index(leader))
+				calls := func(answer string) float64 {
+					return sample(t, scrape(t, reg), "kvstore_server_read_index_calls_total", map[string]string{"member": id, "answer": answer})
+				}
+				atOnce, round := calls("at_once"), calls("round")
+				const reads = 5
+				follower := c.Followers()[0]
+				for range reads {
+					resp, err := follower.Get(ctx, []byte("k"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(resp.KVs) != 1 || string(resp.KVs[0].Value) != "v" {
+						t.Fatalf("follower read %v, want k=v", resp.KVs)
+					}
+				}
+				gotAtOnce, gotRound := calls("at_once")-atOnce, calls("round")-round
+				wantAtOnce, wantRound := float64(reads), 0.0
+				if size > 3 {
+					wantAtOnce, wantRound = 0, reads
+				}
+				if gotAtOnce != wantAtOnce || gotRound != wantRound {
+					t.Fatalf("%d sequential follower reads: the leader answered %v calls at once and %v after a round; want %v and %v",
+						reads, gotAtOnce, gotRound, wantAtOnce, wantRound)
+				}
+			})
+		})
+	}
+}

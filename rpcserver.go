@@ -79,6 +79,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		}
 		if index, ok := n.readIndexConfirmedByAsker(req); ok {
 			reply.Index = index
+			n.metrics.readIndexAnswered(readIndexAtOnce)
 			n.nudgeFollowers()
 			break
 		}
@@ -86,6 +87,9 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		select {
 		case <-r.done:
 			reply.Index, err = r.index, r.err
+			if err == nil {
+				n.metrics.readIndexAnswered(readIndexRound)
+			}
 			n.nudgeFollowers()
 		case <-ctx.Done():
 			err = ctx.Err()
