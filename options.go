@@ -327,7 +327,9 @@ func WithSyncRing(enabled bool) Option {
 
 // WithSegmentPrewrite sets whether zeros are written, in the background,
 // into the space raft-wal preallocated for its segment files, a little
-// ahead of the log's end (default true on Linux, false elsewhere).
+// ahead of the log's end (default true on Linux, false elsewhere). It runs
+// only where the raft log's folder is on ext4 or XFS; on other file
+// systems the option changes nothing.
 // Preallocated space is unwritten to ext4 and XFS: the first append into
 // each new block changes the file's extent map, which its flush must then
 // commit to the file system's journal. Over blocks already written, a
@@ -335,9 +337,9 @@ func WithSyncRing(enabled bool) Option {
 // project's benchmark machine, and puts from 64 writers to three members
 // in one process gained about a tenth (BENCHMARKS.md, "Appends over
 // written blocks"). It writes each segment's bytes twice (zeros, then the
-// log) and changes no byte the log depends on. Turn it off on
-// copy-on-write file systems (Btrfs, ZFS), where an overwrite allocates
-// anew and it cannot help.
+// log) and changes no byte the log depends on. Copy-on-write file
+// systems (Btrfs, ZFS) are left alone: there an overwrite allocates anew,
+// which prewriting would cause rather than save.
 func WithSegmentPrewrite(enabled bool) Option {
 	return func(c *config) error {
 		c.prewrite = enabled

@@ -32,8 +32,12 @@ func (p *prewriter) state() (end, zeroed int64) {
 // through walSync, as raft-wal does, with prewriting on.
 func createPrewritten(t *testing.T, size int64) (*walFile, *walSync) {
 	t.Helper()
+	dir := t.TempDir()
+	if !prewriteHelps(dir) {
+		t.Skip("prewriting is off on this file system (prewritefs_linux.go)")
+	}
 	s, _ := newWALSync(false, true)
-	wf, err := s.Create(t.TempDir(), "seg.wal", uint64(size))
+	wf, err := s.Create(dir, "seg.wal", uint64(size))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +171,9 @@ func TestPrewriteWriteWaitsForTheChunkItOverlaps(t *testing.T) {
 // raft-wal reopened (OpenWriter), over zeros written ahead of it.
 func TestPrewrittenLogSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
+	if !prewriteHelps(dir) {
+		t.Skip("prewriting is off on this file system (prewritefs_linux.go)")
+	}
 	cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL, SnapshotRetain: 1, Logger: hclog.NewNullLogger(), Prewrite: true}
 	next := uint64(1)
 	value := bytes.Repeat([]byte("v"), 3000)

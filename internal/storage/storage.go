@@ -77,8 +77,9 @@ type Config struct {
 	// io_uring (walsync.go).
 	NoSyncRing bool
 	// Prewrite sets whether raft-wal's segments get zeros written ahead of
-	// the log's end (prewrite.go); PrewriteDefault is what is used unless
-	// the caller says otherwise.
+	// the log's end (prewrite.go), where the file system is one it helps
+	// (ext4, XFS: prewritefs_linux.go); PrewriteDefault is what is used
+	// unless the caller says otherwise.
 	Prewrite bool
 	// Logger receives the stores' logs; it must not be nil.
 	Logger hclog.Logger
@@ -229,7 +230,7 @@ func openDisk(dir string, cfg Config) (*Storage, error) {
 		}
 		rotation := &walRotation{}
 		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
-		flushes, ringErr := newWALSync(!cfg.NoSyncRing, cfg.Prewrite)
+		flushes, ringErr := newWALSync(!cfg.NoSyncRing, cfg.Prewrite && prewriteHelps(walPath))
 		if ringErr != nil {
 			logger.Debug("raft-wal flushes with fsync(2) only", "reason", ringErr)
 		}
