@@ -82,6 +82,8 @@ type nodeMetrics struct {
 	corruptChecks    *prometheus.CounterVec // corruption.go
 	corruptFound     *prometheus.CounterVec
 	readIndexCalls   *prometheus.CounterVec // rpcserver.go
+	// readIndexAtOnce and readIndexRound are readIndexCalls' two series.
+	readIndexAtOnce, readIndexRound prometheus.Counter
 
 	// lastLeader is the leader last published; only the leadership
 	// goroutine touches it.
@@ -160,9 +162,8 @@ func newNodeMetrics(cfg *config) *nodeMetrics {
 		m.corruptChecks.WithLabelValues(check) // exported at 0 from the start
 		m.corruptFound.WithLabelValues(check)
 	}
-	for _, answer := range []string{readIndexAtOnce, readIndexRound} {
-		m.readIndexCalls.WithLabelValues(answer)
-	}
+	m.readIndexAtOnce = m.readIndexCalls.WithLabelValues("at_once") // counted as the follower's acknowledgement (readquorum.go)
+	m.readIndexRound = m.readIndexCalls.WithLabelValues("round")    // after a heartbeat round
 	return m
 }
 
@@ -444,19 +445,16 @@ func (s *timedLogStore) StoreLogs(logs []*raft.Log) error {
 	return err
 }
 
-// How a follower's read-index call was answered (kvstore_server_read_index_calls_total).
-const (
-	readIndexAtOnce = "at_once" // counted as the follower's acknowledgement (readquorum.go)
-	readIndexRound  = "round"   // after a heartbeat round
-)
-
 // readIndexAnswered counts a follower's read-index call this member
-// answered as leader, answer saying how.
-func (m *nodeMetrics) readIndexAnswered(answer string) {
-	if m == nil {
-		return
+// answered as leader: at once (readquorum.go) or after a heartbeat round.
+func (m *nodeMetrics) readIndexAnswered(atOnce bool) {
+	switch {
+	case m == nil:
+	case atOnce:
+		m.readIndexAtOnce.Inc()
+	default:
+		m.readIndexRound.Inc()
 	}
-	m.readIndexCalls.WithLabelValues(answer).Inc()
 }
 
 // corruptionChecked counts a corruption check round of kind check

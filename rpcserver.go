@@ -79,7 +79,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		}
 		if index, ok := n.readIndexConfirmedByAsker(req); ok {
 			reply.Index = index
-			n.metrics.readIndexAnswered(readIndexAtOnce)
+			n.metrics.readIndexAnswered(true)
 			n.nudgeFollowers()
 			break
 		}
@@ -88,7 +88,7 @@ func (n *Node) serveRPC(ctx context.Context, req *wire.Request, reply *wire.Repl
 		case <-r.done:
 			reply.Index, err = r.index, r.err
 			if err == nil {
-				n.metrics.readIndexAnswered(readIndexRound)
+				n.metrics.readIndexAnswered(false)
 			}
 			n.nudgeFollowers()
 		case <-ctx.Done():

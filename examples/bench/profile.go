@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,13 +33,22 @@ type profiler struct {
 	cpuFile, traceFile            *os.File
 }
 
-// windowFile creates the file named name for the window label.
-func (p *profiler) windowFile(name, label string) (*os.File, error) {
+// startWindow creates the file named name for the window label and
+// starts writing a profile or trace to it with begin.
+func (p *profiler) startWindow(name, label string, begin func(io.Writer) error) (*os.File, error) {
 	if p.windows > 1 {
 		ext := filepath.Ext(name)
 		name = strings.TrimSuffix(name, ext) + "." + label + ext
 	}
-	return os.Create(name)
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := begin(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (p *profiler) start(label string) error {
@@ -48,30 +58,16 @@ func (p *profiler) start(label string) error {
 	if p.mutex != "" {
 		runtime.SetMutexProfileFraction(mutexProfileFraction)
 	}
+	var err error
 	if p.trace != "" {
-		f, err := p.windowFile(p.trace, label)
-		if err != nil {
+		if p.traceFile, err = p.startWindow(p.trace, label, trace.Start); err != nil {
 			return err
 		}
-		if err := trace.Start(f); err != nil {
-			f.Close()
-			return err
-		}
-		p.traceFile = f
 	}
-	if p.cpu == "" {
-		return nil
+	if p.cpu != "" {
+		p.cpuFile, err = p.startWindow(p.cpu, label, pprof.StartCPUProfile)
 	}
-	f, err := p.windowFile(p.cpu, label)
-	if err != nil {
-		return err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	p.cpuFile = f
-	return nil
+	return err
 }
 
 func (p *profiler) stop() error {

@@ -78,7 +78,7 @@ const prewriteBlock = 4096
 
 // PrewriteDefault is whether prewriting is on unless configured off: the
 // unwritten extents it avoids are ext4's and XFS's, measured on Linux. It
-// runs only on those file systems (prewriteHelps).
+// runs only on those file systems (PrewriteHelps).
 const PrewriteDefault = runtime.GOOS == "linux"
 
 func newPrewriter(file *os.File, size int64, zeros []byte, written *atomic.Uint64) *prewriter {

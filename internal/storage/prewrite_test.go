@@ -33,7 +33,7 @@ func (p *prewriter) state() (end, zeroed int64) {
 func createPrewritten(t *testing.T, size int64) (*walFile, *walSync) {
 	t.Helper()
 	dir := t.TempDir()
-	if !prewriteHelps(dir) {
+	if !PrewriteHelps(dir) {
 		t.Skip("prewriting is off on this file system (prewritefs_linux.go)")
 	}
 	s, _ := newWALSync(false, true)
@@ -171,7 +171,7 @@ func TestPrewriteWriteWaitsForTheChunkItOverlaps(t *testing.T) {
 // raft-wal reopened (OpenWriter), over zeros written ahead of it.
 func TestPrewrittenLogSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
-	if !prewriteHelps(dir) {
+	if !PrewriteHelps(dir) {
 		t.Skip("prewriting is off on this file system (prewritefs_linux.go)")
 	}
 	cfg := Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL, SnapshotRetain: 1, Logger: hclog.NewNullLogger(), Prewrite: true}

@@ -2,12 +2,12 @@ package storage
 
 import "golang.org/x/sys/unix"
 
-// prewriteHelps reports whether the file system holding dir keeps
+// PrewriteHelps reports whether the file system holding dir keeps
 // preallocated space as unwritten extents that prewriting converts: ext4
 // (and ext2/3, which share its magic) and XFS. Elsewhere it would only
 // write twice: tmpfs has no extents, and on Btrfs a write over space that
 // was already written is copied anew, which prewriting would cause.
-func prewriteHelps(dir string) bool {
+func PrewriteHelps(dir string) bool {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return false

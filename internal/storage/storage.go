@@ -230,7 +230,7 @@ func openDisk(dir string, cfg Config) (*Storage, error) {
 		}
 		rotation := &walRotation{}
 		walLog := walLogger{Logger: logger.Named("wal"), rotation: rotation}
-		flushes, ringErr := newWALSync(!cfg.NoSyncRing, cfg.Prewrite && prewriteHelps(walPath))
+		flushes, ringErr := newWALSync(!cfg.NoSyncRing, cfg.Prewrite && PrewriteHelps(walPath))
 		if ringErr != nil {
 			logger.Debug("raft-wal flushes with fsync(2) only", "reason", ringErr)
 		}
