@@ -98,6 +98,11 @@ func TestFollowerReadIndexCallNeedsNoHeartbeatRound(t *testing.T) {
 						break
 					}
 				}
+				// Let every message already on its way arrive first: raft's
+				// VerifyLeader counts the answer to a heartbeat that was sent
+				// before it was asked (replication.go, notifyAll), so one in
+				// flight at the cut could end the five-member round.
+				synctest.Wait()
 				term := leader.raft.CurrentTerm()
 				commit := leader.raft.CommitIndex()
 				network.Isolate(raft.ServerAddress(leader.cfg.id))
