@@ -3,9 +3,12 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // fiemap ioctl (include/uapi/linux/fiemap.h): the file's extents, with
@@ -82,5 +85,30 @@ func TestPrewriteLeavesWrittenExtents(t *testing.T) {
 	}
 	if n, _ := unwrittenBytes(t, fd, zeroed, size); n == 0 {
 		t.Fatal("the whole preallocation was written at once; prewriting should stay a bounded distance ahead")
+	}
+}
+
+// TestPrewriteSkipsFileSystemsWithoutUnwrittenExtents: on tmpfs (no
+// extents to convert) a log opened with prewriting asked for does not
+// prewrite.
+// Skipped where no tmpfs is mounted at /dev/shm.
+func TestPrewriteSkipsFileSystemsWithoutUnwrittenExtents(t *testing.T) {
+	var st syscall.Statfs_t
+	const tmpfsMagic = 0x01021994
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "prewrite-")
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := OpenDir(dir, Config{Cluster: "kvstore", Node: "n1", LogStore: LogStoreWAL, SnapshotRetain: 1, Logger: hclog.NewNullLogger(), Prewrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.flushes.zeros != nil {
+		t.Fatal("a raft-wal log on tmpfs opened with its segments prewritten")
 	}
 }
