@@ -77,6 +77,18 @@ type Node struct {
 	// auth bounds the bcrypt work of Node.Auth (auth.go).
 	auth nodeAuth
 
+	// termCallsRefusedUntil is when read rounds try term calls again
+	// after a voter refused one (UnixNano; 0: they are used;
+	// readconfirm.go).
+	termCallsRefusedUntil atomic.Int64
+
+	// readHeartbeat holds the header and leader fields of the heartbeats
+	// a leader's read rounds send, as raft fills them; readPeers is each
+	// voter's read-heartbeat state, the read-index goroutine's alone
+	// (readconfirm.go).
+	readHeartbeat raft.AppendEntriesRequest
+	readPeers     map[raft.ServerID]*readPeer
+
 	// fsmIndexCache remembers lastFSMIndex's latest answer.
 	fsmIndexCache struct {
 		sync.Mutex
@@ -184,6 +196,9 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	// done, so the caller waits for a leader and retries.
 	cfg.transport.SetHandler(n.handleRPCStarting)
 	rc := cfg.raftConfig(logger.Named("raft"))
+	self := cfg.transport.EncodePeer(rc.LocalID, cfg.transport.LocalAddr())
+	n.readHeartbeat = raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: rc.ProtocolVersion, ID: []byte(rc.LocalID), Addr: self}, Leader: self}
+	n.readPeers = make(map[raft.ServerID]*readPeer)
 	snaps := storage.NewSnapshotGuard(st.Snaps, st.Logs)
 	n.relay = newCommitRelay(cfg.transport, n.nudgeFollowers)
 	n.eager = newEagerAppender(n.relay, st.Logs, cfg.heartbeatTimeout)

@@ -15,8 +15,9 @@ import (
 )
 
 // Linearizable reads use raft's read-index scheme (raft thesis §6.4). The
-// leader notes its commit index, confirms with a heartbeat round that it
-// still leads, and hands out the index; a read that waits until its node
+// leader notes its commit index, confirms that it still leads (a majority
+// of voters answer a call made after the readers joined with its term,
+// readconfirm.go), and hands out the index; a read that waits until its node
 // has applied that index sees every write acknowledged before the read
 // began. A follower asks the leader for the index and then reads locally.
 //
@@ -215,18 +216,24 @@ func (n *Node) runReadIndex() {
 // fetchReadIndex confirms leadership locally or asks the leader.
 func (n *Node) fetchReadIndex() (uint64, error) {
 	if n.raft.State() == raft.Leader {
-		if !n.IsLeader() {
+		info, _ := n.lead.get()
+		if !info.IsLeader {
 			// Elected, but entries of earlier terms may still be committing.
 			return 0, errLeaderNotReady
 		}
+		// The commit index is that of the leader of info.Term, ready: the
+		// term is the same before and after it is read, with this member
+		// leading.
+		term := info.Term
+		if n.raft.CurrentTerm() != term {
+			return 0, errLeaderNotReady // a later term began; its view is not published yet
+		}
 		commit := n.raft.CommitIndex()
-		verify := n.raft.VerifyLeader()
-		n.futureFields.bind(verify, n.closed)
-		if err := verify.Error(); err != nil {
-			if errors.Is(err, raft.ErrRaftShutdown) {
-				return 0, n.errClosed()
-			}
+		if n.raft.CurrentTerm() != term || n.raft.State() != raft.Leader {
 			return 0, n.notLeader()
+		}
+		if err := n.confirmLeadership(term); err != nil {
+			return 0, err
 		}
 		return n.lastFSMIndex(commit), nil
 	}

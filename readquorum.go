@@ -9,8 +9,8 @@ import (
 // A follower's read-index call, counted as its acknowledgement of the
 // leader.
 //
-// The leader's heartbeat round (raft's VerifyLeader) proves that a
-// majority of voters were still in the leader's term after the round's
+// The leader's read round (its own heartbeats, readconfirm.go) proves that
+// a majority of voters were still in the leader's term after the round's
 // readers arrived. No leader of a later term can have been elected before
 // then, since its election needed a vote from one of them and a member
 // enters a term before it votes in it; so no write acknowledged before the

@@ -85,7 +85,8 @@ func openReadQuorumCluster(t *testing.T, size int) (*transport.Network, []*Node,
 // leader is cut off from every follower, so a round could not end, yet the
 // call is answered with no virtual time passing. Anything the shortcut
 // does not cover (another term, no term, a cluster of five) goes to the
-// round and ends, unanswered, with the call's context.
+// round, which reaches no other voter and fails (or the call's context
+// ends first).
 func TestFollowerReadIndexCallNeedsNoHeartbeatRound(t *testing.T) {
 	for _, size := range []int{2, 3, 5} {
 		t.Run(fmt.Sprintf("members=%d", size), func(t *testing.T) {
@@ -98,10 +99,11 @@ func TestFollowerReadIndexCallNeedsNoHeartbeatRound(t *testing.T) {
 						break
 					}
 				}
-				// Let every message already on its way arrive first: raft's
-				// VerifyLeader counts the answer to a heartbeat that was sent
-				// before it was asked (replication.go, notifyAll), so one in
-				// flight at the cut could end the five-member round.
+				// Let every message already on its way arrive first. (With
+				// rounds confirmed by raft's VerifyLeader, which counts the
+				// answer to a heartbeat sent before it was asked, one in
+				// flight at the cut ended the five-member round; the read
+				// heartbeats of a round sent after the cut cannot.)
 				synctest.Wait()
 				term := leader.raft.CurrentTerm()
 				commit := leader.raft.CommitIndex()
@@ -135,9 +137,9 @@ func TestFollowerReadIndexCallNeedsNoHeartbeatRound(t *testing.T) {
 				} {
 					reply, took := call(req)
 					if reply.Err == nil {
-						t.Errorf("call from %q in term %d (leader's %d) answered with index %d after %v, want it to wait for a heartbeat round that cannot end", req.From, req.Term, term, reply.Index, took)
-					} else if err := fromWireError(reply.Err); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
-						t.Errorf("call from %q in term %d: %v, want the call's deadline, or not-leader once the cut-off leader stepped down", req.From, req.Term, err)
+						t.Errorf("call from %q in term %d (leader's %d) answered with index %d after %v, want it to join a round that cannot confirm the leadership", req.From, req.Term, term, reply.Index, took)
+					} else if err := fromWireError(reply.Err); !errors.Is(err, errLeaderNotReady) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+						t.Errorf("call from %q in term %d: %v, want the round's failure to reach a majority, the call's deadline, or not-leader once the cut-off leader stepped down", req.From, req.Term, err)
 					}
 				}
 				network.Heal()

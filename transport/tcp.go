@@ -161,8 +161,12 @@ func NewTCP(bind string, opts ...Option) (*TCPTransport, error) {
 // loss, partition) is noticed in about 20 s even when no deadline is running.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 5 * time.Second, Count: 3}
 
-// raftPoolSize is how many idle connections per peer raft's NetworkTransport keeps.
-const raftPoolSize = 3
+// raftPoolSize is how many idle connections per peer raft's NetworkTransport keeps: one for
+// each sender that may have a request in flight to a peer at once (a kvstore leader has four:
+// raft's heartbeats, raft's replication, the eager appender and its read rounds' heartbeats),
+// so that none dials a fresh connection, and shakes hands again, because the others hold the
+// idle ones.
+const raftPoolSize = 4
 
 // LocalAddr returns the address peers dial to reach this transport (see [WithAdvertiseAddr]).
 func (t *TCPTransport) LocalAddr() raft.ServerAddress { return t.advertise }
