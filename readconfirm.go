@@ -3,6 +3,7 @@ package kvstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,7 @@ func (n *Node) confirmLeadership(term uint64) error {
 		}
 		sent++
 	}
+	n.forgetRemovedReadPeers(others)
 	for range sent {
 		a := <-answers
 		switch {
@@ -145,6 +147,22 @@ func (n *Node) confirmLeadership(term uint64) error {
 		return n.errClosed()
 	}
 	return fmt.Errorf("%w: term %d confirmed by %d of the %d voters a read needs (%s)", errLeaderNotReady, term, votes, quorum, strings.Join(failures, "; "))
+}
+
+// forgetRemovedReadPeers drops the read-heartbeat state of members that
+// are no longer other voters of the latest configuration, so that a
+// cluster whose members come and go keeps state only for its voters. A
+// heartbeat still in flight to a dropped member holds its own readPeer
+// and finishes unaffected.
+func (n *Node) forgetRemovedReadPeers(others []raft.Server) {
+	if len(n.readPeers) <= len(others) {
+		return // every entry is one of others: each round adds theirs first
+	}
+	for id := range n.readPeers {
+		if !slices.ContainsFunc(others, func(s raft.Server) bool { return s.ID == id }) {
+			delete(n.readPeers, id)
+		}
+	}
 }
 
 // sendReadHeartbeat sends req to the voter s and returns its answer; it
