@@ -62,9 +62,9 @@ func (f *eagerFollowers) reset() {
 }
 
 type leaderState struct {
-	mu                  sync.Mutex
-	state               raft.RaftState
-	term, commit, index uint64
+	mu           sync.Mutex
+	state        raft.RaftState
+	term, commit uint64
 }
 
 func (s *leaderState) State() raft.RaftState { s.mu.Lock(); defer s.mu.Unlock(); return s.state }

@@ -77,11 +77,6 @@ type Node struct {
 	// auth bounds the bcrypt work of Node.Auth (auth.go).
 	auth nodeAuth
 
-	// termCallsRefusedUntil is when read rounds try term calls again
-	// after a voter refused one (UnixNano; 0: they are used;
-	// readconfirm.go).
-	termCallsRefusedUntil atomic.Int64
-
 	// readHeartbeat holds the header and leader fields of the heartbeats
 	// a leader's read rounds send, as raft fills them; readPeers is each
 	// voter's read-heartbeat state, the read-index goroutine's alone

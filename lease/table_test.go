@@ -249,7 +249,7 @@ func TestHashDeterministic(t *testing.T) {
 		t.Error("tables fed the same operations snapshot differently")
 	}
 	// A repeated Hash is stable.
-	if a.Hash() != a.Hash() {
+	if first := a.Hash(); a.Hash() != first {
 		t.Error("Hash is not stable")
 	}
 

@@ -273,18 +273,3 @@ func (kr keyRange) beyond(k string) bool {
 	}
 	return k >= kr.end
 }
-
-// overlaps reports whether two ranges share a key.
-func (kr keyRange) overlaps(o keyRange) bool {
-	if kr.empty() || o.empty() {
-		return false
-	}
-	if kr.single {
-		return o.contains(kr.key)
-	}
-	if o.single {
-		return kr.contains(o.key)
-	}
-	// Both are intervals [key, end) with end possibly infinite.
-	return (kr.fromKey || o.key < kr.end) && (o.fromKey || kr.key < o.end)
-}

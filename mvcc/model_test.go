@@ -450,9 +450,7 @@ func (r *modelRun) compact() {
 
 func (r *modelRun) checkHistory() {
 	from := r.m.compactRev + int64(r.rng.IntN(4)) - 1
-	k := r.key()
-	end := "\x00"
-	k = "\x00"
+	k, end := "\x00", "\x00"
 	if r.rng.IntN(2) == 0 {
 		k = r.key()
 		end = r.end(k)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -144,15 +143,6 @@ func withIdentity(t testing.TB, ca *testcerts.CA, id string, names ...string) []
 	t.Helper()
 	return []transport.Option{withFilesTLS(t, ca, append([]string{id}, names...)...),
 		transport.WithLocalID(raft.ServerID(id)), transport.WithPeerIDCheck()}
-}
-
-// copyFile replaces dst with a copy of src.
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o600)
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers (log handlers).

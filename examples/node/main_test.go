@@ -147,13 +147,12 @@ func TestRunFailures(t *testing.T) {
 		t.Fatalf("-h: %d %s", code, stderr.String())
 	}
 	stderr = syncBuffer{}
-	args := []string{"--id", "n1", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:2380", "--initial-cluster", "n1=127.0.0.1:2380"}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	args = []string{"--id", "n1", "--data-dir", t.TempDir(), "--listen", busy.Addr().String(), "--initial-cluster", "n1=" + busy.Addr().String(), "--client-listen", "127.0.0.1:0"}
+	args := []string{"--id", "n1", "--data-dir", t.TempDir(), "--listen", busy.Addr().String(), "--initial-cluster", "n1=" + busy.Addr().String(), "--client-listen", "127.0.0.1:0"}
 	if code := run(t.Context(), args, &stderr, wiring{newTransport: newTransport}); code != 1 || !strings.Contains(stderr.String(), "address already in use") {
 		t.Fatalf("peer address taken: %d %s", code, stderr.String())
 	}
