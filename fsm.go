@@ -172,8 +172,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		// next (readers of the applied index, the nudger, the writer woken
 		// by raft's acknowledgement), each waking the next goroutine of
 		// its chain, would otherwise run ahead of it (one watcher, one
-		// writer: p99 from the acknowledgement to the consumer 1.1 ms ->
-		// 0.15-0.4 ms; BENCHMARKS.md, "A yield after a delivery to a few
+		// writer: p99 from the acknowledgement to the consumer 1.3 ms ->
+		// 0.16 ms; BENCHMARKS.md, "A yield after a delivery to a few
 		// watches").
 		runtime.Gosched()
 	}
