@@ -94,21 +94,16 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, timeout)
-	defer cancel()
-	interrupted := func() error {
-		if t.ctx.Err() != nil {
-			return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
-		}
-		return fmt.Errorf("transport: %s to %s: %w", name, target, ctx.Err())
-	}
-
 	respCh := make(chan raft.RPCResponse, 1) // never blocks the responder
 	rpc := raft.RPC{Command: args, Reader: data, RespChan: respCh}
 	if _, ok := args.(*raft.TimeoutNowRequest); ok {
 		peer.gate.closeFast()
 		defer peer.gate.openFast()
 	}
+	// The timeout is a timer of the call's own, not a context derived from
+	// t's: a derived context registers with its parent and allocates on
+	// every call, and heartbeats, answered on this goroutine, need neither.
+	var timer *time.Timer
 	if hb := peer.heartbeat.Load(); hb != nil && isHeartbeat(args) && peer.gate.enterFast() {
 		// The handler runs on this goroutine but touches the peer's raft
 		// and storage: the peer's Close waits for it, so the peer's node
@@ -121,15 +116,29 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 		peer.wg.Done()
 		peer.gate.leaveFast()
 	} else {
+		timer = time.NewTimer(timeout)
+		defer timer.Stop()
 		select {
 		case peer.consumer <- rpc:
 		case <-peer.ctx.Done():
 			return unreachable(target, "closed")
-		case <-ctx.Done():
-			return interrupted()
+		case <-t.ctx.Done():
+			return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
+		case <-timer.C:
+			return fmt.Errorf("transport: %s to %s: %w", name, target, context.DeadlineExceeded)
 		}
 	}
 
+	if timer == nil && len(respCh) == 0 {
+		// The heartbeat handler returned without answering (its raft is
+		// shutting down): wait for the answer as for any other call.
+		timer = time.NewTimer(timeout)
+		defer timer.Stop()
+	}
+	var expired <-chan time.Time // nil (never) when the handler answered
+	if timer != nil {
+		expired = timer.C
+	}
 	select {
 	case r := <-respCh:
 		if t.net.Blocked(target, t.addr) {
@@ -146,8 +155,10 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 		return nil
 	case <-peer.ctx.Done():
 		return unreachable(target, "closed")
-	case <-ctx.Done():
-		return interrupted()
+	case <-t.ctx.Done():
+		return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
+	case <-expired:
+		return fmt.Errorf("transport: %s to %s: %w", name, target, context.DeadlineExceeded)
 	}
 }
 
