@@ -123,9 +123,9 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 		case <-peer.ctx.Done():
 			return unreachable(target, "closed")
 		case <-t.ctx.Done():
-			return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
+			return errInterrupted(name, target)
 		case <-timer.C:
-			return fmt.Errorf("transport: %s to %s: %w", name, target, context.DeadlineExceeded)
+			return errTimedOut(name, target)
 		}
 	}
 
@@ -156,10 +156,21 @@ func roundTrip[Resp any](t *MemTransport, name string, target raft.ServerAddress
 	case <-peer.ctx.Done():
 		return unreachable(target, "closed")
 	case <-t.ctx.Done():
-		return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
+		return errInterrupted(name, target)
 	case <-expired:
-		return fmt.Errorf("transport: %s to %s: %w", name, target, context.DeadlineExceeded)
+		return errTimedOut(name, target)
 	}
+}
+
+// errInterrupted is a round trip's error when its own transport closed
+// while it waited.
+func errInterrupted(name string, target raft.ServerAddress) error {
+	return fmt.Errorf("%w: %s to %s interrupted", ErrClosed, name, target)
+}
+
+// errTimedOut is a round trip's error when its timeout passed first.
+func errTimedOut(name string, target raft.ServerAddress) error {
+	return fmt.Errorf("transport: %s to %s: %w", name, target, context.DeadlineExceeded)
 }
 
 // isHeartbeat reports whether cmd is an AppendEntries request that only asserts leadership, the
