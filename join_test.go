@@ -3,7 +3,9 @@ package kvstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -149,6 +151,54 @@ func TestLeaderRemovingItselfCloses(t *testing.T) {
 		}
 		if got := memberIDs(t, c.WaitLeader()); len(got) != 2 || slices.Contains(got, leader.ID()) {
 			t.Fatalf("members after the leader removed itself: %v", got)
+		}
+	})
+}
+
+// TestLeaderRemovingItselfBehindOnApplyAnswers: a leader that commits its
+// own removal stops raft at once, and raft's FSM goroutine, stopping too,
+// may drop the entries queued for it, the removal's among them: its future
+// is then never answered. The removal, asked of a follower, used to hang
+// until its deadline with an unknown outcome, and the old leader kept
+// serving calls that hung (found by the robustness suite, seed 9). Here
+// the leader applies one entry a second, so when the removal commits
+// eight separately committed puts are queued before it; raft's FSM would
+// have to take each one before the shutdown (a 1 in 256 chance).
+func TestLeaderRemovingItselfBehindOnApplyAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), kvtest.Timeout)
+		defer cancel()
+		leader := c.WaitLeader()
+		li := c.Index(leader)
+		via := c.Followers()[0]
+		c.SetApplyDelay(li, time.Second)
+		var puts sync.WaitGroup
+		for i := range 8 {
+			key := []byte(fmt.Sprint("k", i))
+			puts.Go(func() { leader.Put(ctx, key, []byte("v")) }) // fails once the leader is removed
+			for { // committed (the follower applied it) before the next one is proposed
+				got, err := via.Get(ctx, key, kvstore.WithSerializable())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got.KVs) == 1 {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err := via.RemoveMember(ctx, leader.ID()); err != nil {
+			t.Fatalf("removing the leader through a follower: %v", err)
+		}
+		waitRemoved(t, leader)
+		if _, err := leader.Get(ctx, []byte("k0")); !errors.Is(err, kvstore.ErrRemoved) {
+			t.Fatalf("Get on the removed leader: %v, want ErrRemoved", err)
+		}
+		puts.Wait()
+		c.Stop(li)
+		if got := memberIDs(t, c.WaitLeader()); len(got) != 2 || slices.Contains(got, leader.ID()) {
+			t.Fatalf("members after the leader's removal: %v", got)
 		}
 	})
 }

@@ -214,6 +214,7 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.eager.start(r)
 	cfg.transport.SetHandler(n.handleRPC)
 	n.goAsync(n.runLeadership)
+	n.goAsync(n.runSelfRemovalWatch)
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
