@@ -88,14 +88,14 @@ type nemesis struct {
 	c    *kvtest.Cluster
 	reg  *registry
 	hist *robustness.History
-	log  []string
+	log  *[]string // what was done, one line per step
 	// client is the client ID under which the nemesis records the
 	// operations it stands for (lease expiries).
 	client int
 }
 
 func (n *nemesis) logf(format string, args ...any) {
-	n.log = append(n.log, fmt.Sprintf("%v @%d ", time.Now().Format("15:04:05.000"), n.hist.Now())+fmt.Sprintf(format, args...))
+	*n.log = append(*n.log, fmt.Sprintf("%v @%d ", time.Now().Format("15:04:05.000"), n.hist.Now())+fmt.Sprintf(format, args...))
 }
 
 // refresh publishes the cluster's current nodes to the traffic.

@@ -75,31 +75,33 @@ type runResult struct {
 	segs     []robustness.WatchSegment
 	lastSegs []robustness.WatchSegment
 	final    int64
-	faultLog []string
 }
 
 func runSeed(t *testing.T, seed uint64) {
 	sched := newSchedule(seed)
 	var res *runResult
+	// The fault log is kept outside the run, so that a run ended by
+	// t.Fatal (a member that never caught up) still shows what was done.
+	var faultLog []string
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("replay with %s=%d; %v", envSeed, seed, sched)
-			if res != nil {
-				for _, l := range res.faultLog {
-					t.Log("  ", l)
-				}
+			for _, l := range faultLog {
+				t.Log("  ", l)
 			}
 		}
 	})
-	synctest.Test(t, func(t *testing.T) { res = execute(t, sched) })
+	synctest.Test(t, func(t *testing.T) { res = execute(t, sched, &faultLog) })
 	if t.Failed() || res == nil {
 		return
 	}
+	t.Log(faultLog[len(faultLog)-1]) // the run's summary
 	check(t, seed, res)
 }
 
 // execute runs the traffic, the watchers and the nemesis on a new cluster.
-func execute(t *testing.T, sched schedule) *runResult {
+// It appends what the nemesis did to faultLog as it goes.
+func execute(t *testing.T, sched schedule, faultLog *[]string) *runResult {
 	events := &raftEvents{}
 	c := kvtest.NewCluster(t, sched.Nodes, kvtest.WithNodeOptions(
 		// Few trailing logs: a follower that falls behind a snapshot must
@@ -113,7 +115,7 @@ func execute(t *testing.T, sched schedule) *runResult {
 	c.WaitLeader()
 	reg := &registry{nodes: make([]*kvstore.Node, sched.Nodes), inc: make([]int, sched.Nodes)}
 	hist := &robustness.History{}
-	nem := &nemesis{c: c, reg: reg, hist: hist, client: sched.Clients}
+	nem := &nemesis{c: c, reg: reg, hist: hist, log: faultLog, client: sched.Clients}
 	nem.refresh()
 
 	watchCtx, stopWatches := context.WithCancel(context.Background())
@@ -174,13 +176,12 @@ func execute(t *testing.T, sched schedule) *runResult {
 	ops, unknown, reads := hist.Counts()
 	nem.logf("final revision %d; %d operations (%d unknown outcome), %d serializable reads, %d watch segments; raft: %s",
 		final, ops, unknown, reads, len(ws.segs), events)
-	return &runResult{hist: hist, segs: ws.segs, lastSegs: ws.lastSegs, final: final, faultLog: nem.log}
+	return &runResult{hist: hist, segs: ws.segs, lastSegs: ws.lastSegs, final: final}
 }
 
 // check verifies the recorded history: linearizability, the watches, the
 // serializable reads.
 func check(t *testing.T, seed uint64, res *runResult) {
-	t.Log(res.faultLog[len(res.faultLog)-1]) // the run's summary
 	ops := res.hist.Operations()
 	compactRevs := map[int64]bool{}
 	for _, op := range ops {
