@@ -177,7 +177,8 @@ func TestLeaderRemovingItselfBehindOnApplyAnswers(t *testing.T) {
 		for i := range 8 {
 			key := []byte(fmt.Sprint("k", i))
 			puts.Go(func() { leader.Put(ctx, key, []byte("v")) }) // fails once the leader is removed
-			for { // committed (the follower applied it) before the next one is proposed
+			// Committed (the follower applied it) before the next one is proposed.
+			for {
 				got, err := via.Get(ctx, key, kvstore.WithSerializable())
 				if err != nil {
 					t.Fatal(err)
