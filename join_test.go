@@ -156,14 +156,15 @@ func TestLeaderRemovingItselfCloses(t *testing.T) {
 }
 
 // TestLeaderRemovingItselfBehindOnApplyAnswers: a leader that commits its
-// own removal stops raft at once, and raft's FSM goroutine, stopping too,
-// may drop the entries queued for it, the removal's among them: its future
-// is then never answered. The removal, asked of a follower, used to hang
-// until its deadline with an unknown outcome, and the old leader kept
-// serving calls that hung (found by the robustness suite, seed 9). Here
-// the leader applies one entry a second, so when the removal commits
-// eight separately committed puts are queued before it; raft's FSM would
-// have to take each one before the shutdown (a 1 in 256 chance).
+// own removal must answer the call and learn it is out even when its FSM
+// lags. With raft's ShutdownOnRemove it shut raft down at once, and raft's
+// FSM goroutine, stopping too, could drop the entries queued for it, the
+// removal's among them: its future was never answered, the call (asked of
+// a follower) hung until its deadline with an unknown outcome, and the old
+// leader kept serving calls that hung (found by the robustness suite, seed
+// 9). Here the leader applies one entry a second, so when the removal
+// commits eight separately committed puts are queued before it; raft's FSM
+// would have had to take each one before the shutdown (a 1 in 256 chance).
 func TestLeaderRemovingItselfBehindOnApplyAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := kvtest.NewCluster(t, 3)

@@ -214,7 +214,6 @@ func Open(dir string, opts ...Option) (*Node, error) {
 	n.eager.start(r)
 	cfg.transport.SetHandler(n.handleRPC)
 	n.goAsync(n.runLeadership)
-	n.goAsync(n.runSelfRemovalWatch)
 	n.goAsync(n.runReadIndex)
 	n.goAsync(n.runNudges)
 	n.goAsync(n.runLeases)
@@ -288,11 +287,7 @@ func (n *Node) Close() error {
 		n.metrics.unregister()
 		n.stopServing()
 		n.snapshotBeforeClose()
-		err := n.shutdownRaft().Error()
-		// raft closes the transport in the Shutdown that stops it, but
-		// not in a later one: when raft stopped itself (a leader that
-		// removed itself), Close is the later one.
-		err = errors.Join(err, n.cfg.transport.Close())
+		err := n.shutdownRaft().Error() // waits for raft's goroutines, then closes the transport
 		n.eager.close()
 		n.async.Wait()
 		n.closeErr = errors.Join(err, n.storage.Close(), n.fsm.close())

@@ -201,16 +201,11 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wire.Membership) (u
 		return 0, fmt.Errorf("%w: unknown membership change %d", ErrBadRPC, m.Op)
 	}
 	if err := n.waitFuture(ctx, f); err != nil {
-		if m.Op == wire.MemberRemove && m.ID == n.cfg.id && n.removed.Load() {
-			// raft committed the removal and stopped before answering
-			// the future; runSelfRemovalWatch saw it stop.
-			return f.Index(), nil
-		}
 		return 0, err
 	}
 	if m.Op == wire.MemberRemove {
 		if m.ID == n.cfg.id {
-			n.markRemoved() // raft, having committed its own removal, shuts down
+			n.markRemoved() // raft, having committed its own removal, stepped down
 		} else {
 			n.notifyRemoved(m.ID, string(found.Address), f.Index())
 		}

@@ -447,5 +447,15 @@ func (c *config) raftConfig(logger hclog.Logger) *raft.Config {
 	// An entry still queued when leadership moves is answered ErrNotLeader,
 	// never appended, as before.
 	rc.BatchApplyCh = true
+	// A leader that commits its own removal steps down instead of shutting
+	// raft down there and then. That shutdown stops raft's FSM goroutine
+	// too, which may drop the entries queued for it, the removal's among
+	// them, leaving its future unanswered (hashicorp/raft#498): the call
+	// hung until its deadline and the old leader was never marked removed
+	// (robustness seed 9). As a follower outside the configuration it
+	// stands for no election; the FSM applies the removal, the future
+	// answers, and the node shuts raft down itself (removal.go), so that
+	// Close waits for raft's goroutines.
+	rc.ShutdownOnRemove = false
 	return rc
 }

@@ -16,8 +16,8 @@ import (
 //
 //   - The leader that commits a removal tells the removed member, best
 //     effort (it may be down or cut off). A leader that removes itself
-//     knows it from its own commit: raft stops itself then
-//     (runSelfRemovalWatch).
+//     knows it from its own commit: raft steps down (not ShutdownOnRemove,
+//     see options.go's raftConfig) and answers the removal's future.
 //   - The removed member records the removal in its data dir
 //     (kvstore.meta, or its MemoryStorage) before anything else, closes
 //     [Node.Removed], and stops serving: every call fails with ErrRemoved.
@@ -55,38 +55,6 @@ func (n *Node) markRemoved() {
 		n.stopServing()
 		n.shutdownRaft() // not waited for here: that would close the transport under the handler
 	})
-}
-
-// runSelfRemovalWatch makes raft stopping by itself this node's removal.
-// raft shuts itself down in one case only: as leader it committed a
-// configuration without itself (ShutdownOnRemove, in raft's leader loop).
-// It does so right after queueing the entry for its FSM goroutine, which
-// stops on the same shutdown and may never take it, so the RemoveServer
-// future is then never answered (hashicorp/raft#498), nor is any future
-// still queued. Waiting on that future alone left such a leader serving
-// calls that hung until their deadlines, never marked removed, and the
-// removal's caller with an unknown outcome. It runs until the node stops
-// serving.
-func (n *Node) runSelfRemovalWatch() {
-	down := make(chan raft.Observation, 1)
-	observer := raft.NewObserver(down, false, func(o *raft.Observation) bool {
-		state, ok := o.Data.(raft.RaftState)
-		return ok && state == raft.Shutdown
-	})
-	n.raft.RegisterObserver(observer)
-	defer n.raft.DeregisterObserver(observer)
-	if n.raft.State() != raft.Shutdown { // a shutdown before the registration is seen here
-		select {
-		case <-down:
-		case <-n.closed:
-			return
-		}
-	}
-	// Close and markRemoved stop serving before they shut raft down: a
-	// node still serving saw raft stop by itself.
-	if n.closedCtx.Err() == nil {
-		n.markRemoved()
-	}
 }
 
 // notifyRemoved tells the member at addr, just removed by this leader,
