@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -163,14 +164,31 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	// The watches hear of the whole batch at once (one response per watch,
 	// not one per revision: see watch.Batch), before the applied index that
 	// readers wait on moves past it and before raft acknowledges any of it.
-	f.watches.NotifyBatch(&f.notify)
+	responses := f.watches.NotifyBatch(&f.notify)
 	f.notify.Reset()
+	if responses > 0 && responses <= yieldAfterResponses {
+		// Let the consumers just handed a response run now: each sits in
+		// this processor's run queue, and whatever this goroutine wakes
+		// next (readers of the applied index, the nudger, the writer woken
+		// by raft's acknowledgement), each waking the next goroutine of
+		// its chain, would otherwise run ahead of it (one watcher, one
+		// writer: p99 from the acknowledgement to the consumer 1.3 ms ->
+		// 0.16 ms; BENCHMARKS.md, "A yield after a delivery to a few
+		// watches").
+		runtime.Gosched()
+	}
 	f.applied.set(last)
 	if f.afterBatch != nil {
 		f.afterBatch()
 	}
 	return out
 }
+
+// yieldAfterResponses is the most watch responses after which an apply
+// batch yields its processor to their consumers. Each consumer's turn is
+// time the acknowledgement waits (about 1 µs), so a delivery to many
+// watches does not yield: at 1,000 watchers that wait cost a put 45%.
+const yieldAfterResponses = 16
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) interface{} {

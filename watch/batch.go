@@ -50,14 +50,19 @@ func (b *Batch) Reset() {
 // acknowledges any of the writes. It never blocks on a consumer. The hub
 // keeps b's events (as Notify does): the caller must not modify them, but
 // may Reset and reuse b.
-func (h *Hub) NotifyBatch(b *Batch) {
+//
+// It returns the number of responses it put on synced watches' channels
+// (one per watch per run of revisions), which a state machine may use to
+// let the consumers run before it acknowledges the writes (kvstore's FSM
+// yields its processor after a delivery to a few watches).
+func (h *Hub) NotifyBatch(b *Batch) (responses int) {
 	if b.Empty() {
-		return
+		return 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return
+		return 0
 	}
 	// A compaction only bounds the start of new watches and the history
 	// catching-up watches read; synced watches are unaffected (rule 22),
@@ -75,9 +80,10 @@ func (h *Hub) NotifyBatch(b *Batch) {
 		// Every revision from i to j is applied now; the run's last is
 		// the hub's revision.
 		h.rev = b.revs[j-1]
-		h.deliver(b.revs[i], b.revs[j-1], b.concat(i, j))
+		responses += h.deliver(b.revs[i], b.revs[j-1], b.concat(i, j))
 		i = j
 	}
+	return responses
 }
 
 // concat returns the events of changes i..j-1 as one slice: the change's

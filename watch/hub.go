@@ -175,29 +175,43 @@ func (h *Hub) advance(rev int64) bool {
 
 // deliver hands the events of the consecutive revisions first..last, in
 // revision order, to the synced watches they match: one response per
-// watch, however many revisions it covers. h.rev is already last. Caller
-// holds h.mu.
-func (h *Hub) deliver(first, last int64, events []mvcc.Event) {
+// watch, however many revisions it covers. It returns the number of watches
+// handed a response. h.rev is already last. Caller holds h.mu.
+func (h *Hub) deliver(first, last int64, events []mvcc.Event) (watches int) {
 	if len(h.all) == 0 {
-		return
+		return 0
 	}
 	m := h.matches[:0]
 	for i := range events {
 		m = h.idx.collect(aliasString(events[i].KV.Key), int32(i), m)
 	}
 	if len(m) == 0 {
-		return
+		return 0
 	}
 	if len(events) > 1 {
 		m = h.groupByWatcher(m)
 	}
 	n := notification{first: first, rev: last, events: events}
-	h.eventsSent += h.notifyAll(m, &n)
+	sent := h.notifyAll(m, &n)
+	h.eventsSent += sent.events
 	clear(m) // drop the watcher pointers
 	if cap(m) > maxKeptMatches {
 		m = nil // a huge txn on many watchers: do not keep its scratch
 	}
 	h.matches = m[:0]
+	return sent.watches
+}
+
+// sentCount is what a delivery handed out: events, and the watches that
+// received them.
+type sentCount struct {
+	events  uint64
+	watches int
+}
+
+func (c *sentCount) add(o sentCount) {
+	c.events += o.events
+	c.watches += o.watches
 }
 
 // deliverPartMin is the fewest matches one goroutine delivers when a
@@ -205,7 +219,7 @@ func (h *Hub) deliver(first, last int64, events []mvcc.Event) {
 const deliverPartMin = 256
 
 // notifyAll delivers n to the watchers of m, whose matches are adjacent,
-// and returns the events sent. A large delivery is cut into parts of at
+// and returns what it sent. A large delivery is cut into parts of at
 // least deliverPartMin matches, at most one per Go processor, each
 // delivered by its own goroutine: a watcher's consumer runs on the
 // processor that woke it, so 1,000 watchers woken from one goroutine queue
@@ -215,13 +229,13 @@ const deliverPartMin = 256
 // delivery cannot overtake this one for any watcher. The parts share
 // nothing but n's PrevKV-less copy, made before they start; each
 // watcher's matches are in one part. Caller holds h.mu.
-func (h *Hub) notifyAll(m []match, n *notification) uint64 {
+func (h *Hub) notifyAll(m []match, n *notification) sentCount {
 	parts := min(runtime.GOMAXPROCS(0), len(m)/deliverPartMin)
 	if parts < 2 {
 		return h.notifyRange(m, n)
 	}
 	n.withoutPrev()
-	sent := make([]uint64, parts)
+	sent := make([]sentCount, parts)
 	var wg sync.WaitGroup
 	lo := 0
 	for p := range parts {
@@ -238,22 +252,24 @@ func (h *Hub) notifyAll(m []match, n *notification) uint64 {
 		lo = hi
 	}
 	wg.Wait()
-	var total uint64
+	var total sentCount
 	for _, x := range sent {
-		total += x
+		total.add(x)
 	}
 	return total
 }
 
-// notifyRange delivers n to the watchers of m in order and returns the
-// events sent.
-func (h *Hub) notifyRange(m []match, n *notification) (sent uint64) {
+// notifyRange delivers n to the watchers of m in order and returns what it
+// sent.
+func (h *Hub) notifyRange(m []match, n *notification) (sent sentCount) {
 	for i := 0; i < len(m); {
 		j := i + 1
 		for j < len(m) && m[j].w == m[i].w {
 			j++
 		}
-		sent += h.notifyOne(m[i].w, m[i:j], n)
+		if evs := h.notifyOne(m[i].w, m[i:j], n); evs > 0 {
+			sent.add(sentCount{events: evs, watches: 1})
+		}
 		i = j
 	}
 	return sent
