@@ -30,7 +30,7 @@ func (n *Node) runLeadership() {
 		term := n.raft.CurrentTerm()
 		leading := n.raft.State() == raft.Leader
 		if leading && readyTerm != term {
-			n.publishLeadership(term, false)
+			n.publishLeadership(term, true, false)
 			barrier := n.raft.Barrier(0)
 			bindShutdown(barrier, n.closed)
 			if barrier.Error() == nil && n.raft.CurrentTerm() == term {
@@ -45,7 +45,7 @@ func (n *Node) runLeadership() {
 		if !leading && n.fsm.deadlines().Leading() {
 			n.fsm.deadlines().Demote()
 		}
-		n.publishLeadership(term, leading && readyTerm == term)
+		n.publishLeadership(term, leading, leading && readyTerm == term)
 		select {
 		case <-wake:
 		case <-n.closed:
@@ -60,8 +60,18 @@ func (n *Node) promoteLeases() {
 	n.fsm.promoteLeases(n.cfg.hooks.now(), n.cfg.electionTimeout)
 }
 
-func (n *Node) publishLeadership(term uint64, ready bool) {
+// publishLeadership publishes raft's leader as this node sees it; leading
+// is whether raft's state was Leader. A node that has just won records
+// itself as leader only after its state changes, and raft's observation of
+// that is read once the barrier above commits; meanwhile the others see it
+// lead already (it sends them the barrier), so it names itself: a
+// MoveLeader returning once the old leader sees the new one must find the
+// new one's Status naming itself.
+func (n *Node) publishLeadership(term uint64, leading, ready bool) {
 	addr, id := n.raft.LeaderWithID()
+	if leading && id == "" {
+		addr, id = n.relay.LocalAddr(), raft.ServerID(n.cfg.id)
+	}
 	n.lead.set(LeaderInfo{LeaderID: string(id), LeaderAddress: string(addr), Term: term, IsLeader: ready})
 	n.metrics.leader(string(id))
 }
