@@ -367,6 +367,20 @@ func (r *commitRelay) learn(id raft.ServerID, req *raft.AppendEntriesRequest) (b
 	return min(r.src.CommitIndex(), p.match) > p.told
 }
 
+// matchOf returns how far follower id's log is known to equal the
+// leader's in term, the follower's match, as etcd's raft tracks it for
+// each member. ok is false when the relay has heard no successful answer
+// from it in term, or its latest RPC failed.
+func (r *commitRelay) matchOf(id raft.ServerID, term uint64) (match uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.peers[id]
+	if p == nil || p.term != term || p.failing {
+		return 0, false
+	}
+	return p.match, true
+}
+
 // forgetTold drops what follower id was told, keeping what matched, and
 // marks it failing until it answers again.
 func (r *commitRelay) forgetTold(id raft.ServerID) {

@@ -112,6 +112,10 @@ var (
 	ErrInvalidAddress = transport.ErrInvalidAddress
 	// ErrNotLearner reports promoting a member that is already a voter.
 	ErrNotLearner = errors.New("kvstore: member is not a learner")
+	// ErrLearnerNotReady reports promoting a learner that has not caught
+	// up with the leader's log (learnerready.go), etcd's
+	// ErrLearnerNotReady. Nothing changed; promote it again once it has.
+	ErrLearnerNotReady = errors.New("kvstore: learner has not caught up with the leader")
 	// ErrInvalidOption reports an option with a value Open cannot use; the
 	// error names the option.
 	ErrInvalidOption = errors.New("kvstore: invalid option")

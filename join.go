@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -22,7 +23,8 @@ import (
 //  3. Unless asked to stay a learner, it asks to be promoted to voter. A
 //     learner counts for nothing in quorums, so a slow catch-up never
 //     costs the cluster its availability, and the node gets its vote only
-//     once it can use it.
+//     once it can use it. The leader promotes only a learner it has seen
+//     catch up (learnerready.go); the node asks until it has.
 //
 // Every step is idempotent, so a Join interrupted at any point (a lost
 // reply, a crash and restart) is finished by calling it again.
@@ -85,14 +87,34 @@ func (n *Node) Join(ctx context.Context, memberAddrs []string, opts ...JoinOptio
 	if jc.learner {
 		return nil
 	}
-	err = n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: n.cfg.id})
-	if errors.Is(err, ErrNotLearner) { // promoted by an earlier attempt
-		err = nil
-	}
-	if err != nil {
+	if err := n.promoteSelf(ctx); err != nil {
 		return fmt.Errorf("kvstore: promoting after joining: %w", err)
 	}
 	return nil
+}
+
+// promoteSelf asks the leader to promote this node, which has caught up.
+// The leader may not have seen that yet (ErrLearnerNotReady): it learns a
+// learner's progress from the learner's answers to its appends, and after
+// a snapshot from the next append, up to a commit timeout later; then
+// promoteSelf asks again, every half heartbeat timeout, until ctx ends.
+func (n *Node) promoteSelf(ctx context.Context) error {
+	for {
+		err := n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: n.cfg.id})
+		if errors.Is(err, ErrNotLearner) { // promoted by an earlier attempt
+			return nil
+		}
+		if !errors.Is(err, ErrLearnerNotReady) {
+			return err
+		}
+		select {
+		case <-time.After(n.cfg.heartbeatTimeout / 2):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-n.closed:
+			return n.errClosed()
+		}
+	}
 }
 
 // askToJoin sends wire.RPCJoin to the first member of addrs that answers.

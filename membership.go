@@ -60,7 +60,9 @@ func (n *Node) AddLearner(ctx context.Context, id, address string) error {
 	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberAddLearner, ID: id, Address: address})
 }
 
-// PromoteLearner makes a learner a voter.
+// PromoteLearner makes a learner a voter. As etcd, the leader refuses,
+// with ErrLearnerNotReady, a learner whose log it has not seen reach nine
+// tenths of its own (learnerready.go); a voter is ErrNotLearner.
 func (n *Node) PromoteLearner(ctx context.Context, id string) error {
 	return n.changeMembership(ctx, &wire.Membership{Op: wire.MemberPromote, ID: id})
 }
@@ -177,6 +179,9 @@ func (n *Node) changeMembershipLocal(ctx context.Context, m *wire.Membership) (u
 	case wire.MemberPromote:
 		if found.Suffrage == raft.Voter {
 			return 0, fmt.Errorf("%w: %q", ErrNotLearner, m.ID)
+		}
+		if err := n.learnerReady(id); err != nil {
+			return 0, err
 		}
 		f = n.raft.AddVoter(id, found.Address, prev, timeout)
 	case wire.MemberSetAddress:

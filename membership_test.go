@@ -133,3 +133,46 @@ func TestTransferLeadershipAndObserveLeader(t *testing.T) {
 		}
 	})
 }
+
+// SEMANTICS.md rule 25: a learner the leader has not seen catch up is not
+// promoted (ErrLearnerNotReady, through any member) and stays a learner;
+// once it has caught up it is.
+func TestPromoteLearnerNotCaughtUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3)
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		for i := range 20 {
+			if _, err := leader.Put(ctx, []byte("k"), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		i := c.AddNode()
+		c.Isolate(i) // it cannot receive the log
+		if err := leader.AddLearner(ctx, c.ID(i), c.Address(i)); err != nil {
+			t.Fatal(err)
+		}
+		f := c.Followers()[0]
+		for _, via := range []*kvstore.Node{leader, f} {
+			if err := via.PromoteLearner(ctx, c.ID(i)); !errors.Is(err, kvstore.ErrLearnerNotReady) {
+				t.Fatalf("promoting the cut-off learner through %s: %v, want ErrLearnerNotReady", via.ID(), err)
+			}
+		}
+		if got := memberIDs(t, f); !slices.Equal(got, []string{"n1", "n2", "n3", "n4(learner)"}) {
+			t.Fatalf("members after the refused promotions: %v", got)
+		}
+
+		c.Heal()
+		// A linearizable read on the learner returns once it has applied
+		// everything committed before it: it has caught up.
+		if _, err := c.Node(i).Get(ctx, []byte("k")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.PromoteLearner(ctx, c.ID(i)); err != nil {
+			t.Fatalf("promoting the caught-up learner: %v", err)
+		}
+		if got := memberIDs(t, f); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+			t.Fatalf("members after the promotion: %v", got)
+		}
+	})
+}

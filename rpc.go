@@ -33,7 +33,7 @@ var wireErrors = [...]error{
 	auth.ErrUserNotFound, auth.ErrRoleAlreadyExist, auth.ErrRoleNotFound, auth.ErrRoleEmpty,
 	auth.ErrAuthFailed, auth.ErrPermissionDenied, auth.ErrRoleNotGranted, auth.ErrPermissionNotGranted,
 	auth.ErrInvalidPermission, auth.ErrAuthNotEnabled, auth.ErrInvalidAuthToken, auth.ErrInvalidAuthMgmt,
-	auth.ErrAuthOldRevision,
+	auth.ErrAuthOldRevision, ErrLearnerNotReady,
 }
 
 // toWireError is err as a reply carries it; nil for nil.

@@ -40,6 +40,7 @@ var errorMap = []struct {
 	{kvstore.ErrMemberExists, rpctypes.ErrGRPCMemberExist},
 	{kvstore.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
 	{kvstore.ErrNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{kvstore.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
 	// The request was not applied and may be retried: clientv3 retries
 	// Unavailable errors on another endpoint.
 	{kvstore.ErrNotLeader, rpctypes.ErrGRPCNoLeader},

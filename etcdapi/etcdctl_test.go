@@ -3,6 +3,7 @@ package etcdapi_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,25 +16,50 @@ import (
 	"github.com/kvstore/kvstore"
 	"github.com/kvstore/kvstore/etcdapi"
 	"github.com/kvstore/kvstore/etcdapi/internal/etcdctltest"
+	"github.com/kvstore/kvstore/kvtest"
 )
 
 // buildEtcdctl builds etcdctl (etcdctltest.Build).
 func buildEtcdctl(t *testing.T) string { return etcdctltest.Build(t) }
 
+// ctlRunner runs the real etcdctl against a cluster's endpoints.
+type ctlRunner struct {
+	t         *testing.T
+	bin       string
+	endpoints string // the --endpoints flag
+}
+
+// must runs etcdctl with stdin and args and returns its output; it fails
+// the test if etcdctl fails.
+func (r ctlRunner) must(stdin string, args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, append([]string{r.endpoints, "--command-timeout=30s"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// refused fails the test unless etcdctl with args fails with want in its
+// error output.
+func (r ctlRunner) refused(want string, args ...string) {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, append([]string{r.endpoints}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), want) {
+		r.t.Errorf("etcdctl %s: %v %q, want %q", strings.Join(args, " "), err, stderr.String(), want)
+	}
+}
+
 func TestEtcdctl(t *testing.T) {
 	etcdctl := buildEtcdctl(t)
 	c := newCluster(t, 3)
 	endpoints := "--endpoints=" + strings.Join(c.endpoints, ",")
-	ctl := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(etcdctl, append([]string{endpoints, "--command-timeout=30s"}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	r := ctlRunner{t: t, bin: etcdctl, endpoints: endpoints}
+	ctl := r.must
 	expect := func(got, want string) {
 		t.Helper()
 		if got != want {
@@ -163,15 +189,7 @@ func TestEtcdctl(t *testing.T) {
 	expect(ctl("", "--user=alice:alicepw", "get", "app/a"), "app/a\n10\n")
 	contains(ctl("", "--user=root:rootpw", "role", "get", "reader"), "[app/, app0)")
 	contains(ctl("", "--user=root:rootpw", "user", "list"), "alice")
-	refused := func(want string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(etcdctl, append([]string{endpoints}, args...)...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), want) {
-			t.Errorf("etcdctl %s: %v %q, want %q", strings.Join(args, " "), err, stderr.String(), want)
-		}
-	}
+	refused := r.refused
 	refused("permission denied", "--user=alice:alicepw", "get", "other")
 	refused("permission denied", "--user=alice:alicepw", "put", "app/a", "x")
 	refused("user name is empty", "get", "app/a")
@@ -202,5 +220,51 @@ func TestEtcdctl(t *testing.T) {
 	out, err = exec.Command(etcdctl, endpoints, "downgrade", "validate", "3.5").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "code = Unimplemented desc = etcdserver: downgrade is not supported") {
 		t.Errorf("downgrade validate: %v %q", err, out)
+	}
+}
+
+// alarm list and alarm disarm, as an operator clears a NOSPACE alarm:
+// writes past the quota are refused and raise the alarm, which alarm list
+// shows; once deletes and a compaction freed the space, alarm disarm
+// clears it and writes are accepted again.
+func TestEtcdctlAlarm(t *testing.T) {
+	c := newCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithQuotaBytes(8<<10)))
+	r := ctlRunner{t: t, bin: buildEtcdctl(t), endpoints: "--endpoints=" + c.endpoints[0]}
+	value := strings.Repeat("v", 1024)
+	full := false
+	for i := 0; i < 16 && !full; i++ {
+		cmd := exec.Command(r.bin, r.endpoints, "put", fmt.Sprintf("fill/%02d", i), value)
+		out, err := cmd.CombinedOutput()
+		switch {
+		case err == nil:
+		case strings.Contains(string(out), "database space exceeded"):
+			full = true
+		default:
+			t.Fatalf("put fill/%02d: %v\n%s", i, err, out)
+		}
+	}
+	if !full {
+		t.Fatal("16 puts of 1 KiB were all accepted under a quota of 8 KiB")
+	}
+	alarm := fmt.Sprintf("memberID:%d alarm:NOSPACE \n", etcdapi.MemberID(c.ID(0)))
+	if out := r.must("", "alarm", "list"); out != alarm {
+		t.Fatalf("alarm list: %q, want %q", out, alarm)
+	}
+	r.refused("database space exceeded", "put", "k", "v")
+
+	r.must("", "del", "--prefix", "fill/")
+	var status struct{ Header struct{ Revision int64 } }
+	if err := json.Unmarshal([]byte(r.must("", "get", "none", "-w", "json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	r.must("", "compaction", "--physical", fmt.Sprint(status.Header.Revision))
+	if out := r.must("", "alarm", "disarm"); out != alarm {
+		t.Errorf("alarm disarm: %q, want %q", out, alarm)
+	}
+	if out := r.must("", "alarm", "list"); out != "" {
+		t.Errorf("alarm list after the disarm: %q", out)
+	}
+	if out := r.must("", "put", "k", "v"); out != "OK\n" {
+		t.Errorf("put after the disarm: %q", out)
 	}
 }

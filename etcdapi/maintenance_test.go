@@ -69,12 +69,22 @@ func TestMemberPromoteAndRemove(t *testing.T) {
 	cli := c.client(t, c.Index(leader))
 
 	learner := c.AddNode()
+	c.Isolate(learner) // it cannot catch up
 	if err := leader.AddLearner(ctx, c.ID(learner), c.Address(learner)); err != nil {
 		t.Fatal(err)
 	}
 	list, err := cli.MemberList(ctx)
 	if err != nil || len(list.Members) != 4 || !list.Members[3].IsLearner {
 		t.Fatalf("with a learner: %+v %v", list, err)
+	}
+	// SEMANTICS.md rule 25: a learner that has not caught up is not
+	// promoted, with etcd's error.
+	if _, err := cli.MemberPromote(ctx, etcdapi.MemberID(c.ID(learner))); !errors.Is(err, rpctypes.ErrMemberLearnerNotReady) {
+		t.Fatalf("promote a learner that has not caught up: %v, want ErrMemberLearnerNotReady", err)
+	}
+	c.Heal()
+	if _, err := c.Node(learner).Get(ctx, []byte("any")); err != nil { // returns once it has caught up
+		t.Fatal(err)
 	}
 	promoted, err := cli.MemberPromote(ctx, etcdapi.MemberID(c.ID(learner)))
 	if err != nil {
