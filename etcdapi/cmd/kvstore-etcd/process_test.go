@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,8 +231,10 @@ func initialClusterFlag(members ...*member) string {
 // A three-member cluster of processes, driven by etcdctl: writes and
 // reads, names and client URLs in member list, a fourth member added with
 // member add and started with --initial-cluster-state existing, a member
-// killed (the others keep serving) and restarted (it catches up), and a
-// graceful stop on SIGTERM.
+// killed (the others keep serving) and restarted (it catches up), member
+// remove (the removed member exits), a learner added with member add
+// --learner and promoted with member promote once it has caught up (and
+// not before), and a graceful stop on SIGTERM.
 func TestClusterOfProcesses(t *testing.T) {
 	bin := buildServer(t)
 	ctl := etcdctl{t: t, bin: etcdctltest.Build(t)}
@@ -309,6 +313,61 @@ func TestClusterOfProcesses(t *testing.T) {
 	waitFor(t, "the restarted member to catch up", func() bool {
 		out, err := ctl.run(endpointsOf(victim), "get", "after-kill", "--print-value-only", "--consistency=s")
 		return err == nil && out == "still-serving\n"
+	})
+
+	// member remove: infra4 leaves, and once told of its removal it exits
+	// by itself, saying why.
+	var infra4 uint64
+	for _, l := range ctl.members(others) {
+		if l.Name == "infra4" {
+			infra4 = l.ID
+		}
+	}
+	if out := ctl.must(others, "member", "remove", fmt.Sprintf("%x", infra4)); !strings.Contains(out, fmt.Sprintf("Member %16x removed from cluster", infra4)) {
+		t.Fatalf("member remove: %s", out)
+	}
+	select {
+	case <-m4.exited:
+	case <-time.After(processTimeout):
+		t.Fatalf("infra4 still runs after its removal; log:\n%s", m4.log)
+	}
+	if !strings.Contains(m4.log.String(), "this member was removed from the cluster") {
+		t.Errorf("infra4 did not say it was removed; log:\n%s", m4.log)
+	}
+	ms = ms[:3]
+	all = endpointsOf(ms...)
+	waitFor(t, "infra4 gone from the member list", func() bool { return listsAll(ctl.members(all), ms) })
+
+	// A learner: member add --learner, whose promotion is refused until
+	// it has started and caught up.
+	m5 := newMember(t, bin, "infra5")
+	out = ctl.must(all, "member", "add", m5.name, "--learner", "--peer-urls="+m5.peerURL)
+	m := regexp.MustCompile(`Member +([0-9a-f]+) added as learner to cluster`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("member add --learner: %s", out)
+	}
+	infra5, err := strconv.ParseUint(m[1], 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ctl.run(all, "member", "promote", fmt.Sprintf("%x", infra5)); err == nil || !strings.Contains(out, "can only promote a learner member which is in sync with leader") {
+		t.Errorf("member promote of a learner not started: %v\n%s", err, out)
+	}
+	m5.start("--initial-cluster-state=existing")
+	m5.waitHealthy()
+	waitFor(t, "infra5 promoted", func() bool {
+		out, err := ctl.run(all, "member", "promote", fmt.Sprintf("%x", infra5))
+		return err == nil && strings.Contains(out, fmt.Sprintf("Member %16x promoted in cluster", infra5))
+	})
+	ms = append(ms, m5)
+	waitFor(t, "infra5 listed as a voter", func() bool {
+		listed := ctl.members(all)
+		for _, l := range listed {
+			if l.IsLearner {
+				return false
+			}
+		}
+		return listsAll(listed, ms)
 	})
 
 	// SIGTERM: a graceful stop, status 0.
