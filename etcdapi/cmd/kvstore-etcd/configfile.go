@@ -20,7 +20,7 @@ import (
 // which etcd's files were not written for.
 //
 // Keys of etcd's file that kvstore-etcd has no use for (snapshot-count,
-// heartbeat-interval, election-timeout, max-wals, ...) are accepted and
+// max-wals, ...) are accepted and
 // listed in a warning, so that an etcd file runs unchanged; a value of the
 // wrong type for a key it serves is an error.
 
@@ -45,6 +45,10 @@ type fileConfig struct {
 	EnablePprof              *bool         `json:"enable-pprof"`
 	LogLevel                 *string       `json:"log-level"`
 	AuthTokenTTL             *int          `json:"auth-token-ttl"`
+	HeartbeatInterval        *uint         `json:"heartbeat-interval"`
+	ElectionTimeout          *uint         `json:"election-timeout"`
+	MaxRequestBytes          *uint         `json:"max-request-bytes"`
+	MaxTxnOps                *uint         `json:"max-txn-ops"`
 	InitialCorruptCheck      *bool         `json:"experimental-initial-corrupt-check"`
 	CompactHashCheckEnabled  *bool         `json:"experimental-compact-hash-check-enabled"`
 	CompactHashCheckTime     *string       `json:"experimental-compact-hash-check-time"`
@@ -124,6 +128,12 @@ func loadConfigFile(path string) (config, error) {
 	}
 	if f.AuthTokenTTL != nil {
 		cfg.authTokenTTL = *f.AuthTokenTTL
+	}
+	for dst, src := range map[*uint]*uint{&cfg.heartbeatInterval: f.HeartbeatInterval, &cfg.electionTimeout: f.ElectionTimeout,
+		&cfg.maxRequestBytes: f.MaxRequestBytes, &cfg.maxTxnOps: f.MaxTxnOps} {
+		if src != nil {
+			*dst = *src
+		}
 	}
 	if f.InitialCorruptCheck != nil {
 		cfg.initialCorruptCheck = *f.InitialCorruptCheck

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/kvstore/kvstore"
 )
 
 // config is the command line (or the --config-file) as given, before it
@@ -36,6 +38,11 @@ type config struct {
 	logLevel                string
 
 	authTokenTTL int // --auth-token-ttl, seconds
+
+	heartbeatInterval uint // --heartbeat-interval, milliseconds
+	electionTimeout   uint // --election-timeout, milliseconds
+	maxRequestBytes   uint
+	maxTxnOps         uint
 
 	// The corruption checks (etcd's --experimental-* names, which etcd
 	// 3.6 still takes): the initial check at start, and the leader's
@@ -85,6 +92,10 @@ func defaultConfig() config {
 		autoCompactionRetention: "0",
 		logLevel:                "info",
 		authTokenTTL:            300,
+		heartbeatInterval:       100,
+		electionTimeout:         1000,
+		maxRequestBytes:         kvstore.DefaultMaxRequestBytes,
+		maxTxnOps:               kvstore.DefaultMaxTxnOps,
 		initialCorruptCheck:     true,
 		compactHashCheckEnabled: true,
 		compactHashCheckTime:    "1m",
@@ -124,6 +135,10 @@ func parseCommandLine(program string, args []string, stderr io.Writer) (config, 
 	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
 	fs.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn, error (panic and fatal log as error)")
 	fs.IntVar(&cfg.authTokenTTL, "auth-token-ttl", cfg.authTokenTTL, "seconds an auth token (etcdctl --user) stays valid")
+	fs.UintVar(&cfg.heartbeatInterval, "heartbeat-interval", cfg.heartbeatInterval, "milliseconds; checked as etcd checks it (--election-timeout at least 5 times it), while the leader heartbeats every tenth of --election-timeout (hashicorp/raft's fixed ratio: 100ms at the defaults, as etcd)")
+	fs.UintVar(&cfg.electionTimeout, "election-timeout", cfg.electionTimeout, "milliseconds a follower waits without hearing from a leader before it campaigns")
+	fs.UintVar(&cfg.maxRequestBytes, "max-request-bytes", cfg.maxRequestBytes, "largest write request a client may send, in bytes")
+	fs.UintVar(&cfg.maxTxnOps, "max-txn-ops", cfg.maxTxnOps, "most operations in each list of a txn (every member must have the same)")
 	fs.BoolVar(&cfg.initialCorruptCheck, "experimental-initial-corrupt-check", cfg.initialCorruptCheck, "compare this member's hash with its peers' once caught up after start (on by default, unlike etcd: it runs in the background)")
 	fs.BoolVar(&cfg.compactHashCheckEnabled, "experimental-compact-hash-check-enabled", cfg.compactHashCheckEnabled, "the leader compares members' hashes at each compaction (on by default, as etcd 3.6's CompactHashCheck)")
 	fs.StringVar(&cfg.compactHashCheckTime, "experimental-compact-hash-check-time", cfg.compactHashCheckTime, "how often the leader looks for a compaction to check")

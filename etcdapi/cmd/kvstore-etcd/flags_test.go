@@ -49,6 +49,13 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--auth-token-ttl=0"}, "--auth-token-ttl 0"},
 		{[]string{"--experimental-compact-hash-check-time=often"}, `--experimental-compact-hash-check-time "often"`},
 		{[]string{"--experimental-compact-hash-check-time=-1m"}, `--experimental-compact-hash-check-time "-1m"`},
+		{[]string{"--heartbeat-interval=0"}, "--heartbeat-interval 0"},
+		{[]string{"--heartbeat-interval=300"}, "--election-timeout 1000ms: should be at least 5 times --heartbeat-interval (300ms)"},
+		{[]string{"--election-timeout=60000"}, "--election-timeout 60000ms: at most 50000ms"},
+		{[]string{"--heartbeat-interval=1", "--election-timeout=5"}, "--election-timeout 5ms: at least 10ms"},
+		{[]string{"--election-timeout=soon"}, "invalid value"},
+		{[]string{"--max-request-bytes=0"}, "--max-request-bytes 0"},
+		{[]string{"--max-txn-ops=0"}, "--max-txn-ops 0"},
 		{[]string{"--config-file=" + good, "--name=b"}, "--name given besides it"},
 		{[]string{"--config-file=" + filepath.Join(dir, "missing.yml")}, "missing.yml"},
 		{[]string{"--config-file=" + badType}, "quota-backend-bytes"},
@@ -78,7 +85,10 @@ name: infra1
 data-dir: /var/lib/infra1
 wal-dir: /var/lib/infra1-wal
 snapshot-count: 10000
-heartbeat-interval: 100
+heartbeat-interval: 200
+election-timeout: 2500
+max-request-bytes: 4194304
+max-txn-ops: 256
 listen-peer-urls: https://10.0.0.1:2380
 listen-client-urls: https://10.0.0.1:2379,http://127.0.0.1:2379
 initial-advertise-peer-urls: https://10.0.0.1:2380
@@ -123,11 +133,12 @@ experimental-compact-hash-check-time: 5m
 		"--auto-compaction-mode=revision", "--auto-compaction-retention=1000", "--quota-backend-bytes=8589934592",
 		"--enable-pprof", "--log-level=warn",
 		"--auth-token-ttl=60", "--experimental-initial-corrupt-check=false", "--experimental-compact-hash-check-time=5m",
+		"--heartbeat-interval=200", "--election-timeout=2500", "--max-request-bytes=4194304", "--max-txn-ops=256",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"heartbeat-interval", "snapshot-count"}; !reflect.DeepEqual(fromFile.ignoredKeys, want) {
+	if want := []string{"snapshot-count"}; !reflect.DeepEqual(fromFile.ignoredKeys, want) {
 		t.Errorf("ignored keys %v, want %v", fromFile.ignoredKeys, want)
 	}
 	fromFile.ignoredKeys = nil
@@ -140,7 +151,8 @@ experimental-compact-hash-check-time: 5m
 	}
 	if s.peerScheme != "https" || s.peerBind != "10.0.0.1:2380" || len(s.cluster) != 2 || s.cluster[1].Address != "10.0.0.2:2380" ||
 		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 ||
-		s.authTokenTTL != time.Minute || !s.clientCertAuth || s.initialCorruptCheck || s.corruptCheckEvery != 5*time.Minute {
+		s.authTokenTTL != time.Minute || !s.clientCertAuth || s.initialCorruptCheck || s.corruptCheckEvery != 5*time.Minute ||
+		s.electionTimeout != 2500*time.Millisecond || s.maxRequestBytes != 4<<20 || s.maxTxnOps != 256 {
 		t.Errorf("resolved: %+v", s)
 	}
 }

@@ -396,6 +396,7 @@ wal-dir:
 snapshot-count: 10000
 heartbeat-interval: 100
 election-timeout: 1000
+max-request-bytes: 1024
 quota-backend-bytes: 0
 listen-peer-urls: %s
 listen-client-urls: %s
@@ -446,7 +447,11 @@ log-level: info
 			t.Errorf("GET %s: %s %q, want 200 with %q", path, resp.Status, body, want)
 		}
 	}
-	if !strings.Contains(m.log.String(), "election-timeout") {
+	// max-request-bytes: a put larger is refused with etcd's error.
+	if out, err := ctl.run(endpointsOf(m), "put", "big", strings.Repeat("v", 2048)); err == nil || !strings.Contains(out, "etcdserver: request is too large") {
+		t.Errorf("a put over max-request-bytes: %v\n%s", err, out)
+	}
+	if !strings.Contains(m.log.String(), "snapshot-count") {
 		t.Errorf("the ignored keys were not named in a warning; log:\n%s", m.log)
 	}
 	if err := m.stop(syscall.SIGTERM); err != nil {

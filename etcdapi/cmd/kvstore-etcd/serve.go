@@ -62,6 +62,11 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 		kvstore.WithAuthTokenTTL(s.authTokenTTL),
 		kvstore.WithInitialCorruptCheck(s.initialCorruptCheck),
 		kvstore.WithCorruptCheckInterval(s.corruptCheckEvery),
+		// etcd's election timeout is raft's follower and candidate
+		// timeouts; the leader lease is half of it, as raft's defaults.
+		kvstore.WithRaftTiming(s.electionTimeout, s.electionTimeout, s.electionTimeout/2, 0),
+		kvstore.WithMaxRequestBytes(s.maxRequestBytes),
+		kvstore.WithMaxTxnOps(s.maxTxnOps),
 	}
 	if s.walDir != "" {
 		opts = append(opts, kvstore.WithWALDir(s.walDir))
@@ -95,7 +100,7 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 		apiOpts = append(apiOpts, etcdapi.WithClientCertAuth())
 	}
 	api := etcdapi.NewServer(node, apiOpts...)
-	gs := grpc.NewServer(etcdapi.ServerOptions()...)
+	gs := grpc.NewServer(append(etcdapi.ServerOptions(), grpc.MaxRecvMsgSize(s.maxRequestBytes+grpcOverheadBytes))...)
 	api.Register(gs)
 	httpHandler := newHTTPHandler(node, reg, s.enablePprof, logger)
 	var servers []*http.Server

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,6 +47,10 @@ type settings struct {
 	clientCertAuth      bool          // the user of a request without a token is its certificate's CN
 	initialCorruptCheck bool          // --experimental-initial-corrupt-check
 	corruptCheckEvery   time.Duration // 0: the compact hash check is off
+
+	electionTimeout time.Duration // --election-timeout
+	maxRequestBytes int
+	maxTxnOps       int
 }
 
 // resolve checks c. Every error is a *usageErr.
@@ -133,7 +138,47 @@ func resolve(c config) (settings, error) {
 			return settings{}, usageError("--experimental-compact-hash-check-time %q: want a positive duration (\"1m\")", c.compactHashCheckTime)
 		}
 	}
+	if s.electionTimeout, err = raftTiming(c.heartbeatInterval, c.electionTimeout); err != nil {
+		return settings{}, err
+	}
+	if c.maxRequestBytes == 0 || c.maxRequestBytes > maxRequestBytesLimit {
+		return settings{}, usageError("--max-request-bytes %d: want 1 to %d", c.maxRequestBytes, maxRequestBytesLimit)
+	}
+	if c.maxTxnOps == 0 || c.maxTxnOps > math.MaxInt32 {
+		return settings{}, usageError("--max-txn-ops %d: want a positive number", c.maxTxnOps)
+	}
+	s.maxRequestBytes, s.maxTxnOps = int(c.maxRequestBytes), int(c.maxTxnOps)
 	return s, nil
+}
+
+// maxRequestBytesLimit is the largest --max-request-bytes: gRPC's limit on
+// a received message, which serve sets 512 KiB above it, is an int32.
+const maxRequestBytesLimit = math.MaxInt32 - grpcOverheadBytes
+
+// grpcOverheadBytes is what gRPC may receive beyond --max-request-bytes,
+// as etcd allows it: the request's other fields and framing, so that a
+// request just over the limit gets the node's ErrRequestTooLarge rather
+// than gRPC's refusal.
+const grpcOverheadBytes = 512 << 10
+
+// raftTiming checks --heartbeat-interval and --election-timeout as etcd
+// does (a positive heartbeat, an election timeout of at least 5
+// heartbeats and at most 50 s) and returns the election timeout. It is
+// kvstore's follower timeout, and hashicorp/raft's leader heartbeats
+// every tenth of it; the heartbeat interval sets nothing else.
+func raftTiming(heartbeatMs, electionMs uint) (time.Duration, error) {
+	switch {
+	case heartbeatMs == 0:
+		return 0, usageError("--heartbeat-interval 0: want a positive number of milliseconds")
+	case electionMs < 5*heartbeatMs:
+		return 0, usageError("--election-timeout %dms: should be at least 5 times --heartbeat-interval (%dms)", electionMs, heartbeatMs)
+	case electionMs > 50000:
+		return 0, usageError("--election-timeout %dms: at most 50000ms", electionMs)
+	case electionMs < 10:
+		// raft wants a leader lease (half of it here) of 5ms at least.
+		return 0, usageError("--election-timeout %dms: at least 10ms", electionMs)
+	}
+	return time.Duration(electionMs) * time.Millisecond, nil
 }
 
 // parseURLs parses a comma-separated list of http:// and https:// URLs
