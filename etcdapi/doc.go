@@ -4,9 +4,15 @@
 //
 // # Basics
 //
-// A program that embeds a node serves the API on a gRPC server it owns:
+// A program that embeds a node serves the API on a listener of its own:
 //
 //	srv := etcdapi.NewServer(node)
+//	go srv.Serve(listener) // returns ErrServerClosed after Close
+//	...
+//	srv.Close() // then node.Close()
+//
+// or registers it on a gRPC server it owns, beside other services:
+//
 //	gs := grpc.NewServer(etcdapi.ServerOptions()...)
 //	srv.Register(gs)
 //	go gs.Serve(listener)

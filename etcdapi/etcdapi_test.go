@@ -2,6 +2,7 @@ package etcdapi_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -118,4 +119,65 @@ func testContextCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx, cancel
+}
+
+// Close stops the gRPC servers of Serve, an open watch stream with them:
+// Serve returns
+// ErrServerClosed, the listener is closed, and Serve after Close refuses
+// at once.
+func TestServeClose(t *testing.T) {
+	c := kvtest.NewCluster(t, 1)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := etcdapi.NewServer(c.WaitLeader())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{lis.Addr().String()}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := testContext(t)
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	// An open watch stream, which Close ends rather than waits for.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	events := cli.Watch(clientv3.WithRequireLeader(wctx), "k")
+	if _, err := cli.Put(ctx, "k", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if resp := <-events; resp.Err() != nil || len(resp.Events) != 1 {
+		t.Fatalf("watch before Close: %+v %v", resp, resp.Err())
+	}
+
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, etcdapi.ErrServerClosed) {
+			t.Errorf("Serve after Close: %v, want ErrServerClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Serve still serves after Close")
+	}
+	if conn, err := net.DialTimeout("tcp", lis.Addr().String(), time.Second); err == nil {
+		conn.Close()
+		t.Error("the listener still accepts after Close")
+	}
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(other); !errors.Is(err, etcdapi.ErrServerClosed) {
+		t.Errorf("Serve on a closed Server: %v, want ErrServerClosed", err)
+	}
+	if conn, err := net.DialTimeout("tcp", other.Addr().String(), time.Second); err == nil {
+		conn.Close()
+		t.Error("Serve on a closed Server left its listener open")
+	}
 }

@@ -2,6 +2,8 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
+	"net"
 	"sync"
 
 	"github.com/kvstore/kvstore"
@@ -27,9 +29,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// mu guards closed, so that no stream handler starts (streams.Add)
-	// once Close waits on streams.
+	// once Close waits on streams, and served.
 	mu     sync.Mutex
 	closed bool
+	// served are the gRPC servers Serve created, which Close stops.
+	served []*grpc.Server
 	// streams counts the stream handlers and the goroutines they start;
 	// Close waits for them.
 	streams sync.WaitGroup
@@ -86,17 +90,54 @@ func (s *Server) Register(gs *grpc.Server) {
 	pb.RegisterAuthServer(gs, checkedAuth{&authService{s: s}, s})
 }
 
+// ErrServerClosed is what Serve returns once Close was called.
+var ErrServerClosed = errors.New("etcdapi: server closed")
+
+// Serve serves the API on lis, on a gRPC server of its own made with
+// [ServerOptions] and opts, until Close, for a program that needs no other
+// gRPC service on the port. It returns ErrServerClosed after Close, and
+// otherwise the error that stopped lis. Serve may be called for several
+// listeners at once; each gets its own gRPC server. Close stops them all.
+func (s *Server) Serve(lis net.Listener, opts ...grpc.ServerOption) error {
+	gs := grpc.NewServer(append(ServerOptions(), opts...)...)
+	s.Register(gs)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		lis.Close()
+		return ErrServerClosed
+	}
+	s.served = append(s.served, gs)
+	s.mu.Unlock()
+	err := gs.Serve(lis)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	return err
+}
+
 // Close ends every open Watch and LeaseKeepAlive stream (their clients
 // see the stream end, and clientv3 opens another, to any endpoint) and
 // waits for their handlers and every watch's goroutine to return. Each
 // stream's reader goroutine returns as soon as gRPC has ended the stream.
-// Unary calls still running finish on their own. Close is safe to call twice; the Server must not serve afterwards.
+// The gRPC servers of Serve stop accepting calls, finish those in flight
+// and close their listeners; on a gRPC server of the caller's, unary calls
+// still running finish on their own. Close is safe to call twice; the
+// Server must not serve afterwards.
 func (s *Server) Close() error {
 	s.health.Shutdown()
 	s.mu.Lock()
 	s.closed = true
+	served := s.served
+	s.served = nil
 	s.mu.Unlock()
 	s.cancel()
+	for _, gs := range served {
+		gs.GracefulStop() // the streams end: s.cancel
+	}
 	s.streams.Wait()
 	return nil
 }
