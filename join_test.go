@@ -236,3 +236,44 @@ func waitRemoved(t *testing.T, n *kvstore.Node) {
 		t.Fatalf("%s never learned it was removed", n.ID())
 	}
 }
+
+// A learner that catches up from the leader's snapshot is promoted by
+// Join: the leader learns the learner's match from the append after the
+// snapshot, up to a commit timeout after the learner has caught up and
+// asked, and Join asks again until it is.
+func TestJoinCatchingUpFromASnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := kvtest.NewCluster(t, 3, kvtest.WithNodeOptions(kvstore.WithTrailingLogs(2)))
+		ctx := context.Background()
+		leader := c.WaitLeader()
+		i := c.AddNode()
+		n := c.Node(i)
+		if err := n.Join(ctx, []string{c.Address(c.Index(leader))}, kvstore.JoinAsLearner()); err != nil {
+			t.Fatal(err)
+		}
+		// Cut off, the learner misses writes the leader's log then
+		// forgets: it must install the snapshot, after which the leader
+		// has no entry to send it and learns its match from the next
+		// append it sends anyway.
+		c.Isolate(i)
+		for k := range 50 {
+			if _, err := leader.Put(ctx, fmt.Appendf(nil, "k%02d", k), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Snapshot(c.Index(leader)); err != nil {
+			t.Fatal(err)
+		}
+		c.Heal()
+		if err := n.Join(ctx, []string{c.Address(c.Index(leader))}); err != nil {
+			t.Fatal(err)
+		}
+		if got := memberIDs(t, leader); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+			t.Fatalf("members after Join: %v", got)
+		}
+		get, err := n.Get(ctx, []byte("k"), kvstore.WithPrefix(), kvstore.WithCountOnly(), kvstore.WithSerializable())
+		if err != nil || get.Count != 50 {
+			t.Fatalf("the joiner's own data: %+v %v", get, err)
+		}
+	})
+}
