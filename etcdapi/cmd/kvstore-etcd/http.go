@@ -14,6 +14,7 @@ import (
 	"github.com/kvstore/kvstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/etcd/api/v3/version"
 	"google.golang.org/grpc"
 )
 
@@ -21,7 +22,7 @@ import (
 const healthTimeout = 5 * time.Second
 
 // newHTTPHandler returns the HTTP endpoints of a member, as etcd serves
-// them: /metrics, /health (etcd's JSON), /livez and /readyz (etcd 3.6's
+// them: /metrics, /health (etcd's JSON), /version, /livez and /readyz (etcd 3.6's
 // probes: "ok", or 503 with the failed checks; ?verbose lists every check,
 // ?exclude=NAME leaves one out), and /debug/pprof/ with pprof.
 func newHTTPHandler(node *kvstore.Node, reg *prometheus.Registry, pprofOn bool, logger *slog.Logger) http.Handler {
@@ -51,6 +52,7 @@ func newHTTPHandler(node *kvstore.Node, reg *prometheus.Registry, pprofOn bool, 
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(body)
 	})
+	mux.HandleFunc("GET /version", serveVersion)
 	mux.HandleFunc("GET /livez", probe(node.LiveChecks))
 	mux.HandleFunc("GET /readyz", probe(node.ReadyChecks))
 	if pprofOn {
@@ -111,5 +113,18 @@ func grpcOrHTTP(gs *grpc.Server, h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// serveVersion answers /version with etcd's JSON: the etcd API version
+// this server speaks (what Status reports), the cluster's as etcd gives
+// it (major.minor.0; every member speaks the same), and "unknown" for the
+// storage version: kvstore keeps no etcd storage schema.
+func serveVersion(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(version.Versions{
+		Server:  version.Version,
+		Cluster: version.Cluster(version.Version) + ".0",
+		Storage: "unknown",
 	})
 }

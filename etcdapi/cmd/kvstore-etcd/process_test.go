@@ -435,7 +435,7 @@ log-level: info
 	// The HTTP endpoints on the client URL, beside gRPC.
 	for path, want := range map[string]string{
 		"/metrics": "etcd_server_proposals_pending", "/livez": "ok\n", "/readyz?verbose": "[+]linearizable_read ok",
-		"/health": `{"health":"true","reason":""}`,
+		"/health": `{"health":"true","reason":""}`, "/version": `"etcdcluster":"3.6.0"`,
 	} {
 		resp, err := http.Get(m.clientURL + path)
 		if err != nil {
