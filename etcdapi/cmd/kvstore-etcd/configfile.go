@@ -19,8 +19,8 @@ import (
 // alone would decode by its own rules (YAML 1.1 booleans such as "on"),
 // which etcd's files were not written for.
 //
-// Keys of etcd's file that kvstore-etcd has no use for (snapshot-count,
-// max-wals, ...) are accepted and
+// Keys of etcd's file that kvstore-etcd has no use for (max-wals,
+// max-snapshots, ...) are accepted and
 // listed in a warning, so that an etcd file runs unchanged; a value of the
 // wrong type for a key it serves is an error.
 
@@ -49,6 +49,9 @@ type fileConfig struct {
 	ElectionTimeout          *uint         `json:"election-timeout"`
 	MaxRequestBytes          *uint         `json:"max-request-bytes"`
 	MaxTxnOps                *uint         `json:"max-txn-ops"`
+	SnapshotCount            *uint64       `json:"snapshot-count"`
+	WatchProgressInterval    *string       `json:"watch-progress-notify-interval"`
+	WatchProgressIntervalOld *string       `json:"experimental-watch-progress-notify-interval"`
 	InitialCorruptCheck      *bool         `json:"experimental-initial-corrupt-check"`
 	CompactHashCheckEnabled  *bool         `json:"experimental-compact-hash-check-enabled"`
 	CompactHashCheckTime     *string       `json:"experimental-compact-hash-check-time"`
@@ -135,6 +138,11 @@ func loadConfigFile(path string) (config, error) {
 			*dst = *src
 		}
 	}
+	if f.SnapshotCount != nil {
+		cfg.snapshotCount = *f.SnapshotCount
+	}
+	set(&cfg.watchProgressInterval, f.WatchProgressIntervalOld)
+	set(&cfg.watchProgressInterval, f.WatchProgressInterval)
 	if f.InitialCorruptCheck != nil {
 		cfg.initialCorruptCheck = *f.InitialCorruptCheck
 	}

@@ -44,6 +44,9 @@ type config struct {
 	maxRequestBytes   uint
 	maxTxnOps         uint
 
+	snapshotCount         uint64 // 0: kvstore's default
+	watchProgressInterval string // a duration
+
 	// The corruption checks (etcd's --experimental-* names, which etcd
 	// 3.6 still takes): the initial check at start, and the leader's
 	// compact hash check every compactHashCheckTime.
@@ -96,6 +99,7 @@ func defaultConfig() config {
 		electionTimeout:         1000,
 		maxRequestBytes:         kvstore.DefaultMaxRequestBytes,
 		maxTxnOps:               kvstore.DefaultMaxTxnOps,
+		watchProgressInterval:   kvstore.DefaultWatchProgressInterval.String(),
 		initialCorruptCheck:     true,
 		compactHashCheckEnabled: true,
 		compactHashCheckTime:    "1m",
@@ -139,6 +143,9 @@ func parseCommandLine(program string, args []string, stderr io.Writer) (config, 
 	fs.UintVar(&cfg.electionTimeout, "election-timeout", cfg.electionTimeout, "milliseconds a follower waits without hearing from a leader before it campaigns")
 	fs.UintVar(&cfg.maxRequestBytes, "max-request-bytes", cfg.maxRequestBytes, "largest write request a client may send, in bytes")
 	fs.UintVar(&cfg.maxTxnOps, "max-txn-ops", cfg.maxTxnOps, "most operations in each list of a txn (every member must have the same)")
+	fs.Uint64Var(&cfg.snapshotCount, "snapshot-count", 0, "new raft log entries that trigger a snapshot (0: kvstore's default, 8192)")
+	fs.StringVar(&cfg.watchProgressInterval, "watch-progress-notify-interval", cfg.watchProgressInterval, "how often a watch with progress notifications that received nothing hears the revision")
+	fs.StringVar(&cfg.watchProgressInterval, "experimental-watch-progress-notify-interval", cfg.watchProgressInterval, "etcd 3.5's name of --watch-progress-notify-interval")
 	fs.BoolVar(&cfg.initialCorruptCheck, "experimental-initial-corrupt-check", cfg.initialCorruptCheck, "compare this member's hash with its peers' once caught up after start (on by default, unlike etcd: it runs in the background)")
 	fs.BoolVar(&cfg.compactHashCheckEnabled, "experimental-compact-hash-check-enabled", cfg.compactHashCheckEnabled, "the leader compares members' hashes at each compaction (on by default, as etcd 3.6's CompactHashCheck)")
 	fs.StringVar(&cfg.compactHashCheckTime, "experimental-compact-hash-check-time", cfg.compactHashCheckTime, "how often the leader looks for a compaction to check")

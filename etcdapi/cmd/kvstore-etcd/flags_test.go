@@ -56,6 +56,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--election-timeout=soon"}, "invalid value"},
 		{[]string{"--max-request-bytes=0"}, "--max-request-bytes 0"},
 		{[]string{"--max-txn-ops=0"}, "--max-txn-ops 0"},
+		{[]string{"--watch-progress-notify-interval=never"}, `--watch-progress-notify-interval "never"`},
+		{[]string{"--snapshot-count=-1"}, "invalid value"},
 		{[]string{"--config-file=" + good, "--name=b"}, "--name given besides it"},
 		{[]string{"--config-file=" + filepath.Join(dir, "missing.yml")}, "missing.yml"},
 		{[]string{"--config-file=" + badType}, "quota-backend-bytes"},
@@ -85,6 +87,8 @@ name: infra1
 data-dir: /var/lib/infra1
 wal-dir: /var/lib/infra1-wal
 snapshot-count: 10000
+max-wals: 5
+experimental-watch-progress-notify-interval: 5s
 heartbeat-interval: 200
 election-timeout: 2500
 max-request-bytes: 4194304
@@ -134,11 +138,12 @@ experimental-compact-hash-check-time: 5m
 		"--enable-pprof", "--log-level=warn",
 		"--auth-token-ttl=60", "--experimental-initial-corrupt-check=false", "--experimental-compact-hash-check-time=5m",
 		"--heartbeat-interval=200", "--election-timeout=2500", "--max-request-bytes=4194304", "--max-txn-ops=256",
+		"--snapshot-count=10000", "--experimental-watch-progress-notify-interval=5s",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"snapshot-count"}; !reflect.DeepEqual(fromFile.ignoredKeys, want) {
+	if want := []string{"max-wals"}; !reflect.DeepEqual(fromFile.ignoredKeys, want) {
 		t.Errorf("ignored keys %v, want %v", fromFile.ignoredKeys, want)
 	}
 	fromFile.ignoredKeys = nil
@@ -152,7 +157,8 @@ experimental-compact-hash-check-time: 5m
 	if s.peerScheme != "https" || s.peerBind != "10.0.0.1:2380" || len(s.cluster) != 2 || s.cluster[1].Address != "10.0.0.2:2380" ||
 		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 ||
 		s.authTokenTTL != time.Minute || !s.clientCertAuth || s.initialCorruptCheck || s.corruptCheckEvery != 5*time.Minute ||
-		s.electionTimeout != 2500*time.Millisecond || s.maxRequestBytes != 4<<20 || s.maxTxnOps != 256 {
+		s.electionTimeout != 2500*time.Millisecond || s.maxRequestBytes != 4<<20 || s.maxTxnOps != 256 ||
+		s.snapshotCount != 10000 || s.watchProgressInterval != 5*time.Second {
 		t.Errorf("resolved: %+v", s)
 	}
 }
@@ -175,5 +181,43 @@ func TestAutoCompactionRetention(t *testing.T) {
 		if err != nil || mode != tc.want || retention != tc.wantRetention {
 			t.Errorf("%s %s: %v %v %v; want %v %v", tc.mode, tc.retention, mode, retention, err, tc.want, tc.wantRetention)
 		}
+	}
+}
+
+// The command line kubeadm writes into etcd's static pod manifest is taken
+// as it is.
+func TestKubeadmCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseCommandLine("kvstore-etcd", []string{
+		"--advertise-client-urls=https://10.0.0.1:2379",
+		"--cert-file=/etc/kubernetes/pki/etcd/server.crt",
+		"--client-cert-auth=true",
+		"--data-dir=" + filepath.Join(dir, "etcd"),
+		"--experimental-initial-corrupt-check=true",
+		"--experimental-watch-progress-notify-interval=5s",
+		"--initial-advertise-peer-urls=https://10.0.0.1:2380",
+		"--initial-cluster=cp1=https://10.0.0.1:2380",
+		"--key-file=/etc/kubernetes/pki/etcd/server.key",
+		"--listen-client-urls=https://127.0.0.1:2379,https://10.0.0.1:2379",
+		"--listen-metrics-urls=http://127.0.0.1:2381",
+		"--listen-peer-urls=https://10.0.0.1:2380",
+		"--name=cp1",
+		"--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt",
+		"--peer-client-cert-auth=true",
+		"--peer-key-file=/etc/kubernetes/pki/etcd/peer.key",
+		"--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
+		"--snapshot-count=10000",
+		"--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.name != "cp1" || len(s.clientURLs) != 2 || s.peerScheme != "https" || !s.clientCertAuth || s.snapshotCount != 10000 ||
+		s.watchProgressInterval != 5*time.Second || !s.initialCorruptCheck || len(s.cluster) != 1 {
+		t.Errorf("resolved: %+v", s)
 	}
 }

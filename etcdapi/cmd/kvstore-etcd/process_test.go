@@ -394,6 +394,7 @@ name: 'from-file'
 data-dir: %s
 wal-dir:
 snapshot-count: 10000
+max-wals: 5
 heartbeat-interval: 100
 election-timeout: 1000
 max-request-bytes: 1024
@@ -451,7 +452,7 @@ log-level: info
 	if out, err := ctl.run(endpointsOf(m), "put", "big", strings.Repeat("v", 2048)); err == nil || !strings.Contains(out, "etcdserver: request is too large") {
 		t.Errorf("a put over max-request-bytes: %v\n%s", err, out)
 	}
-	if !strings.Contains(m.log.String(), "snapshot-count") {
+	if !strings.Contains(m.log.String(), "max-wals") {
 		t.Errorf("the ignored keys were not named in a warning; log:\n%s", m.log)
 	}
 	if err := m.stop(syscall.SIGTERM); err != nil {

@@ -67,6 +67,10 @@ func serve(ctx context.Context, s settings, logger *slog.Logger, onShutdown func
 		kvstore.WithRaftTiming(s.electionTimeout, s.electionTimeout, s.electionTimeout/2, 0),
 		kvstore.WithMaxRequestBytes(s.maxRequestBytes),
 		kvstore.WithMaxTxnOps(s.maxTxnOps),
+		kvstore.WithWatchProgressInterval(s.watchProgressInterval),
+	}
+	if s.snapshotCount > 0 {
+		opts = append(opts, kvstore.WithSnapshots(s.snapshotCount, kvstore.DefaultSnapshotInterval, kvstore.DefaultSnapshotRetain))
 	}
 	if s.walDir != "" {
 		opts = append(opts, kvstore.WithWALDir(s.walDir))

@@ -51,6 +51,9 @@ type settings struct {
 	electionTimeout time.Duration // --election-timeout
 	maxRequestBytes int
 	maxTxnOps       int
+
+	snapshotCount         uint64 // 0: kvstore's default
+	watchProgressInterval time.Duration
 }
 
 // resolve checks c. Every error is a *usageErr.
@@ -148,6 +151,10 @@ func resolve(c config) (settings, error) {
 		return settings{}, usageError("--max-txn-ops %d: want a positive number", c.maxTxnOps)
 	}
 	s.maxRequestBytes, s.maxTxnOps = int(c.maxRequestBytes), int(c.maxTxnOps)
+	s.snapshotCount = c.snapshotCount
+	if s.watchProgressInterval, err = time.ParseDuration(c.watchProgressInterval); err != nil || s.watchProgressInterval <= 0 {
+		return settings{}, usageError("--watch-progress-notify-interval %q: want a positive duration (\"10m\")", c.watchProgressInterval)
+	}
 	return s, nil
 }
 
