@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -44,6 +45,8 @@ type fileConfig struct {
 	QuotaBackendBytes        *int64        `json:"quota-backend-bytes"`
 	EnablePprof              *bool         `json:"enable-pprof"`
 	LogLevel                 *string       `json:"log-level"`
+	Logger                   *string       `json:"logger"`
+	LogOutputs               []string      `json:"log-outputs"`
 	AuthTokenTTL             *int          `json:"auth-token-ttl"`
 	HeartbeatInterval        *uint         `json:"heartbeat-interval"`
 	ElectionTimeout          *uint         `json:"election-timeout"`
@@ -120,6 +123,10 @@ func loadConfigFile(path string) (config, error) {
 	set(&cfg.initialClusterState, f.InitialClusterState)
 	set(&cfg.autoCompactionMode, f.AutoCompactionMode)
 	set(&cfg.logLevel, f.LogLevel)
+	set(&cfg.logger, f.Logger)
+	if f.LogOutputs != nil {
+		cfg.logOutputs = strings.Join(f.LogOutputs, ",")
+	}
 	if f.AutoCompactionRetention != nil {
 		cfg.autoCompactionRetention = string(*f.AutoCompactionRetention)
 	}

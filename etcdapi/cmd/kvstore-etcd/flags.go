@@ -36,6 +36,8 @@ type config struct {
 	quotaBackendBytes       int64
 	enablePprof             bool
 	logLevel                string
+	logger                  string // --logger: "zap", etcd's only one
+	logOutputs              string // --log-outputs, comma-separated
 
 	authTokenTTL int // --auth-token-ttl, seconds
 
@@ -94,6 +96,8 @@ func defaultConfig() config {
 		autoCompactionMode:      "periodic",
 		autoCompactionRetention: "0",
 		logLevel:                "info",
+		logger:                  "zap",
+		logOutputs:              "default",
 		authTokenTTL:            300,
 		heartbeatInterval:       100,
 		electionTimeout:         1000,
@@ -138,6 +142,8 @@ func parseCommandLine(program string, args []string, stderr io.Writer) (config, 
 	fs.Int64Var(&cfg.quotaBackendBytes, "quota-backend-bytes", 0, "the store's quota in bytes (0: kvstore's default of 2 GiB)")
 	fs.BoolVar(&cfg.enablePprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
 	fs.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn, error (panic and fatal log as error)")
+	fs.StringVar(&cfg.logger, "logger", cfg.logger, "zap, etcd's one logger: JSON lines")
+	fs.StringVar(&cfg.logOutputs, "log-outputs", cfg.logOutputs, "comma-separated: default or stderr, stdout, or files to append to")
 	fs.IntVar(&cfg.authTokenTTL, "auth-token-ttl", cfg.authTokenTTL, "seconds an auth token (etcdctl --user) stays valid")
 	fs.UintVar(&cfg.heartbeatInterval, "heartbeat-interval", cfg.heartbeatInterval, "milliseconds; checked as etcd checks it (--election-timeout at least 5 times it), while the leader heartbeats every tenth of --election-timeout (hashicorp/raft's fixed ratio: 100ms at the defaults, as etcd)")
 	fs.UintVar(&cfg.electionTimeout, "election-timeout", cfg.electionTimeout, "milliseconds a follower waits without hearing from a leader before it campaigns")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--max-request-bytes=0"}, "--max-request-bytes 0"},
 		{[]string{"--max-txn-ops=0"}, "--max-txn-ops 0"},
 		{[]string{"--watch-progress-notify-interval=never"}, `--watch-progress-notify-interval "never"`},
+		{[]string{"--logger=capnslog"}, `--logger "capnslog": only zap`},
+		{[]string{"--log-outputs=stderr,"}, `--log-outputs "stderr,": an empty output`},
 		{[]string{"--snapshot-count=-1"}, "invalid value"},
 		{[]string{"--config-file=" + good, "--name=b"}, "--name given besides it"},
 		{[]string{"--config-file=" + filepath.Join(dir, "missing.yml")}, "missing.yml"},
@@ -117,6 +120,8 @@ auto-compaction-retention: 1000
 quota-backend-bytes: 8589934592
 enable-pprof: true
 log-level: warn
+logger: zap
+log-outputs: [default, stdout]
 auth-token-ttl: 60
 experimental-initial-corrupt-check: false
 experimental-compact-hash-check-time: 5m
@@ -139,6 +144,7 @@ experimental-compact-hash-check-time: 5m
 		"--auth-token-ttl=60", "--experimental-initial-corrupt-check=false", "--experimental-compact-hash-check-time=5m",
 		"--heartbeat-interval=200", "--election-timeout=2500", "--max-request-bytes=4194304", "--max-txn-ops=256",
 		"--snapshot-count=10000", "--experimental-watch-progress-notify-interval=5s",
+		"--logger=zap", "--log-outputs=default,stdout",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +164,7 @@ experimental-compact-hash-check-time: 5m
 		s.autoCompactionMode != kvstore.AutoCompactionRevision || s.autoCompactionRetention != 1000 || len(s.clientURLs) != 2 || len(s.metricsURLs) != 1 ||
 		s.authTokenTTL != time.Minute || !s.clientCertAuth || s.initialCorruptCheck || s.corruptCheckEvery != 5*time.Minute ||
 		s.electionTimeout != 2500*time.Millisecond || s.maxRequestBytes != 4<<20 || s.maxTxnOps != 256 ||
-		s.snapshotCount != 10000 || s.watchProgressInterval != 5*time.Second {
+		s.snapshotCount != 10000 || s.watchProgressInterval != 5*time.Second || !slices.Equal(s.logOutputs, []string{"stderr", "stdout"}) {
 		t.Errorf("resolved: %+v", s)
 	}
 }

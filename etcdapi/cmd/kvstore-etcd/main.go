@@ -1,8 +1,8 @@
 // Command kvstore-etcd runs one member of a kvstore cluster as an
 // etcd-compatible server: etcd's v3 gRPC API (etcdapi) for etcdctl,
 // clientv3 and everything built on them, with etcd's flag names where the
-// meaning is the same, and /metrics, /health, /livez and /readyz on the
-// same client URLs.
+// meaning is the same, and /metrics, /health, /version, /livez and
+// /readyz on the same client URLs.
 //
 // A three-member cluster on one machine, each in its own shell:
 //
@@ -50,7 +50,8 @@ func main() {
 }
 
 // run is the whole program: it parses args, serves until ctx ends, and
-// returns the exit status. It logs to stderr, in JSON lines as etcd does.
+// returns the exit status. It logs in JSON lines as etcd does, to stderr
+// unless --log-outputs says otherwise.
 func run(ctx context.Context, program string, args []string, stderr io.Writer, onShutdown func()) int {
 	cfg, err := parseCommandLine(program, args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -66,10 +67,46 @@ func run(ctx context.Context, program string, args []string, stderr io.Writer, o
 		}
 		return 2
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
+	out, closeOutputs, err := logOutput(s.logOutputs, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: --log-outputs: %v\n", program, err)
+		return 1
+	}
+	defer closeOutputs()
+	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: s.logLevel}))
 	if err := serve(ctx, s, logger, onShutdown); err != nil {
 		logger.Error("member failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// logOutput returns the writer of --log-outputs: stderr (run's), stdout,
+// and files opened for appending, all of them if several. closeFiles
+// closes the files.
+func logOutput(outputs []string, stderr io.Writer) (w io.Writer, closeFiles func(), err error) {
+	var writers []io.Writer
+	var files []*os.File
+	closeFiles = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, o := range outputs {
+		switch o {
+		case "stderr":
+			writers = append(writers, stderr)
+		case "stdout":
+			writers = append(writers, os.Stdout)
+		default:
+			f, err := os.OpenFile(o, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				closeFiles()
+				return nil, nil, err
+			}
+			files = append(files, f)
+			writers = append(writers, f)
+		}
+	}
+	return io.MultiWriter(writers...), closeFiles, nil
 }

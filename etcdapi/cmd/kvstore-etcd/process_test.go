@@ -389,6 +389,7 @@ func TestConfigFileProcess(t *testing.T) {
 	ctl := etcdctl{t: t, bin: etcdctltest.Build(t)}
 	m := newMember(t, bin, "from-file")
 	file := filepath.Join(t.TempDir(), "etcd.conf.yml")
+	logFile := filepath.Join(t.TempDir(), "member.log")
 	yaml := fmt.Sprintf(`# etcd's sample keys
 name: 'from-file'
 data-dir: %s
@@ -414,7 +415,9 @@ peer-transport-security:
 auto-compaction-mode: periodic
 auto-compaction-retention: 1
 log-level: info
-`, m.dataDir, m.peerURL, m.clientURL, m.peerURL, m.clientURL, m.peerURL)
+logger: zap
+log-outputs: [stderr, %s]
+`, m.dataDir, m.peerURL, m.clientURL, m.peerURL, m.clientURL, m.peerURL, logFile)
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -457,6 +460,10 @@ log-level: info
 	}
 	if err := m.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("after SIGTERM: %v", err)
+	}
+	// log-outputs: the same lines in the file as on stderr.
+	if logged, err := os.ReadFile(logFile); err != nil || string(logged) != m.log.String() {
+		t.Errorf("the log file (%v) differs from stderr:\n%s\nstderr:\n%s", err, logged, m.log)
 	}
 
 	// The binary itself exits 2 on a bad flag, naming it.

@@ -54,6 +54,9 @@ type settings struct {
 
 	snapshotCount         uint64 // 0: kvstore's default
 	watchProgressInterval time.Duration
+
+	// logOutputs are --log-outputs: "stderr", "stdout" or file paths.
+	logOutputs []string
 }
 
 // resolve checks c. Every error is a *usageErr.
@@ -152,6 +155,20 @@ func resolve(c config) (settings, error) {
 	}
 	s.maxRequestBytes, s.maxTxnOps = int(c.maxRequestBytes), int(c.maxTxnOps)
 	s.snapshotCount = c.snapshotCount
+	if c.logger != "zap" {
+		return settings{}, usageError("--logger %q: only zap, etcd's logger (JSON lines)", c.logger)
+	}
+	for out := range strings.SplitSeq(c.logOutputs, ",") {
+		switch out = strings.TrimSpace(out); out {
+		case "":
+			return settings{}, usageError("--log-outputs %q: an empty output", c.logOutputs)
+		case "default":
+			out = "stderr"
+		}
+		if !slices.Contains(s.logOutputs, out) {
+			s.logOutputs = append(s.logOutputs, out)
+		}
+	}
 	if s.watchProgressInterval, err = time.ParseDuration(c.watchProgressInterval); err != nil || s.watchProgressInterval <= 0 {
 		return settings{}, usageError("--watch-progress-notify-interval %q: want a positive duration (\"10m\")", c.watchProgressInterval)
 	}
