@@ -105,11 +105,6 @@ func loadConfigFile(path string) (config, error) {
 		return config{}, usageError("--config-file %s: not a mapping of keys to values: %v", path, err)
 	}
 	cfg := defaultConfig()
-	set := func(dst *string, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
 	set(&cfg.name, f.Name)
 	set(&cfg.dataDir, f.DataDir)
 	set(&cfg.walDir, f.WALDir)
@@ -130,32 +125,18 @@ func loadConfigFile(path string) (config, error) {
 	if f.AutoCompactionRetention != nil {
 		cfg.autoCompactionRetention = string(*f.AutoCompactionRetention)
 	}
-	if f.QuotaBackendBytes != nil {
-		cfg.quotaBackendBytes = *f.QuotaBackendBytes
-	}
-	if f.EnablePprof != nil {
-		cfg.enablePprof = *f.EnablePprof
-	}
-	if f.AuthTokenTTL != nil {
-		cfg.authTokenTTL = *f.AuthTokenTTL
-	}
-	for dst, src := range map[*uint]*uint{&cfg.heartbeatInterval: f.HeartbeatInterval, &cfg.electionTimeout: f.ElectionTimeout,
-		&cfg.maxRequestBytes: f.MaxRequestBytes, &cfg.maxTxnOps: f.MaxTxnOps} {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	if f.SnapshotCount != nil {
-		cfg.snapshotCount = *f.SnapshotCount
-	}
+	set(&cfg.quotaBackendBytes, f.QuotaBackendBytes)
+	set(&cfg.enablePprof, f.EnablePprof)
+	set(&cfg.authTokenTTL, f.AuthTokenTTL)
+	set(&cfg.heartbeatInterval, f.HeartbeatInterval)
+	set(&cfg.electionTimeout, f.ElectionTimeout)
+	set(&cfg.maxRequestBytes, f.MaxRequestBytes)
+	set(&cfg.maxTxnOps, f.MaxTxnOps)
+	set(&cfg.snapshotCount, f.SnapshotCount)
 	set(&cfg.watchProgressInterval, f.WatchProgressIntervalOld)
-	set(&cfg.watchProgressInterval, f.WatchProgressInterval)
-	if f.InitialCorruptCheck != nil {
-		cfg.initialCorruptCheck = *f.InitialCorruptCheck
-	}
-	if f.CompactHashCheckEnabled != nil {
-		cfg.compactHashCheckEnabled = *f.CompactHashCheckEnabled
-	}
+	set(&cfg.watchProgressInterval, f.WatchProgressInterval) // the current name wins
+	set(&cfg.initialCorruptCheck, f.InitialCorruptCheck)
+	set(&cfg.compactHashCheckEnabled, f.CompactHashCheckEnabled)
 	set(&cfg.compactHashCheckTime, f.CompactHashCheckTime)
 	if t := f.ClientTransportSecurity; t != nil {
 		cfg.clientTLS = tlsFiles{certFile: t.CertFile, keyFile: t.KeyFile, trustedCAFile: t.TrustedCAFile, clientCertAuth: t.ClientCertAuth}
@@ -171,6 +152,13 @@ func loadConfigFile(path string) (config, error) {
 	}
 	slices.Sort(cfg.ignoredKeys)
 	return cfg, nil
+}
+
+// set copies the file's value of a key into dst, if the file has the key.
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
 }
 
 // servedKeys lists the keys fileConfig decodes: its fields' JSON names.
